@@ -1,0 +1,77 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type KeyLike } from 'jose';
+import type { TokenIdentity } from './principal';
+
+export interface TokenVerifier {
+  /** Resolves the identity of a valid token; rejects with InvalidTokenError otherwise. */
+  verify(token: string): Promise<TokenIdentity>;
+}
+
+export class InvalidTokenError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'InvalidTokenError';
+  }
+}
+
+const MFA_METHODS = ['mfa', 'otp', 'hwk', 'swk'];
+export const CLOCK_TOLERANCE_SECONDS = 60;
+
+export function identityFromClaims(payload: JWTPayload, options: { trustEmail?: boolean } = {}): TokenIdentity {
+  const email = typeof payload.email === 'string' ? payload.email.trim().toLowerCase() : '';
+  if (!payload.sub) throw new InvalidTokenError('token has no sub');
+  if (!email) throw new InvalidTokenError('token has no email claim');
+  const amr = Array.isArray(payload.amr) ? payload.amr.filter((m): m is string => typeof m === 'string') : [];
+  const authTime = typeof payload.auth_time === 'number' ? payload.auth_time : typeof payload.iat === 'number' ? payload.iat : null;
+  return {
+    subject: payload.sub,
+    email,
+    emailVerified: options.trustEmail === true || payload.email_verified === true,
+    name: typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim() : null,
+    picture: typeof payload.picture === 'string' && /^https?:\/\//.test(payload.picture) ? payload.picture : null,
+    mfa: amr.some((m) => MFA_METHODS.includes(m)),
+    authenticatedAt: authTime,
+  };
+}
+
+export interface VerifierOptions {
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  /** The issuer's own tokens carry a verified email (the dev issuer). */
+  trustEmail?: boolean;
+}
+
+/** Verifies with jose: pinned algorithms, issuer, audience, exp and sub required, ≤ 60 s of clock skew. */
+export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, options: VerifierOptions): TokenVerifier {
+  return {
+    async verify(token: string): Promise<TokenIdentity> {
+      try {
+        const { payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms: options.algorithms,
+          requiredClaims: ['exp', 'sub'],
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        });
+        return identityFromClaims(payload, { trustEmail: options.trustEmail });
+      } catch (error) {
+        if (error instanceof InvalidTokenError) throw error;
+        if (error instanceof errors.JOSEError) throw new InvalidTokenError(error.code);
+        throw new InvalidTokenError('token could not be verified');
+      }
+    },
+  };
+}
+
+/**
+ * An external issuer's JWKS, cached; a token with an unknown `kid` triggers a refetch at most
+ * once per cooldown (30 s), so a rotated key is picked up within that time.
+ */
+export function createExternalVerifier(options: VerifierOptions & { jwksUrl: string; cooldownMs?: number }): TokenVerifier {
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+    cooldownDuration: options.cooldownMs ?? 30_000,
+    cacheMaxAge: 10 * 60_000,
+    timeoutDuration: 5_000,
+  });
+  return createVerifier(jwks, options);
+}

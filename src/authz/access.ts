@@ -1,0 +1,127 @@
+import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
+import { isUuid } from '../common/validation';
+import type { Environment } from '../modules/environment/environment.entity';
+import type { Organization } from '../modules/organization/organization.entity';
+import { OrganizationStatus } from '../modules/organization/organization.types';
+import type { ViewerState } from '../modules/user/user.provisioning';
+import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.entity';
+import type { Loaders } from '../context';
+import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemRole, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
+
+const NONE: ReadonlySet<Permission> = new Set();
+
+/**
+ * What the principal may see and do, decided from the database on every request (membership
+ * and role are never taken from the token). Lookups here fail closed: anything the principal
+ * may not see is NOT_FOUND, exactly like an id that does not exist or is malformed.
+ */
+export class Access {
+  private readonly orgPermissionCache = new Map<string, Promise<ReadonlySet<Permission>>>();
+
+  constructor(
+    private readonly viewer: () => Promise<ViewerState | null>,
+    private readonly loaders: Loaders,
+  ) {}
+
+  async requireViewer(): Promise<ViewerState> {
+    const viewer = await this.viewer();
+    if (!viewer) throw new UnauthenticatedError();
+    return viewer;
+  }
+
+  async roleIn(organizationId: string): Promise<string | null> {
+    return (await this.viewer())?.roles.get(organizationId) ?? null;
+  }
+
+  /** Permissions of the viewer's organization role (system roles from the matrix, custom ones from their row). */
+  orgPermissions(organizationId: string): Promise<ReadonlySet<Permission>> {
+    let cached = this.orgPermissionCache.get(organizationId);
+    if (!cached) {
+      cached = (async () => {
+        const key = await this.roleIn(organizationId);
+        if (!key) return NONE;
+        const system = systemRole(key);
+        if (system) return new Set(system.permissions);
+        const roles = await this.loaders.rolesByOrganization.load(organizationId);
+        const custom = roles.find((r) => r.key === key);
+        return new Set((custom?.storedPermissions ?? []).filter(isPermission));
+      })();
+      this.orgPermissionCache.set(organizationId, cached);
+    }
+    return cached;
+  }
+
+  /** Forgets what was memoized about an organization (after its memberships or roles changed). */
+  forget(organizationId: string): void {
+    this.orgPermissionCache.delete(organizationId);
+  }
+
+  /** Members see their organization; once it is deleted only its owner still does (to restore it). */
+  async visibleOrganization(id: unknown): Promise<Organization | null> {
+    if (!isUuid(id)) return null;
+    const role = await this.roleIn(id);
+    if (!role) return null;
+    const organization = await this.loaders.organizationById.load(id);
+    if (!organization) return null;
+    if (organization.status === OrganizationStatus.DELETED && role !== 'owner') return null;
+    return organization;
+  }
+
+  async organization(id: unknown, permission?: Permission): Promise<Organization> {
+    await this.requireViewer();
+    const organization = await this.visibleOrganization(id);
+    if (!organization) throw new NotFoundError('Organization');
+    if (permission) await this.assertOrg(organization.id, permission);
+    return organization;
+  }
+
+  async assertOrg(organizationId: string, permission: Permission): Promise<void> {
+    if (!(await this.orgPermissions(organizationId)).has(permission)) throw new ForbiddenError();
+  }
+
+  /**
+   * Effective permissions in a workspace: the organization role when the workspace is visible
+   * through it (ORGANIZATION visibility, or owner/admin) ∪ the viewer's workspace role there.
+   */
+  async workspacePermissions(workspace: Workspace): Promise<ReadonlySet<Permission>> {
+    const role = await this.roleIn(workspace.organizationId);
+    if (!role) return NONE;
+    const organizationRoleApplies = workspace.visibility === 'ORGANIZATION' || SEES_RESTRICTED_WORKSPACES.includes(role);
+    const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load(workspace.id);
+    const result = new Set<Permission>(organizationRoleApplies ? await this.orgPermissions(workspace.organizationId) : NONE);
+    if (grant) for (const p of WORKSPACE_ROLE_PERMISSIONS[grant]) result.add(p);
+    return result;
+  }
+
+  /** A workspace is visible when its organization is and the viewer holds workspace.view in it. */
+  async visibleWorkspace(id: unknown): Promise<Workspace | null> {
+    if (!isUuid(id)) return null;
+    const workspace = await this.loaders.workspaceById.load(id);
+    if (!workspace || !(await this.visibleOrganization(workspace.organizationId))) return null;
+    return (await this.workspacePermissions(workspace)).has('workspace.view') ? workspace : null;
+  }
+
+  async workspace(id: unknown, permission?: Permission): Promise<Workspace> {
+    await this.requireViewer();
+    const workspace = await this.visibleWorkspace(id);
+    if (!workspace) throw new NotFoundError('Workspace');
+    if (permission && !(await this.workspacePermissions(workspace)).has(permission)) throw new ForbiddenError();
+    return workspace;
+  }
+
+  async visibleEnvironment(id: unknown): Promise<{ environment: Environment; workspace: Workspace } | null> {
+    if (!isUuid(id)) return null;
+    const environment = await this.loaders.environmentById.load(id);
+    if (!environment) return null;
+    const workspace = await this.visibleWorkspace(environment.workspaceId);
+    return workspace ? { environment, workspace } : null;
+  }
+
+  async environment(id: unknown, permission?: Permission): Promise<{ environment: Environment; workspace: Workspace }> {
+    await this.requireViewer();
+    const found = await this.visibleEnvironment(id);
+    if (!found) throw new NotFoundError('Environment');
+    if (permission && !(await this.workspacePermissions(found.workspace)).has(permission)) throw new ForbiddenError();
+    return found;
+  }
+}

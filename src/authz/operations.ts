@@ -1,0 +1,84 @@
+import type { Permission } from './permissions';
+
+/**
+ * Which permission each operation needs, and where the scope comes from: data, from which the
+ * shield rules and the role × operation tests are generated. An operation missing here is denied.
+ */
+export type Guard =
+  | { kind: 'public' }
+  | { kind: 'authenticated' }
+  | { kind: 'organization' | 'workspace' | 'environment'; arg: string; permission: Permission };
+
+const authenticated: Guard = { kind: 'authenticated' };
+const org = (arg: string, permission: Permission): Guard => ({ kind: 'organization', arg, permission });
+const ws = (arg: string, permission: Permission): Guard => ({ kind: 'workspace', arg, permission });
+const env = (arg: string, permission: Permission): Guard => ({ kind: 'environment', arg, permission });
+
+export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<string, Guard> } = {
+  Query: {
+    me: authenticated,
+    organization: authenticated,
+    organizations: authenticated,
+    workspace: authenticated,
+    environment: authenticated,
+    permissionCatalog: authenticated,
+    _entities: authenticated,
+    _service: { kind: 'public' },
+  },
+  Mutation: {
+    createOrganization: authenticated,
+    updateOrganization: org('id', 'org.settings.update'),
+    changeOrganizationSlug: org('id', 'org.settings.update'),
+    createWorkspace: org('organizationId', 'workspace.create'),
+    updateWorkspace: ws('id', 'workspace.update'),
+    deleteWorkspace: ws('id', 'workspace.delete'),
+    setWorkspaceMemberRole: ws('workspaceId', 'workspace.members.manage'),
+    createEnvironment: ws('workspaceId', 'environment.create'),
+    updateEnvironment: env('id', 'environment.update'),
+    destroyEnvironment: env('id', 'environment.destroy'),
+  },
+};
+
+/**
+ * Field-level permissions on the tenant types (SPEC §4): `*` is what every other field of the
+ * type needs. Without it the field is null with FORBIDDEN at its path; siblings still resolve.
+ */
+export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', Record<string, Permission>> = {
+  Organization: {
+    '*': 'org.view',
+    settings: 'org.settings.view',
+    security: 'org.settings.view',
+    members: 'org.members.list',
+    roles: 'org.members.list',
+    auditEvents: 'org.audit.view',
+  },
+  Workspace: { '*': 'workspace.view', members: 'workspace.members.manage' },
+  Environment: { '*': 'workspace.view' },
+};
+
+/** Types whose fields are open once their parent was reachable (the parent's rule decided). */
+export const OPEN_TYPES = [
+  'Viewer',
+  'User',
+  'Membership',
+  'Role',
+  'Permission',
+  'PageInfo',
+  'OrganizationSettings',
+  'SecuritySettings',
+  'Branding',
+  'Banner',
+  'EnvironmentResources',
+  'WorkspaceMember',
+  'AuditEvent',
+  'AuditActor',
+  '_Service',
+  'OrganizationConnection',
+  'OrganizationEdge',
+  'WorkspaceConnection',
+  'WorkspaceEdge',
+  'MembershipConnection',
+  'MembershipEdge',
+  'AuditEventConnection',
+  'AuditEventEdge',
+];

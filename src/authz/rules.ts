@@ -1,0 +1,106 @@
+import type { GraphQLSchema } from 'graphql';
+import { allow, deny, rule, shield } from 'graphql-shield';
+import type { IRules } from 'graphql-shield';
+import type { ShieldRule as IRule } from 'graphql-shield/typings/types';
+import { AppError, ForbiddenError, UnauthenticatedError } from '../common/errors';
+import type { RequestContext } from '../context';
+import type { Environment } from '../modules/environment/environment.entity';
+import type { Organization } from '../modules/organization/organization.entity';
+import type { Workspace } from '../modules/workspace/workspace.entity';
+import { FIELD_GUARDS, type Guard, OPEN_TYPES, OPERATION_GUARDS } from './operations';
+import type { Permission } from './permissions';
+
+type Args = Record<string, unknown>;
+
+/** Shield wants one instance per rule name: rules are made once and reused for every field. */
+const made = new Map<string, IRule>();
+const once = (name: string, make: () => IRule): IRule => {
+  let existing = made.get(name);
+  if (!existing) made.set(name, (existing = make()));
+  return existing;
+};
+
+/** Typed errors become the rule's answer (shield reports them as is); anything else propagates and is masked. */
+const decide = async (check: () => Promise<unknown>): Promise<true | AppError> => {
+  try {
+    await check();
+    return true;
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+};
+
+// Results depend on the parent or arguments: never cached by shield (Access memoizes the expensive part).
+const noCache = { cache: 'no_cache' as const };
+
+const authenticated = rule('isAuthenticated', noCache)(async (_p, _a, ctx: RequestContext) =>
+  (await ctx.viewer()) ? true : new UnauthenticatedError(),
+);
+
+/** Rule for an operation: UNAUTHENTICATED → NOT_FOUND (scope not visible) → FORBIDDEN (SPEC §6 order). */
+function operationRule(guard: Guard): IRule {
+  switch (guard.kind) {
+    case 'public':
+      return allow;
+    case 'authenticated':
+      return authenticated;
+    case 'organization':
+      return once(`hasOrg:${guard.permission}:${guard.arg}`, () => rule(`hasOrg:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.organization(args[guard.arg], guard.permission)),
+      ));
+    case 'workspace':
+      return once(`hasWorkspace:${guard.permission}:${guard.arg}`, () => rule(`hasWorkspace:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.workspace(args[guard.arg], guard.permission)),
+      ));
+    case 'environment':
+      return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.environment(args[guard.arg], guard.permission)),
+      ));
+  }
+}
+
+const forbiddenUnless = (granted: boolean): true | ForbiddenError => (granted ? true : new ForbiddenError());
+
+const fieldRules: Record<keyof typeof FIELD_GUARDS, (permission: Permission) => IRule> = {
+  Organization: (permission) =>
+    once(`orgField:${permission}`, () => rule(`orgField:${permission}`, noCache)(async (parent: Organization, _a, ctx: RequestContext) =>
+      forbiddenUnless((await ctx.access.orgPermissions(parent.id)).has(permission)),
+    )),
+  Workspace: (permission) =>
+    once(`workspaceField:${permission}`, () => rule(`workspaceField:${permission}`, noCache)(async (parent: Workspace, _a, ctx: RequestContext) =>
+      forbiddenUnless((await ctx.access.workspacePermissions(parent)).has(permission)),
+    )),
+  Environment: (permission) =>
+    once(`environmentField:${permission}`, () => rule(`environmentField:${permission}`, noCache)(async (parent: Environment, _a, ctx: RequestContext) => {
+      const workspace = await ctx.loaders.workspaceById.load(parent.workspaceId);
+      return forbiddenUnless(workspace !== null && (await ctx.access.workspacePermissions(workspace)).has(permission));
+    })),
+};
+
+/** The rule tree generated from the matrix data; anything not listed falls to `deny`. */
+export function ruleTree(schema: GraphQLSchema): IRules {
+  const tree: Record<string, Record<string, IRule>> = {};
+  for (const [typeName, guards] of Object.entries(OPERATION_GUARDS)) {
+    const fields = (typeName === 'Query' ? schema.getQueryType() : schema.getMutationType())?.getFields() ?? {};
+    tree[typeName] = Object.fromEntries(Object.entries(guards).filter(([field]) => field in fields).map(([field, guard]) => [field, operationRule(guard)]));
+  }
+  for (const [typeName, guards] of Object.entries(FIELD_GUARDS) as Array<[keyof typeof FIELD_GUARDS, Record<string, Permission>]>) {
+    const type = schema.getType(typeName);
+    if (!type || !('getFields' in type)) continue;
+    const byField: Record<string, IRule> = {};
+    for (const field of Object.keys(type.getFields())) byField[field] = fieldRules[typeName](guards[field] ?? guards['*']!);
+    tree[typeName] = byField;
+  }
+  for (const typeName of OPEN_TYPES) if (schema.getType(typeName)) tree[typeName] = { '*': allow };
+  return tree as IRules;
+}
+
+export function permissions(schema: GraphQLSchema) {
+  return shield(ruleTree(schema), {
+    fallbackRule: deny,
+    fallbackError: () => new ForbiddenError(),
+    allowExternalErrors: true,
+    debug: false,
+  });
+}

@@ -1,0 +1,135 @@
+import { GraphQLError } from 'graphql';
+
+/** Every code a client can see (SPEC §6), in order of precedence when several apply. */
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'NOT_FOUND',
+  'FORBIDDEN',
+  'BAD_USER_INPUT',
+  'MFA_REQUIRED',
+  'SESSION_EXPIRED',
+  'IP_NOT_ALLOWED',
+  'ORGANIZATION_INACTIVE',
+  'FEATURE_DISABLED',
+  'QUOTA_EXCEEDED',
+  'PRECONDITION_FAILED',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'INTERNAL_SERVER_ERROR',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * Base of the service's own errors. Services throw these (never a bare Error for a user-facing
+ * condition); the error formatter lets them through and masks everything else.
+ */
+export abstract class AppError extends GraphQLError {
+  abstract readonly code: ErrorCode;
+  protected constructor(message: string, code: ErrorCode, extensions: Record<string, unknown> = {}, httpStatus?: number) {
+    super(message, { extensions: { code, ...extensions, ...(httpStatus ? { http: { status: httpStatus } } : {}) } });
+  }
+}
+
+export class UnauthenticatedError extends AppError {
+  readonly code = 'UNAUTHENTICATED' as const;
+  constructor(message = 'Authentication required', httpStatus?: number) {
+    super(message, 'UNAUTHENTICATED', {}, httpStatus);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  readonly code = 'FORBIDDEN' as const;
+  constructor(message = 'You do not have permission to perform this action') {
+    super(message, 'FORBIDDEN');
+  }
+}
+
+/** Names only the kind of thing, never the id or slug that was asked for (SPEC §3). */
+export class NotFoundError extends AppError {
+  readonly code = 'NOT_FOUND' as const;
+  constructor(kind: string) {
+    super(`${kind} not found`, 'NOT_FOUND');
+  }
+}
+
+export class BadUserInputError extends AppError {
+  readonly code = 'BAD_USER_INPUT' as const;
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message, 'BAD_USER_INPUT', { field });
+  }
+}
+
+export class ConflictError extends AppError {
+  readonly code = 'CONFLICT' as const;
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super(message, 'CONFLICT', extensions);
+  }
+}
+
+export class PreconditionFailedError extends AppError {
+  readonly code = 'PRECONDITION_FAILED' as const;
+  constructor(
+    readonly reason: string,
+    message: string,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(message, 'PRECONDITION_FAILED', { reason, ...extensions });
+  }
+}
+
+export class QuotaExceededError extends AppError {
+  readonly code = 'QUOTA_EXCEEDED' as const;
+  constructor(resource: string, used: number, limit: number) {
+    super(`Quota exceeded for ${resource}: ${used} of ${limit} used`, 'QUOTA_EXCEEDED', { resource, used, limit });
+  }
+}
+
+export class FeatureDisabledError extends AppError {
+  readonly code = 'FEATURE_DISABLED' as const;
+  constructor(feature: string) {
+    super(`The feature '${feature}' is not enabled for this organization`, 'FEATURE_DISABLED', { feature });
+  }
+}
+
+export class OrganizationInactiveError extends AppError {
+  readonly code = 'ORGANIZATION_INACTIVE' as const;
+  constructor(status: string) {
+    super(`The organization is ${status.toLowerCase()} and cannot be changed`, 'ORGANIZATION_INACTIVE', { status });
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  readonly code = 'INTERNAL_SERVER_ERROR' as const;
+  constructor() {
+    super('The database is unavailable; try again shortly', 'INTERNAL_SERVER_ERROR', {}, 503);
+  }
+}
+
+/** The PostgreSQL error fields the service inspects (pg and PGlite both expose them). */
+export interface PgErrorLike {
+  code?: string;
+  constraint?: string;
+}
+
+export function pgError(error: unknown): PgErrorLike | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const candidate = (error as { driverError?: unknown }).driverError ?? error;
+  const { code, constraint } = candidate as PgErrorLike;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? { code, constraint } : undefined;
+}
+
+export const isUniqueViolation = (error: unknown, constraint?: string): boolean => {
+  const pg = pgError(error);
+  return pg?.code === '23505' && (constraint === undefined || pg.constraint === constraint);
+};
+
+/** Connection-level failures: the database is down or restarting. */
+export function isConnectionError(error: unknown): boolean {
+  const pg = pgError(error);
+  if (pg?.code && /^(08|57P0[1-3])/.test(pg.code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /ECONNREFUSED|ECONNRESET|Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}

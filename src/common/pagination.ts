@@ -1,0 +1,110 @@
+import { Field, Int, ObjectType } from 'type-graphql';
+import type { ClassType } from 'type-graphql';
+import { BadUserInputError } from './errors';
+
+export const MAX_PAGE_SIZE = 100;
+
+@ObjectType('PageInfo')
+export class PageInfo {
+  @Field() hasNextPage: boolean;
+  @Field() hasPreviousPage: boolean;
+  @Field(() => String, { nullable: true }) startCursor: string | null;
+  @Field(() => String, { nullable: true }) endCursor: string | null;
+}
+
+/** `first` is 0–100; anything else is BAD_USER_INPUT on `first`. */
+export function pageSize(first: number | null | undefined, fallback = 20): number {
+  const value = first ?? fallback;
+  if (!Number.isInteger(value) || value < 0 || value > MAX_PAGE_SIZE) {
+    throw new BadUserInputError('first', `first must be between 0 and ${MAX_PAGE_SIZE}`);
+  }
+  return value;
+}
+
+/** Opaque cursor: the sort key of the last row seen. */
+export function encodeCursor(values: Array<string | number>): string {
+  return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor made by encodeCursor with the given shape; anything else is BAD_USER_INPUT on `after`. */
+export function decodeCursor(cursor: string | null | undefined, shape: Array<'string' | 'number'>): Array<string | number> | null {
+  if (cursor === null || cursor === undefined) return null;
+  try {
+    const values: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(values) && values.length === shape.length && values.every((v, i) => typeof v === shape[i])) {
+      return values as Array<string | number>;
+    }
+  } catch {
+    // fall through
+  }
+  throw new BadUserInputError('after', 'after is not a valid cursor');
+}
+
+/** A page as the services produce it: rows plus one look-ahead to know whether more follow. */
+export interface Page<T> {
+  nodes: T[];
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  cursorOf: (node: T) => string;
+  totalCount?: () => Promise<number>;
+}
+
+export function toPage<T>(rows: T[], first: number, afterGiven: boolean, cursorOf: (node: T) => string, totalCount?: () => Promise<number>): Page<T> {
+  return { nodes: rows.slice(0, first), hasNextPage: rows.length > first, hasPreviousPage: afterGiven, cursorOf, totalCount };
+}
+
+export interface ConnectionShape<T> {
+  edges: Array<{ cursor: string; node: T }>;
+  nodes: T[];
+  pageInfo: PageInfo;
+  totalCount?: number | Promise<number>;
+}
+
+/** Relay-style connection object: edges, nodes, pageInfo and (when the type has it) a lazy totalCount. */
+export function toConnection<T>(page: Page<T>): ConnectionShape<T> {
+  const edges = page.nodes.map((node) => ({ cursor: page.cursorOf(node), node }));
+  const connection: ConnectionShape<T> = {
+    edges,
+    nodes: page.nodes,
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: page.hasPreviousPage,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges[edges.length - 1]?.cursor ?? null,
+    },
+  };
+  // Counted only when asked for: a getter is read by the default resolver on demand.
+  if (page.totalCount) {
+    const count = page.totalCount;
+    Object.defineProperty(connection, 'totalCount', { get: () => count(), enumerable: true });
+  }
+  return connection;
+}
+
+/** Declares `<Name>Edge` and `<Name>Connection` for a node type. */
+export function Connection<T extends object>(name: string, nodeType: ClassType<T>, options: { totalCount: boolean } = { totalCount: true }) {
+  @ObjectType(`${name}Edge`)
+  class Edge {
+    @Field() cursor: string;
+    @Field(() => nodeType) node: T;
+  }
+
+  if (options.totalCount) {
+    @ObjectType(`${name}Connection`)
+    class ConnectionWithCount {
+      @Field(() => [Edge]) edges: Edge[];
+      @Field(() => [nodeType]) nodes: T[];
+      @Field(() => PageInfo) pageInfo: PageInfo;
+      @Field(() => Int) totalCount: number;
+    }
+    return ConnectionWithCount;
+  }
+
+  @ObjectType(`${name}Connection`)
+  class ConnectionWithoutCount {
+    @Field(() => [Edge]) edges: Edge[];
+    @Field(() => [nodeType]) nodes: T[];
+    @Field(() => PageInfo) pageInfo: PageInfo;
+  }
+  return ConnectionWithoutCount;
+}

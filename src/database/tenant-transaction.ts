@@ -1,0 +1,131 @@
+import type { EntityManager, QueryRunner } from 'typeorm';
+import type { Database } from './database';
+import { APP_ROLE } from './roles';
+
+export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
+
+/**
+ * The one transaction of a request. It opens lazily on the first query and, before anything
+ * else runs in it, switches to the service's non-owner role and sets the principal
+ * (transaction-local settings the row-level security policies read). It ends when the request
+ * ends: committed, or rolled back when a statement broke it. Each mutation runs inside a
+ * savepoint, so a failed mutation leaves no partial write and no audit event while the others
+ * in the same request stand.
+ */
+export class TenantTransaction {
+  /** Statements sent so far (the N+1 tests and the request log read it). */
+  queryCount = 0;
+  private opening?: Promise<QueryRunner>;
+  private lease?: { runner: QueryRunner; done: () => Promise<void> };
+  private orgIds: string[] = [];
+  private savepoints = 0;
+  private finished = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly requestId: string,
+    /** Runs once, first, with the role already switched: resolves the principal and calls setScope. */
+    private readonly onOpen: (query: SqlQuery, tx: TenantTransaction) => Promise<void>,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.opening !== undefined;
+  }
+
+  private runner(): Promise<QueryRunner> {
+    if (this.finished) return Promise.reject(new Error('request transaction already finished'));
+    this.opening ??= this.open();
+    return this.opening;
+  }
+
+  private async open(): Promise<QueryRunner> {
+    this.lease = await this.db.lease();
+    const { runner } = this.lease;
+    const original = runner.query.bind(runner);
+    runner.query = ((sql: string, params?: unknown[], structured?: boolean) => {
+      this.queryCount += 1;
+      return (original as (q: string, p?: unknown[], s?: boolean) => Promise<unknown>)(sql, params, structured);
+    }) as QueryRunner['query'];
+    await runner.startTransaction();
+    // set_config('role', …, true) is SET LOCAL ROLE: from here on, row-level security applies.
+    try {
+      await runner.query(`SELECT set_config('role', $1, true), set_config('app.request_id', $2, true)`, [APP_ROLE, this.requestId]);
+      await this.onOpen((sql, params) => runner.query(sql, params), this);
+    } catch (error) {
+      // Never hand a connection back to the pool in the middle of a transaction.
+      await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    }
+    return runner;
+  }
+
+  /**
+   * Sets the principal for the policies: the user and the organizations it may reach. Only the
+   * request's own bootstrap, a new organization and an accepted membership widen it.
+   */
+  async setScope(query: SqlQuery, userId: string | null, orgIds: string[]): Promise<void> {
+    this.orgIds = [...new Set(orgIds)];
+    await query(`SELECT set_config('app.user_id', $1, true), set_config('app.org_ids', $2, true)`, [userId ?? '', this.orgIds.join(',')]);
+  }
+
+  /** Adds an organization to the scope (the principal just created it or joined it). */
+  async addToScope(organizationId: string): Promise<void> {
+    if (this.orgIds.includes(organizationId)) return;
+    const runner = await this.runner();
+    this.orgIds = [...this.orgIds, organizationId];
+    await runner.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
+  }
+
+  /** Removes an organization from the scope (the principal left it). */
+  async removeFromScope(organizationId: string): Promise<void> {
+    if (!this.orgIds.includes(organizationId)) return;
+    const runner = await this.runner();
+    this.orgIds = this.orgIds.filter((id) => id !== organizationId);
+    await runner.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
+  }
+
+  query: SqlQuery = async (sql, params) => (await this.runner()).query(sql, params);
+
+  async manager(): Promise<EntityManager> {
+    return (await this.runner()).manager;
+  }
+
+  /** Runs fn in a savepoint: on error everything it wrote is undone and the error rethrown. */
+  async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    const runner = await this.runner();
+    const name = `sp_${++this.savepoints}`;
+    await runner.query(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      await runner.query(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (error) {
+      await runner.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      await runner.query(`RELEASE SAVEPOINT ${name}`);
+      throw error;
+    }
+  }
+
+  /** Ends the request's transaction: commit (PostgreSQL turns it into a rollback if it broke). */
+  async finish(commit = true): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.opening) return;
+    try {
+      const runner = await this.opening.catch(() => undefined);
+      if (!runner) return;
+      if (runner.isTransactionActive) {
+        if (commit) {
+          try {
+            await runner.commitTransaction();
+          } catch (error) {
+            await runner.rollbackTransaction().catch(() => undefined);
+            throw error;
+          }
+        } else await runner.rollbackTransaction();
+      }
+    } finally {
+      await this.lease?.done();
+    }
+  }
+}

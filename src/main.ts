@@ -1,0 +1,82 @@
+import 'reflect-metadata';
+import path from 'node:path';
+import pino from 'pino';
+import { DevIssuer } from './auth/dev-issuer';
+import { createExternalVerifier, type TokenVerifier } from './auth/jwt';
+import { type Config, ConfigError, loadConfig } from './config';
+import { Envelope, loadMasterKey } from './crypto/envelope';
+import { Database } from './database/database';
+import { seedDefaultOrganization } from './modules/organization/organization.seed';
+import { createServer } from './server';
+
+/** The external issuer when configured; otherwise the dev issuer's key pair in DATA_DIR (never in production). */
+export async function createAuth(config: Config): Promise<{ verifier: TokenVerifier; devIssuer: DevIssuer | null }> {
+  if (config.auth.external) {
+    return { verifier: createExternalVerifier({ ...config.auth.external, algorithms: config.auth.algorithms }), devIssuer: null };
+  }
+  const devIssuer = await DevIssuer.load(config.dataDir);
+  return { verifier: await devIssuer.verifier(), devIssuer };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'tenant-service' } });
+  const master = loadMasterKey(config.secretsMasterKey, config.dataDir);
+  if (master.generated) logger.warn({ dataDir: config.dataDir }, 'SECRETS_MASTER_KEY is not set: using a key generated in DATA_DIR (development only)');
+
+  const db = await Database.open({
+    url: config.databaseUrl,
+    dataDir: path.join(config.dataDir, 'pglite'),
+    poolMax: config.dbPoolMax,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  await seedDefaultOrganization(db);
+  const { verifier, devIssuer } = await createAuth(config);
+  const server = await createServer({ config, db, logger, envelope: new Envelope(master.key), verifier });
+  await new Promise<void>((resolve) => server.httpServer.listen(config.port, resolve));
+  const address = server.httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+
+  // The banner goes to stdout whatever LOG_LEVEL is, outside the structured log.
+  const lines = [
+    `Tenant service ready at http://localhost:${port}/graphql (${db.embedded ? `embedded database in ${path.join(config.dataDir, 'pglite')}` : 'PostgreSQL'})`,
+  ];
+  if (devIssuer) {
+    lines.push(`Dev token for ${config.adminEmail} (valid 12 h; more with \`npm run token -- --email you@example.com\`):`);
+    lines.push(await devIssuer.sign({ email: config.adminEmail, name: 'Admin' }));
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    try {
+      await server.stop();
+      await db.close();
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    process.stderr.write(`Start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,61 @@
+import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { NotFoundError } from '../../common/errors';
+import type { RequestContext } from '../../context';
+import { Organization } from '../organization/organization.entity';
+import { Workspace } from '../workspace/workspace.entity';
+import { Environment, EnvironmentResources, EnvironmentTier } from './environment.entity';
+
+@Resolver(() => Environment)
+export class EnvironmentResolver {
+  @Query(() => Environment, { nullable: true })
+  async environment(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string): Promise<Environment> {
+    return (await ctx.access.environment(id)).environment;
+  }
+
+  @FieldResolver(() => Workspace)
+  async workspace(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Workspace> {
+    const workspace = await ctx.loaders.workspaceById.load(e.workspaceId);
+    if (!workspace) throw new NotFoundError('Workspace');
+    return workspace;
+  }
+
+  @FieldResolver(() => Organization)
+  async organization(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Organization> {
+    const organization = await ctx.loaders.organizationById.load(e.organizationId);
+    if (!organization) throw new NotFoundError('Organization');
+    return organization;
+  }
+
+  @FieldResolver(() => EnvironmentResources)
+  resources(@Root() e: Environment): EnvironmentResources {
+    return { cpu: e.cpu, ramMb: e.ramMb, diskGb: e.diskGb };
+  }
+
+  /** Credentials are write-only: this tells whether some are stored, never what. */
+  @FieldResolver(() => Boolean)
+  hasCloudCredentials(@Root() e: Environment): boolean {
+    return e.cloudCredentials !== null;
+  }
+}
+
+@Resolver(() => Workspace)
+export class WorkspaceEnvironmentsResolver {
+  /** Active environments, oldest first; destroyed ones only with includeDestroyed. Batched across workspaces. */
+  @FieldResolver(() => [Environment])
+  async environments(
+    @Root() w: Workspace,
+    @Ctx() ctx: RequestContext,
+    @Arg('tier', () => EnvironmentTier, { nullable: true }) tier?: EnvironmentTier | null,
+    @Arg('includeDestroyed', () => Boolean, { nullable: true, defaultValue: false }) includeDestroyed?: boolean | null,
+  ): Promise<Environment[]> {
+    const all = await ctx.loaders.environmentsByWorkspace.load(w.id);
+    return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
+  }
+
+  /** Nested lookup by slug among active environments: null (without an error) when there is none. */
+  @FieldResolver(() => Environment, { nullable: true })
+  async environment(@Root() w: Workspace, @Ctx() ctx: RequestContext, @Arg('slug', () => String) slug: string): Promise<Environment | null> {
+    const all = await ctx.loaders.environmentsByWorkspace.load(w.id);
+    return all.find((e) => e.isActive && e.slug === slug.toLowerCase()) ?? null;
+  }
+}

@@ -1,0 +1,98 @@
+import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import { MembershipConnection } from '../../common/connections';
+import { NotFoundError } from '../../common/errors';
+import { decodeCursor, encodeCursor, pageSize, toConnection, toPage, type ConnectionShape } from '../../common/pagination';
+import { hydrator } from '../../database/hydrate';
+import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
+import type { RequestContext } from '../../context';
+import { Organization } from '../organization/organization.entity';
+import { User } from '../user/user.entity';
+import { Membership } from './membership.entity';
+import { Role } from './role.entity';
+
+@ObjectType('Permission')
+export class PermissionInfo {
+  @Field() code: string;
+  @Field() description: string;
+}
+
+@Resolver(() => Role)
+export class RoleResolver {
+  /** System roles take their permissions from the matrix; custom roles from their row. */
+  @FieldResolver(() => [String])
+  permissions(@Root() role: Role): string[] {
+    const system = role.isSystem ? systemRole(role.key) : undefined;
+    return system ? [...system.permissions] : role.storedPermissions.filter(isPermission);
+  }
+
+  @Query(() => [PermissionInfo])
+  permissionCatalog(): PermissionInfo[] {
+    return PERMISSION_CATALOG.map((p) => ({ code: p.code, description: p.description }));
+  }
+}
+
+@Resolver(() => Membership)
+export class MembershipResolver {
+  @FieldResolver(() => Organization)
+  async organization(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Organization> {
+    const organization = await ctx.loaders.organizationById.load(m.organizationId);
+    if (!organization) throw new NotFoundError('Organization');
+    return organization;
+  }
+
+  @FieldResolver(() => User)
+  async user(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<User> {
+    const user = await ctx.loaders.userById.load(m.userId);
+    if (!user) throw new NotFoundError('User');
+    return user;
+  }
+
+  @FieldResolver(() => Role)
+  async role(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Role> {
+    const role = (await ctx.loaders.rolesByOrganization.load(m.organizationId)).find((r) => r.key === m.roleKey);
+    if (!role) throw new NotFoundError('Role');
+    return role;
+  }
+
+  @FieldResolver(() => User, { nullable: true })
+  async invitedBy(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<User | null> {
+    return m.invitedBy ? ctx.loaders.userById.load(m.invitedBy) : null;
+  }
+}
+
+@Resolver(() => Organization)
+export class OrganizationMembersResolver {
+  /** Members oldest first; `roleKey` filters by role, `search` matches name or email (case-insensitive). */
+  @FieldResolver(() => MembershipConnection, { nullable: true })
+  async members(
+    @Root() o: Organization,
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('roleKey', () => String, { nullable: true }) roleKey?: string | null,
+    @Arg('search', () => String, { nullable: true }) search?: string | null,
+  ): Promise<ConnectionShape<Membership>> {
+    const limit = pageSize(first);
+    const cursor = decodeCursor(after, ['string', 'string']);
+    const pattern = search?.trim() ? `%${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const where = `m.organization_id = $1 AND ($2::text IS NULL OR m.role_key = $2)
+      AND ($3::text IS NULL OR lower(u.email) LIKE $3 OR lower(coalesce(u.name, '')) LIKE $3)`;
+    const rows = await ctx.tx.query(
+      `SELECT m.* FROM memberships m JOIN users u ON u.id = m.user_id WHERE ${where}
+         AND ($4::timestamptz IS NULL OR (m.joined_at, m.id) > ($4::timestamptz, $5::uuid))
+       ORDER BY m.joined_at, m.id LIMIT $6`,
+      [o.id, roleKey ?? null, pattern, cursor?.[0] ?? null, cursor?.[1] ?? null, limit + 1],
+    );
+    const memberships = rows.map(hydrator(ctx.app.db.dataSource, Membership));
+    return toConnection(
+      toPage(memberships, limit, cursor !== null, (m) => encodeCursor([m.joinedAt.toISOString(), m.id]), async () => {
+        const [count] = await ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM memberships m JOIN users u ON u.id = m.user_id WHERE ${where}`, [
+          o.id,
+          roleKey ?? null,
+          pattern,
+        ]);
+        return count!.n;
+      }),
+    );
+  }
+}

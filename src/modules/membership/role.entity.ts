@@ -1,0 +1,38 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Field, ID, ObjectType } from 'type-graphql';
+
+/**
+ * An organization role. The four system roles exist as rows in every organization (so that
+ * memberships reference them by key with a tenant-carrying foreign key); their permissions come
+ * from the matrix in src/authz, never from the row.
+ */
+@Entity({ name: 'roles' })
+@ObjectType('Role')
+export class Role {
+  @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
+  organizationId: string;
+
+  @Field(() => ID)
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Field()
+  @Column('text')
+  key: string;
+
+  @Field()
+  @Column('text')
+  name: string;
+
+  @Field(() => String, { nullable: true })
+  @Column({ type: 'text', nullable: true })
+  description: string | null;
+
+  @Field()
+  @Column({ name: 'is_system', type: 'boolean' })
+  isSystem: boolean;
+
+  /** Custom roles only; see Role.permissions' resolver for the effective list. */
+  @Column({ name: 'permissions', type: 'text', array: true })
+  storedPermissions: string[];
+}

@@ -1,0 +1,41 @@
+import type { DataSource } from 'typeorm';
+import { countLoader, groupedLoader, keyedLoader } from '../../database/loader-helpers';
+import { hydrator } from '../../database/hydrate';
+import type { SqlQuery } from '../../database/tenant-transaction';
+import { Role } from '../membership/role.entity';
+import { Organization } from './organization.entity';
+
+/** Per-request loaders of organizations and their aggregates; every query runs under row-level security. */
+export function organizationLoaders(query: SqlQuery, ds: DataSource) {
+  const toOrganization = hydrator(ds, Organization);
+  const toRole = hydrator(ds, Role);
+  return {
+    organizationById: keyedLoader<string, Organization>(
+      async (ids) => (await query(`SELECT * FROM organizations WHERE id = ANY($1::uuid[])`, [ids])).map(toOrganization),
+      (o) => o.id,
+    ),
+    organizationBySlug: keyedLoader<string, Organization>(
+      async (slugs) => (await query(`SELECT * FROM organizations WHERE lower(slug) = ANY($1::text[])`, [slugs.map((s) => s.toLowerCase())])).map(toOrganization),
+      (o) => o.slug.toLowerCase(),
+      (slug) => slug.toLowerCase(),
+    ),
+    memberCount: countLoader((ids) =>
+      query(`SELECT organization_id AS key, count(*) FROM memberships WHERE organization_id = ANY($1::uuid[]) GROUP BY organization_id`, [ids]),
+    ),
+    workspaceCount: countLoader((ids) =>
+      query(`SELECT organization_id AS key, count(*) FROM workspaces WHERE organization_id = ANY($1::uuid[]) GROUP BY organization_id`, [ids]),
+    ),
+    environmentCount: countLoader((ids) =>
+      query(`SELECT organization_id AS key, count(*) FROM environments WHERE organization_id = ANY($1::uuid[]) AND is_active GROUP BY organization_id`, [ids]),
+    ),
+    ownerIdByOrganization: keyedLoader<string, { organization_id: string; user_id: string }>(
+      (ids) => query(`SELECT organization_id, user_id FROM memberships WHERE organization_id = ANY($1::uuid[]) AND role_key = 'owner'`, [ids]),
+      (r) => r.organization_id,
+    ),
+    rolesByOrganization: groupedLoader<string, Role>(
+      async (ids) =>
+        (await query(`SELECT * FROM roles WHERE organization_id = ANY($1::uuid[]) ORDER BY is_system DESC, created_at, key`, [ids])).map(toRole),
+      (r) => r.organizationId,
+    ),
+  };
+}

@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import { BadUserInputError, ConflictError, isUniqueViolation, PreconditionFailedError } from '../../common/errors';
+import { assertExplicitSlug, insertWithSlug, RESERVED_ORGANIZATION_SLUGS } from '../../common/slug';
+import { optionalDomain, optionalEmail, optionalText, optionalUrl, requiredName } from '../../common/validation';
+import { hydrator } from '../../database/hydrate';
+import type { RequestContext } from '../../context';
+import { diffChanges } from '../audit/audit.writer';
+import { Organization } from './organization.entity';
+import type { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
+import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
+import { DEFAULT_SETTINGS } from './organization.types';
+import { mergeBranding, mergeSecurity, mergeSettings, validBanner } from './organization.validation';
+
+const conflictMessage = (slug: string) => `Organization with slug '${slug}' already exists`;
+
+/** Flattens the nested settings objects one level so audit `changes` names e.g. `settings.timezone`. */
+function auditView(o: Organization): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    name: o.name,
+    description: o.description,
+    website: o.website,
+    logoUrl: o.logoUrl,
+    industry: o.industry,
+    primaryDomain: o.primaryDomain,
+    contactEmail: o.contactEmail,
+    billingEmail: o.billingEmail,
+    banner: o.banner,
+  };
+  for (const [group, values] of [['settings', o.settings], ['security', o.security], ['branding', o.branding]] as const) {
+    for (const [k, v] of Object.entries(values ?? {})) view[`${group}.${k}`] = v;
+  }
+  return view;
+}
+
+/** Organization lifecycle: create, update, change slug. Callers have passed the shield rules. */
+export class OrganizationService {
+  private readonly toOrganization;
+
+  constructor(private readonly ctx: RequestContext) {
+    this.toOrganization = hydrator(ctx.app.db.dataSource, Organization);
+  }
+
+  /** The caller becomes owner; the default workspace is part of it; one `organization.created` event. */
+  async create(input: CreateOrganizationInput): Promise<Organization> {
+    const viewer = await this.ctx.access.requireViewer();
+    const name = requiredName(input.name);
+    if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug, 'slug', RESERVED_ORGANIZATION_SLUGS);
+    const description = optionalText(input.description, 'description');
+    const website = optionalUrl(input.website, 'website');
+    const logoUrl = optionalUrl(input.logoUrl, 'logoUrl', 512);
+    const billingEmail = optionalEmail(input.billingEmail, 'billingEmail') ?? viewer.email;
+    const settings = input.settings ? mergeSettings(DEFAULT_SETTINGS, input.settings, DEFAULT_SETTINGS) : DEFAULT_SETTINGS;
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const id = randomUUID();
+      // The new organization enters the principal's scope before its first row is written.
+      await this.ctx.tx.addToScope(id);
+      const { row } = await insertWithSlug({
+        query,
+        savepoint: (fn) => this.ctx.tx.savepoint(fn),
+        scope: 'organizations.slug',
+        explicit: input.slug,
+        name,
+        fallback: 'organization',
+        reserved: RESERVED_ORGANIZATION_SLUGS,
+        taken: async (base) => (await query<{ s: string }>(`SELECT organization_slugs_like($1) AS s`, [base])).map((r) => r.s),
+        insert: (slug) => insertOrganizationRow(query, { id, name, slug, description, website, logoUrl, billingEmail, settings, createdBy: viewer.userId }),
+        constraint: 'organizations_slug_key',
+        conflictMessage,
+      });
+      await insertOrganizationSkeleton(query, id, viewer.userId);
+      await query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'owner')`, [id, viewer.userId]);
+      await this.ctx.joined(id, 'owner');
+      const organization = this.toOrganization(row);
+      await this.ctx.audit.record({
+        organizationId: id,
+        action: 'organization.created',
+        resourceType: 'organization',
+        resourceId: id,
+        resourceName: organization.name,
+        metadata: { slug: organization.slug },
+      });
+      return organization;
+    });
+  }
+
+  async update(id: string, input: UpdateOrganizationInput): Promise<Organization> {
+    const current = await this.ctx.access.organization(id, 'org.settings.update');
+    const next: Organization = { ...current };
+    if (input.name !== undefined) next.name = requiredName(input.name);
+    if (input.description !== undefined) next.description = optionalText(input.description, 'description');
+    if (input.website !== undefined) next.website = optionalUrl(input.website, 'website');
+    if (input.logoUrl !== undefined) next.logoUrl = optionalUrl(input.logoUrl, 'logoUrl', 512);
+    if (input.industry !== undefined) next.industry = optionalText(input.industry, 'industry', 100);
+    if (input.primaryDomain !== undefined) next.primaryDomain = optionalDomain(input.primaryDomain, 'primaryDomain');
+    if (input.contactEmail !== undefined) next.contactEmail = optionalEmail(input.contactEmail, 'contactEmail');
+    if (input.billingEmail !== undefined) next.billingEmail = optionalEmail(input.billingEmail, 'billingEmail');
+    if (input.settings === null) throw new BadUserInputError('settings', 'settings cannot be null; omit it to leave it unchanged');
+    if (input.security === null) throw new BadUserInputError('security', 'security cannot be null; omit it to leave it unchanged');
+    if (input.branding === null) throw new BadUserInputError('branding', 'branding cannot be null; omit it to leave it unchanged');
+    if (input.settings) next.settings = mergeSettings(current.settings, input.settings, DEFAULT_SETTINGS);
+    if (input.security) next.security = mergeSecurity(current.security, input.security, this.ctx.origin.ipAddress);
+    if (input.branding) next.branding = mergeBranding(current.branding, input.branding);
+    if (input.banner !== undefined) next.banner = validBanner(input.banner);
+
+    const changes = diffChanges(auditView(current), auditView(next), Object.keys(auditView(next)));
+    return this.ctx.mutate(async () => {
+      const [row] = await this.ctx.tx.query(
+        `UPDATE organizations SET name = $2, description = $3, website = $4, logo_url = $5, industry = $6, primary_domain = $7,
+           contact_email = $8, billing_email = $9, settings = $10, security = $11, branding = $12, banner = $13,
+           updated_at = CASE WHEN $14 THEN now() ELSE updated_at END
+         WHERE id = $1 RETURNING *`,
+        [
+          id,
+          next.name,
+          next.description,
+          next.website,
+          next.logoUrl,
+          next.industry,
+          next.primaryDomain,
+          next.contactEmail,
+          next.billingEmail,
+          JSON.stringify(next.settings),
+          JSON.stringify(next.security),
+          JSON.stringify(next.branding),
+          next.banner ? JSON.stringify(next.banner) : null,
+          changes !== null,
+        ],
+      );
+      const updated = this.toOrganization(row!);
+      await this.ctx.audit.record({
+        organizationId: id,
+        action: 'organization.updated',
+        resourceType: 'organization',
+        resourceId: id,
+        resourceName: updated.name,
+        changes: changes ?? { changedFields: [], oldValues: {}, newValues: {} },
+      });
+      return updated;
+    });
+  }
+
+  /** Only while no environment is active: running environments may be addressed by the slug. */
+  async changeSlug(id: string, slug: string): Promise<Organization> {
+    const current = await this.ctx.access.organization(id, 'org.settings.update');
+    assertExplicitSlug(slug, 'slug', RESERVED_ORGANIZATION_SLUGS);
+    const active = await this.ctx.loaders.environmentCount.load(id);
+    if (active > 0) {
+      throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot change the slug of an organization with ${active} active environments`);
+    }
+    return this.ctx.mutate(async () => {
+      let row: Record<string, unknown> | undefined;
+      try {
+        [row] = await this.ctx.tx.savepoint(() =>
+          this.ctx.tx.query(`UPDATE organizations SET slug = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, slug]),
+        );
+      } catch (error) {
+        if (isUniqueViolation(error, 'organizations_slug_key')) throw new ConflictError(conflictMessage(slug), { field: 'slug' });
+        throw error;
+      }
+      const updated = this.toOrganization(row!);
+      await this.ctx.audit.record({
+        organizationId: id,
+        action: 'organization.slug_changed',
+        resourceType: 'organization',
+        resourceId: id,
+        resourceName: updated.name,
+        changes: diffChanges({ slug: current.slug }, { slug: updated.slug }, ['slug']) ?? { changedFields: [], oldValues: {}, newValues: {} },
+      });
+      return updated;
+    });
+  }
+}

@@ -1,0 +1,60 @@
+import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver } from 'type-graphql';
+import { OrganizationConnection } from '../../common/connections';
+import { NotFoundError } from '../../common/errors';
+import type { ConnectionShape } from '../../common/pagination';
+import { hydrator } from '../../database/hydrate';
+import type { RequestContext } from '../../context';
+import { Membership } from '../membership/membership.entity';
+import { Organization } from '../organization/organization.entity';
+import { listVisibleOrganizations } from '../organization/organization.resolver';
+import { User } from '../user/user.entity';
+
+/** `me`: the authenticated user and what they belong to. */
+@ObjectType('Viewer')
+export class Viewer {
+  @Field(() => User) user: User;
+}
+
+@Resolver(() => Viewer)
+export class ViewerResolver {
+  @Query(() => Viewer)
+  async me(@Ctx() ctx: RequestContext): Promise<Viewer> {
+    const viewer = await ctx.access.requireViewer();
+    const user = await ctx.loaders.userById.load(viewer.userId);
+    if (!user) throw new NotFoundError('User');
+    return { user };
+  }
+
+  @FieldResolver(() => [Membership])
+  async memberships(@Ctx() ctx: RequestContext): Promise<Membership[]> {
+    const viewer = await ctx.access.requireViewer();
+    const rows = await ctx.tx.query(
+      `SELECT m.* FROM memberships m JOIN organizations o ON o.id = m.organization_id
+       WHERE m.user_id = $1 AND (o.status <> 'DELETED' OR m.role_key = 'owner') ORDER BY m.joined_at, m.id`,
+      [viewer.userId],
+    );
+    return rows.map(hydrator(ctx.app.db.dataSource, Membership));
+  }
+
+  @FieldResolver(() => OrganizationConnection)
+  organizations(
+    @Ctx() ctx: RequestContext,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<ConnectionShape<Organization>> {
+    return listVisibleOrganizations(ctx, first, after);
+  }
+
+  @FieldResolver(() => [String], { description: 'Effective permission codes of the viewer in an organization (and workspace, when given).' })
+  async permissions(
+    @Ctx() ctx: RequestContext,
+    @Arg('organizationId', () => ID) organizationId: string,
+    @Arg('workspaceId', () => ID, { nullable: true }) workspaceId?: string | null,
+  ): Promise<string[]> {
+    const organization = await ctx.access.organization(organizationId);
+    if (!workspaceId) return [...(await ctx.access.orgPermissions(organization.id))].sort();
+    const workspace = await ctx.access.workspace(workspaceId);
+    if (workspace.organizationId !== organization.id) throw new NotFoundError('Workspace');
+    return [...(await ctx.access.workspacePermissions(workspace))].sort();
+  }
+}

@@ -1,0 +1,183 @@
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import express from 'express';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { InvalidTokenError, type TokenVerifier } from './auth/jwt';
+import { ANONYMOUS, type Principal } from './auth/principal';
+import { AppError, isConnectionError, UnauthenticatedError } from './common/errors';
+import { clientIp } from './common/ip';
+import { type AppServices, RequestContext } from './context';
+import { healthRoutes } from './http/health';
+import { buildAppSchema } from './schema';
+
+export interface ServerDeps extends AppServices {
+  verifier: TokenVerifier;
+}
+
+/** Codes graphql-js and Apollo give to malformed requests: the client's fault, shown as they are. */
+const REQUEST_ERROR_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+
+/**
+ * Lets the service's typed errors through and masks everything else as INTERNAL_SERVER_ERROR
+ * (no SQL, stack or constraint name); the request id is added when the response is sent.
+ */
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError) {
+    const { http: _http, ...extensions } = formatted.extensions ?? {};
+    return { ...formatted, extensions };
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && original instanceof GraphQLError) {
+    const { stacktrace: _s, ...extensions } = formatted.extensions ?? {};
+    return { ...formatted, extensions };
+  }
+  if (isConnectionError(original)) {
+    return { message: 'The database is unavailable; try again shortly', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE' } };
+  }
+  return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+}
+
+function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const started = process.hrtime.bigint();
+      let operationName: string | null = null;
+      return {
+        async didResolveOperation({ operationName: name }) {
+          operationName = name ?? null;
+        },
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) {
+            const original = unwrapResolverError(error);
+            if (!(original instanceof AppError) && !(typeof error.extensions?.code === 'string' && REQUEST_ERROR_CODES.has(error.extensions.code))) {
+              deps.logger.error({ requestId: contextValue.requestId, err: original, path: error.path }, 'unexpected error');
+            }
+          }
+        },
+        async willSendResponse({ response }) {
+          let failedCommit = false;
+          try {
+            await contextValue.tx.finish();
+          } catch (error) {
+            failedCommit = true;
+            deps.logger.error({ requestId: contextValue.requestId, err: error }, 'request transaction failed to commit');
+          }
+          if (response.body.kind !== 'single') return;
+          const result = response.body.singleResult;
+          if (failedCommit) {
+            result.data = null;
+            result.errors = [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }];
+          }
+          const errors = result.errors ?? [];
+          for (const e of errors) {
+            if (e.extensions?.code === 'INTERNAL_SERVER_ERROR') (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+          }
+          if (errors.some((e) => e.extensions?.reason === 'DATABASE_UNAVAILABLE') && !result.data) response.http.status = 503;
+          // The whole request was refused for want of a principal: HTTP 401.
+          else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
+          response.http.headers.set('x-request-id', contextValue.requestId);
+          deps.logger.info(
+            {
+              requestId: contextValue.requestId,
+              operation: operationName,
+              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+              status: response.http.status ?? 200,
+              principal: contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null,
+              errors: errors.map((e) => e.extensions?.code),
+              queries: contextValue.tx.queryCount,
+            },
+            'graphql request',
+          );
+        },
+      };
+    },
+  };
+}
+
+async function principalFrom(authorization: string | undefined, verifier: TokenVerifier): Promise<Principal> {
+  if (!authorization) return ANONYMOUS;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
+  try {
+    return { kind: 'user', identity: await verifier.verify(match[1]!) };
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw new UnauthenticatedError('Invalid or expired token', 401);
+    throw error;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppServer {
+  app: express.Express;
+  httpServer: http.Server;
+  apollo: ApolloServer<RequestContext>;
+  /** Stops accepting, lets in-flight requests finish. */
+  stop(): Promise<void>;
+}
+
+/** Builds the schema, shield, Apollo Server and the HTTP routes (not yet listening). */
+export async function createServer(deps: ServerDeps): Promise<AppServer> {
+  const schema = await buildAppSchema();
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  const armor = new ApolloArmor({
+    maxDepth: { n: 10 },
+    maxAliases: { n: 15 },
+    maxDirectives: { n: 50 },
+    maxTokens: { n: 2000 },
+    costLimit: { maxCost: 5000 },
+    blockFieldSuggestion: { enabled: true },
+  }).protect();
+  const apollo = new ApolloServer<RequestContext>({
+    schema,
+    introspection: deps.config.introspection,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    includeStacktraceInErrorResponses: false,
+    formatError,
+    validationRules: armor.validationRules,
+    plugins: [...armor.plugins, ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), requestPlugin(deps)],
+  });
+  await apollo.start();
+
+  app.use(healthRoutes(deps));
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const principal = await principalFrom(req.headers.authorization, deps.verifier);
+        const header = req.headers['x-request-id'];
+        return new RequestContext(deps, principal, {
+          requestId: typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID(),
+          ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
+          userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
+        });
+      },
+    }),
+  );
+  // Oversized bodies and malformed JSON get a GraphQL-shaped answer.
+  app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
+    if (!error?.status) return next(error);
+    const code = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    res.status(error.status).json({ errors: [{ message: error.type ?? 'Bad request', extensions: { code } }] });
+  });
+
+  return {
+    app,
+    httpServer,
+    apollo,
+    async stop() {
+      await apollo.stop();
+    },
+  };
+}
