@@ -3,9 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  transform: { '^.+\\.ts$': 'ts-jest' },
   setupFiles: ['reflect-metadata'],
-  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   testTimeout: 60000,
   maxWorkers: 2,
 };

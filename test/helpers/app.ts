@@ -1,0 +1,134 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Client } from 'pg';
+import pino from 'pino';
+import { DevIssuer, type DevTokenClaims } from '../../src/auth/dev-issuer';
+import type { TokenVerifier } from '../../src/auth/jwt';
+import { type Config, loadConfig } from '../../src/config';
+import { Envelope } from '../../src/crypto/envelope';
+import { Database } from '../../src/database/database';
+import { seedDefaultOrganization } from '../../src/modules/organization/organization.seed';
+import { type AppServer, createServer } from '../../src/server';
+
+/** The real server when TEST_DATABASE_URL (or DATABASE_URL) is set, unless TEST_EMBEDDED_ONLY; PGlite otherwise. */
+export function serverUrl(): string | undefined {
+  if (process.env.TEST_EMBEDDED_ONLY) return undefined;
+  return process.env.TEST_DATABASE_URL?.trim() || process.env.DATABASE_URL?.trim() || undefined;
+}
+
+export const usesRealPostgres = (): boolean => serverUrl() !== undefined;
+
+/** A fresh database for one test file; dropped by the returned cleanup. */
+export async function freshDatabaseUrl(): Promise<{ url: string | undefined; drop: () => Promise<void> }> {
+  const base = serverUrl();
+  if (!base) return { url: undefined, drop: async () => undefined };
+  const name = `tenant_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new Client({ connectionString: base });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+export interface GqlResult<T = Record<string, any>> {
+  status: number;
+  data: T | null;
+  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, any> }>;
+  headers: Headers;
+}
+
+export interface RequestOptions {
+  /** Sends a dev token for this email (users are provisioned on first sight). */
+  as?: string;
+  token?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestApp {
+  url: string;
+  db: Database;
+  config: Config;
+  issuer: DevIssuer;
+  server: AppServer;
+  token(email: string, claims?: Omit<DevTokenClaims, 'email'>): Promise<string>;
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: RequestOptions): Promise<GqlResult<T>>;
+  close(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  /** Replaces the dev issuer's verifier (external-issuer tests). */
+  verifier?: TokenVerifier;
+}
+
+/** Starts the whole service (migrations, seed, HTTP) on a fresh database and an ephemeral port. */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-test-'));
+  const { url: databaseUrl, drop } = await freshDatabaseUrl();
+  const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
+  const db = await Database.open({ url: databaseUrl, poolMax: 10 });
+  await seedDefaultOrganization(db);
+  const issuer = await DevIssuer.load(dataDir);
+  const server = await createServer({
+    config,
+    db,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    envelope: new Envelope(crypto.randomBytes(32)),
+    verifier: options.verifier ?? (await issuer.verifier()),
+  });
+  await new Promise<void>((resolve) => server.httpServer.listen(0, '127.0.0.1', resolve));
+  const { port } = server.httpServer.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const tokens = new Map<string, string>();
+  const token = async (email: string, claims: Omit<DevTokenClaims, 'email'> = {}) => {
+    const key = `${email}:${JSON.stringify(claims)}`;
+    if (!tokens.has(key)) tokens.set(key, await issuer.sign({ email, ...claims }));
+    return tokens.get(key)!;
+  };
+  return {
+    url,
+    db,
+    config,
+    issuer,
+    server,
+    token,
+    async gql(query, variables, opts = {}) {
+      const bearer = opts.token ?? (opts.as ? await token(opts.as) : undefined);
+      const res = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...opts.headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      const body = (await res.json()) as { data?: any; errors?: any[] };
+      return { status: res.status, data: body.data ?? null, errors: body.errors, headers: res.headers };
+    },
+    async close() {
+      await server.stop();
+      await db.close();
+      await drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts no errors and returns data. */
+export function ok<T>(result: GqlResult<T>): T {
+  if (result.errors?.length) throw new Error(`unexpected errors: ${JSON.stringify(result.errors)}`);
+  return result.data as T;
+}
+
+/** The codes of a result's errors, in order. */
+export const codes = (result: GqlResult): string[] => (result.errors ?? []).map((e) => String(e.extensions?.code));
