@@ -9,6 +9,8 @@ import { DateTimeScalar } from './common/scalars';
 import { NotFoundError } from './common/errors';
 import type { RequestContext } from './context';
 import { EnvironmentResolver, WorkspaceEnvironmentsResolver } from './modules/environment/environment.resolver';
+import { EnvironmentMutationResolver } from './modules/environment/environment.mutations';
+import { WorkspaceMutationResolver } from './modules/workspace/workspace.mutations';
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
@@ -25,7 +27,9 @@ const RESOLVERS = [
   RoleResolver,
   WorkspaceResolver,
   OrganizationWorkspacesResolver,
+  WorkspaceMutationResolver,
   EnvironmentResolver,
+  EnvironmentMutationResolver,
   WorkspaceEnvironmentsResolver,
   AuditResolver,
   OrganizationAuditResolver,

@@ -4,6 +4,12 @@ import { APP_ROLE } from './roles';
 
 export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
+/** TypeORM answers UPDATE/DELETE … RETURNING with [rows, affected]; every caller here wants the rows. */
+function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') return result[0] as T[];
+  return result as T[];
+}
+
 /**
  * The one transaction of a request. It opens lazily on the first query and, before anything
  * else runs in it, switches to the service's non-owner role and sets the principal
@@ -50,7 +56,7 @@ export class TenantTransaction {
     // set_config('role', …, true) is SET LOCAL ROLE: from here on, row-level security applies.
     try {
       await runner.query(`SELECT set_config('role', $1, true), set_config('app.request_id', $2, true)`, [APP_ROLE, this.requestId]);
-      await this.onOpen((sql, params) => runner.query(sql, params), this);
+      await this.onOpen(async (sql, params) => rowsOf(await runner.query(sql, params)), this);
     } catch (error) {
       // Never hand a connection back to the pool in the middle of a transaction.
       await runner.rollbackTransaction().catch(() => undefined);
@@ -84,7 +90,7 @@ export class TenantTransaction {
     await runner.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
   }
 
-  query: SqlQuery = async (sql, params) => (await this.runner()).query(sql, params);
+  query: SqlQuery = async (sql, params) => rowsOf(await (await this.runner()).query(sql, params));
 
   async manager(): Promise<EntityManager> {
     return (await this.runner()).manager;

@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { BadUserInputError, NotFoundError, pgError, PreconditionFailedError } from '../../common/errors';
+import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
+import { jsonObject, optionalText, requiredName } from '../../common/validation';
+import { hydrator } from '../../database/hydrate';
+import type { RequestContext } from '../../context';
+import { type AuditChanges, diffChanges } from '../audit/audit.writer';
+import { DeploymentHost, Environment, EnvironmentTier } from './environment.entity';
+import type { CreateEnvironmentInput, EnvironmentResourcesInput, UpdateEnvironmentInput } from './environment.inputs';
+
+export interface ResourceValues {
+  cpu: number;
+  ramMb: number;
+  diskGb: number;
+}
+
+/** Lower bounds from SPEC §5; upper bounds only keep absurd values out (plan limits are checked elsewhere). */
+export const RESOURCE_BOUNDS = {
+  cpu: { min: 0.1, max: 1024 },
+  ramMb: { min: 64, max: 4_194_304 },
+  diskGb: { min: 1, max: 1_048_576 },
+} as const;
+
+export const CLOUD_CREDENTIALS_MAX_BYTES = 64 * 1024;
+const EXECUTION_BACKEND_MAX = 100;
+
+/** Validates the resources of an environment; cpu is rounded to the column's 3 decimals. */
+export function validateResources(resources: EnvironmentResourcesInput | null | undefined): ResourceValues {
+  if (resources === null || resources === undefined || typeof resources !== 'object') {
+    throw new BadUserInputError('resources', 'resources must give cpu, ramMb and diskGb');
+  }
+  const { cpu, ramMb, diskGb } = resources;
+  if (typeof cpu !== 'number' || !Number.isFinite(cpu) || cpu < RESOURCE_BOUNDS.cpu.min || cpu > RESOURCE_BOUNDS.cpu.max) {
+    throw new BadUserInputError('resources.cpu', `resources.cpu must be from ${RESOURCE_BOUNDS.cpu.min} to ${RESOURCE_BOUNDS.cpu.max}`);
+  }
+  for (const [field, value] of [['ramMb', ramMb], ['diskGb', diskGb]] as const) {
+    const { min, max } = RESOURCE_BOUNDS[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new BadUserInputError(`resources.${field}`, `resources.${field} must be a whole number from ${min} to ${max}`);
+    }
+  }
+  return { cpu: Math.round(cpu * 1000) / 1000, ramMb, diskGb };
+}
+
+function enumValue<E extends string>(values: Record<string, E>, value: E | null | undefined, field: string): E {
+  const allowed = Object.values(values);
+  if (!allowed.includes(value as E)) throw new BadUserInputError(field, `${field} must be one of ${allowed.join(', ')}`);
+  return value as E;
+}
+
+const conflictMessage = (slug: string) => `Environment with slug '${slug}' already exists`;
+const NO_CHANGES: AuditChanges = { changedFields: [], oldValues: {}, newValues: {} };
+const AUDITED_FIELDS = ['name', 'tier', 'deploymentHost', 'executionBackend', 'resources.cpu', 'resources.ramMb', 'resources.diskGb', 'cloudCredentials'];
+const purpose = (id: string) => `environment:${id}:cloudCredentials`;
+
+/**
+ * Credentials appear in the audit view only as a marker (passed redacted to diffChanges, so even
+ * the marker becomes `[redacted]`): a distinct marker for replaced ones records a replacement.
+ */
+type CredentialsMarker = 'stored' | 'replaced' | null;
+
+const auditView = (e: Environment, credentials: CredentialsMarker): Record<string, unknown> => ({
+  name: e.name,
+  tier: e.tier,
+  deploymentHost: e.deploymentHost,
+  executionBackend: e.executionBackend,
+  'resources.cpu': e.cpu,
+  'resources.ramMb': e.ramMb,
+  'resources.diskGb': e.diskGb,
+  cloudCredentials: credentials,
+});
+
+const destroyedError = () => new PreconditionFailedError('ENVIRONMENT_DESTROYED', 'The environment has been destroyed');
+
+/** Environment lifecycle: create, update, destroy. Callers have passed the shield rules; each method checks again. */
+export class EnvironmentService {
+  private readonly toEnvironment;
+
+  constructor(private readonly ctx: RequestContext) {
+    this.toEnvironment = hydrator(ctx.app.db.dataSource, Environment);
+  }
+
+  /** Slug unique among the workspace's active environments; credentials sealed before they are stored. */
+  async create(workspaceId: string, input: CreateEnvironmentInput): Promise<Environment> {
+    const workspace = await this.ctx.access.workspace(workspaceId, 'environment.create');
+    const viewer = await this.ctx.access.requireViewer();
+    const name = requiredName(input.name);
+    if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
+    const tier = enumValue(EnvironmentTier, input.tier, 'tier');
+    const deploymentHost = enumValue(DeploymentHost, input.deploymentHost ?? DeploymentHost.LOCALHOST, 'deploymentHost');
+    const executionBackend = optionalText(input.executionBackend, 'executionBackend', EXECUTION_BACKEND_MAX);
+    const resources = validateResources(input.resources);
+    const credentials =
+      input.cloudCredentials === undefined || input.cloudCredentials === null
+        ? null
+        : jsonObject(input.cloudCredentials, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
+    const { organizationId } = workspace;
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      // The id is chosen here so that the ciphertext can be bound to this very row.
+      const id = randomUUID();
+      const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
+      let row: Record<string, unknown>;
+      try {
+        ({ row } = await insertWithSlug({
+          query,
+          savepoint: (fn) => this.ctx.tx.savepoint(fn),
+          scope: `environments.slug:${workspaceId}`,
+          explicit: input.slug,
+          name,
+          fallback: 'environment',
+          taken: async (base) =>
+            (
+              await query<{ s: string }>(
+                `SELECT lower(slug) AS s FROM environments
+                 WHERE organization_id = $1 AND workspace_id = $2 AND is_active AND (lower(slug) = $3 OR lower(slug) LIKE $3 || '-%')`,
+                [organizationId, workspaceId, base],
+              )
+            ).map((r) => r.s),
+          insert: async (slug) =>
+            (
+              await query(
+                `INSERT INTO environments (organization_id, id, workspace_id, name, slug, tier, deployment_host, execution_backend,
+                   cpu, ram_mb, disk_gb, cloud_credentials, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
+                [organizationId, id, workspaceId, name, slug, tier, deploymentHost, executionBackend,
+                  resources.cpu, resources.ramMb, resources.diskGb, sealed, viewer.userId],
+              )
+            )[0]!,
+          constraint: 'environments_slug_key',
+          conflictMessage,
+        }));
+      } catch (error) {
+        // The workspace was deleted concurrently (its row lock made the foreign-key check wait, then fail).
+        if (pgError(error)?.code === '23503') throw new NotFoundError('Workspace');
+        throw error;
+      }
+      const environment = this.toEnvironment(row);
+      await this.ctx.audit.record({
+        organizationId,
+        action: 'environment.created',
+        resourceType: 'environment',
+        resourceId: id,
+        resourceName: environment.name,
+        workspaceId,
+        metadata: {
+          slug: environment.slug,
+          tier,
+          deploymentHost,
+          resources,
+          hasCloudCredentials: sealed !== null,
+        },
+      });
+      return environment;
+    });
+  }
+
+  /** PATCH semantics; cloudCredentials: omitted keeps them, null removes them, an object replaces them. */
+  async update(id: string, input: UpdateEnvironmentInput): Promise<Environment> {
+    const { environment: current } = await this.ctx.access.environment(id, 'environment.update');
+    const next: Environment = { ...current };
+    if (input.name !== undefined) next.name = requiredName(input.name);
+    if (input.tier !== undefined) next.tier = enumValue(EnvironmentTier, input.tier, 'tier');
+    if (input.deploymentHost !== undefined) next.deploymentHost = enumValue(DeploymentHost, input.deploymentHost, 'deploymentHost');
+    if (input.executionBackend !== undefined) next.executionBackend = optionalText(input.executionBackend, 'executionBackend', EXECUTION_BACKEND_MAX);
+    if (input.resources !== undefined) Object.assign(next, validateResources(input.resources));
+    const credentials =
+      input.cloudCredentials === undefined || input.cloudCredentials === null
+        ? input.cloudCredentials
+        : jsonObject(input.cloudCredentials, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
+    if (!current.isActive) throw destroyedError();
+
+    const before: CredentialsMarker = current.cloudCredentials ? 'stored' : null;
+    const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
+    const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);
+    const { organizationId } = current;
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
+      // `AND is_active`: a destroy that committed since the check above wins. The CTE makes the
+      // driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
+      const [row] = await query(
+        `WITH changed AS (
+           UPDATE environments SET name = $3, tier = $4, deployment_host = $5, execution_backend = $6, cpu = $7, ram_mb = $8, disk_gb = $9,
+             cloud_credentials = CASE WHEN $10::boolean THEN $11::bytea ELSE cloud_credentials END,
+             updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END
+           WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *
+         ) SELECT * FROM changed`,
+        [organizationId, id, next.name, next.tier, next.deploymentHost, next.executionBackend, next.cpu, next.ramMb, next.diskGb,
+          credentials !== undefined, sealed, changes !== null],
+      );
+      if (!row) throw destroyedError();
+      const updated = this.toEnvironment(row);
+      await this.ctx.audit.record({
+        organizationId,
+        action: 'environment.updated',
+        resourceType: 'environment',
+        resourceId: id,
+        resourceName: updated.name,
+        workspaceId: updated.workspaceId,
+        changes: changes ?? NO_CHANGES,
+      });
+      return updated;
+    });
+  }
+
+  /** Soft: the row stays (isActive false, destroyedAt set), its slug and quota are freed. */
+  async destroy(id: string): Promise<Environment> {
+    const { environment } = await this.ctx.access.environment(id, 'environment.destroy');
+    if (!environment.isActive) throw destroyedError();
+    const { organizationId } = environment;
+
+    return this.ctx.mutate(async () => {
+      // `AND is_active` makes two concurrent destroys yield one success and one precondition failure.
+      const [row] = await this.ctx.tx.query(
+        `WITH changed AS (
+           UPDATE environments SET is_active = false, destroyed_at = now(), updated_at = now()
+           WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *
+         ) SELECT * FROM changed`,
+        [organizationId, id],
+      );
+      if (!row) throw destroyedError();
+      const destroyed = this.toEnvironment(row);
+      await this.ctx.audit.record({
+        organizationId,
+        action: 'environment.destroyed',
+        resourceType: 'environment',
+        resourceId: id,
+        resourceName: destroyed.name,
+        workspaceId: destroyed.workspaceId,
+        metadata: { slug: destroyed.slug, tier: destroyed.tier },
+      });
+      return destroyed;
+    });
+  }
+}

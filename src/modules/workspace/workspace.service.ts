@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { BadUserInputError, ConflictError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
+import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
+import { isUuid, optionalText, requiredName } from '../../common/validation';
+import { hydrator } from '../../database/hydrate';
+import type { RequestContext } from '../../context';
+import { type AuditChanges, diffChanges } from '../audit/audit.writer';
+import { Workspace, WorkspaceRole, WorkspaceVisibility } from './workspace.entity';
+import type { CreateWorkspaceInput, UpdateWorkspaceInput } from './workspace.inputs';
+
+const conflictMessage = (slug: string) => `Workspace with slug '${slug}' already exists`;
+const NO_CHANGES: AuditChanges = { changedFields: [], oldValues: {}, newValues: {} };
+const AUDITED_FIELDS = ['name', 'slug', 'description', 'visibility'] as const;
+
+const auditView = (w: Workspace): Record<string, unknown> => ({
+  name: w.name,
+  slug: w.slug,
+  description: w.description,
+  visibility: w.visibility,
+});
+
+function visibility(value: WorkspaceVisibility | null | undefined, field: string): WorkspaceVisibility {
+  if (!Object.values(WorkspaceVisibility).includes(value as WorkspaceVisibility)) {
+    throw new BadUserInputError(field, `${field} must be one of ${Object.values(WorkspaceVisibility).join(', ')}`);
+  }
+  return value as WorkspaceVisibility;
+}
+
+/** Workspace lifecycle and grants. Callers have passed the shield rules; each method checks again. */
+export class WorkspaceService {
+  private readonly toWorkspace;
+
+  constructor(private readonly ctx: RequestContext) {
+    this.toWorkspace = hydrator(ctx.app.db.dataSource, Workspace);
+  }
+
+  /** Slug derived from the name when omitted (`-2`, `-3`… on collision); an explicit taken slug is CONFLICT. */
+  async create(organizationId: string, input: CreateWorkspaceInput): Promise<Workspace> {
+    const organization = await this.ctx.access.organization(organizationId, 'workspace.create');
+    const viewer = await this.ctx.access.requireViewer();
+    const name = requiredName(input.name);
+    if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
+    const description = optionalText(input.description, 'description', 2000);
+    // An explicit null is taken as "use the default", as GraphQL does for an omitted field.
+    const chosenVisibility = visibility(input.visibility ?? WorkspaceVisibility.ORGANIZATION, 'visibility');
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const id = randomUUID();
+      const { row } = await insertWithSlug({
+        query,
+        savepoint: (fn) => this.ctx.tx.savepoint(fn),
+        scope: `workspaces.slug:${organization.id}`,
+        explicit: input.slug,
+        name,
+        fallback: 'workspace',
+        taken: async (base) =>
+          (
+            await query<{ s: string }>(
+              `SELECT lower(slug) AS s FROM workspaces WHERE organization_id = $1 AND (lower(slug) = $2 OR lower(slug) LIKE $2 || '-%')`,
+              [organization.id, base],
+            )
+          ).map((r) => r.s),
+        insert: async (slug) =>
+          (
+            await query(
+              `INSERT INTO workspaces (organization_id, id, name, slug, description, visibility, created_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+              [organization.id, id, name, slug, description, chosenVisibility, viewer.userId],
+            )
+          )[0]!,
+        constraint: 'workspaces_slug_key',
+        conflictMessage,
+      });
+      const workspace = this.toWorkspace(row);
+      await this.ctx.audit.record({
+        organizationId: organization.id,
+        action: 'workspace.created',
+        resourceType: 'workspace',
+        resourceId: workspace.id,
+        resourceName: workspace.name,
+        workspaceId: workspace.id,
+        metadata: { slug: workspace.slug, visibility: workspace.visibility },
+      });
+      return workspace;
+    });
+  }
+
+  async update(id: string, input: UpdateWorkspaceInput): Promise<Workspace> {
+    const current = await this.ctx.access.workspace(id, 'workspace.update');
+    const next: Workspace = { ...current };
+    if (input.name !== undefined) next.name = requiredName(input.name);
+    if (input.slug !== undefined) {
+      if (input.slug === null) throw new BadUserInputError('slug', 'slug cannot be null; omit it to leave it unchanged');
+      assertExplicitSlug(input.slug);
+      next.slug = input.slug;
+    }
+    if (input.description !== undefined) next.description = optionalText(input.description, 'description', 2000);
+    if (input.visibility !== undefined) next.visibility = visibility(input.visibility, 'visibility');
+
+    const changes = diffChanges(auditView(current), auditView(next), AUDITED_FIELDS);
+    return this.ctx.mutate(async () => {
+      let row: Record<string, unknown> | undefined;
+      try {
+        // A savepoint of its own: a slug taken meanwhile becomes CONFLICT without breaking the request transaction.
+        // The CTE makes the driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
+        [row] = await this.ctx.tx.savepoint(() =>
+          this.ctx.tx.query(
+            `WITH changed AS (
+               UPDATE workspaces SET name = $3, slug = $4, description = $5, visibility = $6,
+                 updated_at = CASE WHEN $7::boolean THEN now() ELSE updated_at END
+               WHERE organization_id = $1 AND id = $2 RETURNING *
+             ) SELECT * FROM changed`,
+            [current.organizationId, id, next.name, next.slug, next.description, next.visibility, changes !== null],
+          ),
+        );
+      } catch (error) {
+        if (isUniqueViolation(error, 'workspaces_slug_key')) throw new ConflictError(conflictMessage(next.slug), { field: 'slug' });
+        throw error;
+      }
+      if (!row) throw new NotFoundError('Workspace');
+      const updated = this.toWorkspace(row);
+      await this.ctx.audit.record({
+        organizationId: updated.organizationId,
+        action: 'workspace.updated',
+        resourceType: 'workspace',
+        resourceId: id,
+        resourceName: updated.name,
+        workspaceId: id,
+        changes: changes ?? NO_CHANGES,
+      });
+      return updated;
+    });
+  }
+
+  /** Hard delete: grants (and destroyed environments) go with it through the foreign keys. */
+  async delete(id: string): Promise<true> {
+    const workspace = await this.ctx.access.workspace(id, 'workspace.delete');
+    if (workspace.isDefault) throw new PreconditionFailedError('DEFAULT_WORKSPACE', 'The default workspace cannot be deleted');
+    await this.assertNoActiveEnvironments(workspace);
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      // Locking the row blocks environment inserts into it (their foreign-key check needs a
+      // key-share lock), so the count below cannot be outrun by a concurrent createEnvironment.
+      const [locked] = await query(`SELECT id FROM workspaces WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [workspace.organizationId, id]);
+      if (!locked) throw new NotFoundError('Workspace');
+      await this.assertNoActiveEnvironments(workspace);
+      await query(`DELETE FROM workspaces WHERE organization_id = $1 AND id = $2`, [workspace.organizationId, id]);
+      await this.ctx.audit.record({
+        organizationId: workspace.organizationId,
+        action: 'workspace.deleted',
+        resourceType: 'workspace',
+        resourceId: id,
+        resourceName: workspace.name,
+        workspaceId: id,
+        metadata: { slug: workspace.slug },
+      });
+      return true as const;
+    });
+  }
+
+  /** Grants, changes or (role null) removes a user's workspace role; the user must be a member of the organization. */
+  async setMemberRole(workspaceId: string, userId: string, role: WorkspaceRole | null | undefined): Promise<Workspace> {
+    const workspace = await this.ctx.access.workspace(workspaceId, 'workspace.members.manage');
+    const newRole = role ?? null;
+    if (newRole !== null && !Object.values(WorkspaceRole).includes(newRole)) {
+      throw new BadUserInputError('role', `role must be one of ${Object.values(WorkspaceRole).join(', ')}`);
+    }
+    // Not a member, not a user, or a malformed id: all answered alike (SPEC §3).
+    if (!isUuid(userId)) throw new NotFoundError('User');
+    const [member] = await this.ctx.tx.query(`SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2`, [workspace.organizationId, userId]);
+    if (!member) throw new NotFoundError('User');
+    const viewer = await this.ctx.access.requireViewer();
+
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const key = [workspace.organizationId, workspaceId, userId];
+      const [previous] = await query<{ role: WorkspaceRole }>(
+        `SELECT role FROM workspace_members WHERE organization_id = $1 AND workspace_id = $2 AND user_id = $3 FOR UPDATE`,
+        key,
+      );
+      if (newRole === null) {
+        await query(`DELETE FROM workspace_members WHERE organization_id = $1 AND workspace_id = $2 AND user_id = $3`, key);
+      } else {
+        await query(
+          `INSERT INTO workspace_members (organization_id, workspace_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (organization_id, workspace_id, user_id) DO UPDATE
+             SET role = EXCLUDED.role, granted_by = EXCLUDED.granted_by, granted_at = now()
+             WHERE workspace_members.role IS DISTINCT FROM EXCLUDED.role`,
+          [...key, newRole, viewer.userId],
+        );
+      }
+      const previousRole = previous?.role ?? null;
+      await this.ctx.audit.record({
+        organizationId: workspace.organizationId,
+        action: 'workspace.member_role_changed',
+        resourceType: 'workspace',
+        resourceId: workspaceId,
+        resourceName: workspace.name,
+        workspaceId,
+        changes: diffChanges({ role: previousRole }, { role: newRole }, ['role']) ?? NO_CHANGES,
+        metadata: { userId, role: newRole, previousRole },
+      });
+      return workspace;
+    });
+  }
+
+  private async assertNoActiveEnvironments(workspace: Workspace): Promise<void> {
+    const [count] = await this.ctx.tx.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM environments WHERE organization_id = $1 AND workspace_id = $2 AND is_active`,
+      [workspace.organizationId, workspace.id],
+    );
+    const active = count?.n ?? 0;
+    if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot delete workspace with ${active} active environments`);
+  }
+}
