@@ -23,4 +23,9 @@ export default defineConfig([
       ],
     },
   },
+  {
+    // Tests read GraphQL responses, which are untyped JSON by nature.
+    files: ['test/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
 ]);

@@ -64,6 +64,8 @@ async function main(): Promise<void> {
     try {
       await server.stop();
       await db.close();
+      logger.info('stopped');
+      logger.flush();
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'shutdown failed');

@@ -3,7 +3,7 @@ import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { gql } from 'graphql-tag';
-import { buildSchema, createResolversMap } from 'type-graphql';
+import { buildSchema, type BuildSchemaOptions, createResolversMap } from 'type-graphql';
 import { permissions } from './authz/rules';
 import { DateTimeScalar } from './common/scalars';
 import { NotFoundError } from './common/errors';
@@ -18,7 +18,7 @@ import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
 
-const RESOLVERS = [
+const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   ViewerResolver,
   UserResolver,
   OrganizationResolver,
@@ -33,7 +33,7 @@ const RESOLVERS = [
   WorkspaceEnvironmentsResolver,
   AuditResolver,
   OrganizationAuditResolver,
-] as const;
+];
 
 type Ref = { id: unknown };
 
@@ -64,7 +64,7 @@ const referenceResolvers = {
 /** The schema type-graphql builds from the resolvers, as an Apollo Federation 2 subgraph (no permissions). */
 export async function buildSubgraph(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
-    resolvers: RESOLVERS as unknown as [Function, ...Function[]],
+    resolvers: RESOLVERS,
     scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
     skipCheck: true,
     validate: false,

@@ -83,6 +83,8 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           // The whole request was refused for want of a principal: HTTP 401.
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
           response.http.headers.set('x-request-id', contextValue.requestId);
+          // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
+          if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
           deps.logger.info(
             {
               requestId: contextValue.requestId,
@@ -141,6 +143,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     schema,
     introspection: deps.config.introspection,
     csrfPrevention: true,
+    // main.ts owns SIGTERM/SIGINT (drain, then close the database); Apollo's own handler would race it.
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     formatError,

@@ -1,0 +1,247 @@
+import type { QueryRunner } from 'typeorm';
+import { APP_ROLE } from '../../src/database/roles';
+import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
+import { ok, startTestApp, type TestApp } from '../helpers/app';
+import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
+
+/** Row-level security proven, not assumed (SPEC §3): the catalog, then the policies against deliberately unscoped SQL. */
+
+let app: TestApp;
+let orgA: CreatedOrganization;
+let orgB: CreatedOrganization;
+let userA: string;
+const TABLES = [...TENANT_TABLES];
+const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
+
+/** An environment written as the app role scoped to its organization, like any request would. */
+async function insertEnvironment(organizationId: string, workspaceId: string, slug: string): Promise<void> {
+  await app.db.withConnection(async (runner) => {
+    await runner.startTransaction();
+    await runner.query(`SELECT set_config('role', $1, true), set_config('app.org_ids', $2, true)`, [APP_ROLE, organizationId]);
+    await runner.query(
+      `INSERT INTO environments (organization_id, workspace_id, name, slug, tier, cpu, ram_mb, disk_gb) VALUES ($1, $2, $3, $3, 'DEV', 1, 512, 10)`,
+      [organizationId, workspaceId, slug],
+    );
+    await runner.commitTransaction();
+  });
+}
+
+/** Runs fn in a transaction that is always rolled back. */
+const inRollback = <T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> =>
+  app.db.withConnection(async (runner) => {
+    await runner.startTransaction();
+    try {
+      return await fn(runner);
+    } finally {
+      await runner.rollbackTransaction();
+    }
+  });
+
+const scopeTo = (runner: QueryRunner, userId: string, orgId: string) =>
+  runner.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, userId, orgId]);
+
+/** Rows per organization of A and B, read as the owner (no RLS for the migrating superuser/owner). */
+async function countsAsOwner(runner: QueryRunner, table: string): Promise<{ a: number; b: number }> {
+  const column = table === 'organizations' ? 'id' : 'organization_id';
+  const [row] = await runner.query(
+    `SELECT count(*) FILTER (WHERE ${column} = $1)::int AS a, count(*) FILTER (WHERE ${column} = $2)::int AS b FROM ${table}`,
+    [orgA.id, orgB.id],
+  );
+  return row;
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  const ownerA = uniqueEmail('rls-a');
+  const ownerB = uniqueEmail('rls-b');
+  orgA = await createOrganization(app, ownerA);
+  orgB = await createOrganization(app, ownerB);
+  userA = ok(await app.gql(`{ me { user { id } } }`, {}, { as: ownerA })).me.user.id;
+  await addMember(app, orgA.id, uniqueEmail('rls-a-member'), 'member');
+  await addMember(app, orgB.id, uniqueEmail('rls-b-member'), 'viewer');
+  await insertEnvironment(orgA.id, orgA.defaultWorkspaceId, 'a-dev');
+  await insertEnvironment(orgB.id, orgB.defaultWorkspaceId, 'b-dev');
+  await insertEnvironment(orgB.id, orgB.defaultWorkspaceId, 'b-prod');
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('catalog: RLS enabled, forced and checked on every tenant table', () => {
+  it('has relrowsecurity and relforcerowsecurity on every table of TENANT_TABLES', async () => {
+    const rows: Array<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+         WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND relname = ANY($1) ORDER BY relname`,
+        [TABLES],
+      ),
+    );
+    expect(rows).toEqual([...TABLES].sort().map((relname) => ({ relname, relrowsecurity: true, relforcerowsecurity: true })));
+  });
+
+  it('gives every tenant table at least one policy with a WITH CHECK on organization_id against app.org_ids', async () => {
+    const rows: Array<{ tablename: string; checked: number }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT t AS tablename, (SELECT count(*)::int FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = t
+                AND p.with_check IS NOT NULL AND p.with_check LIKE '%organization_id%app.org_ids%') AS checked
+         FROM unnest($1::text[]) AS t ORDER BY t`,
+        [TABLES],
+      ),
+    );
+    expect(rows.filter((r) => r.checked < 1)).toEqual([]);
+    expect(rows).toHaveLength(TABLES.length);
+  });
+
+  it('makes the app role neither superuser nor BYPASSRLS, and the owner of no table', async () => {
+    const [role] = await app.db.withConnection((r) => r.query(`SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1`, [APP_ROLE]));
+    expect(role).toEqual({ rolsuper: false, rolbypassrls: false });
+    const owned = await app.db.withConnection((r) => r.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = $1`, [APP_ROLE]));
+    expect(owned).toEqual([]);
+  });
+});
+
+describe('catalog: the tenant key rule (Citus-ready)', () => {
+  const attnames = `(SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(%KEYS%) WITH ORDINALITY k(attnum, ord)
+                     JOIN pg_attribute a ON a.attrelid = %REL% AND a.attnum = k.attnum)`;
+  const cols = (keys: string, rel: string) => attnames.replace('%KEYS%', keys).replace('%REL%', rel);
+
+  it('has organization_id in the primary key and in every unique index of every tenant table', async () => {
+    const rows: Array<{ table: string; index: string; primary: boolean; cols: string[] | null }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT c.relname AS "table", i.indexrelid::regclass::text AS "index", i.indisprimary AS "primary", ${cols('i.indkey::int2[]', 'i.indrelid')} AS cols
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1) AND i.indisunique`,
+        [TABLES],
+      ),
+    );
+    expect(rows.filter((r) => r.primary).map((r) => r.table).sort()).toEqual([...TABLES].sort());
+    expect(rows.filter((r) => !(r.cols ?? []).includes('organization_id'))).toEqual([]);
+    // The check is not vacuous: the secondary unique keys are there too.
+    expect(rows.map((r) => r.index)).toEqual(expect.arrayContaining(['roles_key_key', 'memberships_user_key', 'workspaces_slug_key', 'environments_slug_key']));
+  });
+
+  it('includes organization_id, column for column, in every foreign key between tenant tables', async () => {
+    const rows: Array<{ from: string; to: string; name: string; cols: string[]; refcols: string[] }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT src.relname AS "from", dst.relname AS "to", con.conname AS name,
+                ${cols('con.conkey', 'con.conrelid')} AS cols, ${cols('con.confkey', 'con.confrelid')} AS refcols
+         FROM pg_constraint con JOIN pg_class src ON src.oid = con.conrelid JOIN pg_class dst ON dst.oid = con.confrelid
+         WHERE con.contype = 'f' AND src.relname = ANY($1) AND dst.relname = ANY($1)`,
+        [TABLES],
+      ),
+    );
+    const pairs = rows.map((r) => `${r.from}->${r.to}`);
+    expect(pairs).toEqual(expect.arrayContaining(['memberships->roles', 'workspace_members->workspaces', 'workspace_members->memberships', 'environments->workspaces']));
+    const broken = rows.filter((r) => {
+      const at = r.cols.indexOf('organization_id');
+      return at < 0 || r.refcols[at] !== 'organization_id';
+    });
+    expect(broken).toEqual([]);
+  });
+
+  it('leads every index of a tenant table with organization_id, except memberships_user_idx', async () => {
+    const rows: Array<{ index: string; lead: string | null }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT i.indexrelid::regclass::text AS "index", a.attname::text AS lead
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+         LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY($1)`,
+        [TABLES],
+      ),
+    );
+    expect(rows.length).toBeGreaterThanOrEqual(TABLES.length + 5);
+    // The one exception: the principal's own memberships are looked up by user before its
+    // organizations are known (request bootstrap, own_memberships policy), so that index leads with user_id.
+    expect(rows.filter((r) => r.lead !== 'organization_id')).toEqual([{ index: 'memberships_user_idx', lead: 'user_id' }]);
+  });
+});
+
+describe('policies against deliberately unscoped SQL', () => {
+  it.each(UNSCOPED)('SELECT * FROM %s under org A scope returns exactly org A rows although org B has some', async (table) => {
+    await inRollback(async (runner) => {
+      const expected = await countsAsOwner(runner, table);
+      expect(expected.a).toBeGreaterThan(0);
+      expect(expected.b).toBeGreaterThan(0);
+      await scopeTo(runner, userA, orgA.id);
+      const rows: Array<Record<string, unknown>> = await runner.query(`SELECT * FROM ${table}`);
+      const column = table === 'organizations' ? 'id' : 'organization_id';
+      expect(rows.map((r) => r[column])).toEqual(Array.from({ length: expected.a }, () => orgA.id));
+    });
+  });
+
+  it.each(UNSCOPED)('SELECT * FROM %s with no settings (only the role) returns zero rows', async (table) => {
+    await inRollback(async (runner) => {
+      await runner.query(`SELECT set_config('role', $1, true)`, [APP_ROLE]);
+      expect(await runner.query(`SELECT * FROM ${table}`)).toEqual([]);
+    });
+  });
+
+  it.each(UNSCOPED)('SELECT * FROM %s sees nothing after a scoped transaction ended on the same connection (empty setting)', async (table) => {
+    await app.db.withConnection(async (runner) => {
+      await runner.startTransaction();
+      await scopeTo(runner, userA, orgA.id);
+      expect((await runner.query(`SELECT * FROM ${table}`)).length).toBeGreaterThan(0);
+      await runner.rollbackTransaction();
+      await runner.startTransaction();
+      await runner.query(`SELECT set_config('role', $1, true)`, [APP_ROLE]);
+      const [settings] = await runner.query(`SELECT current_setting('app.org_ids', true) AS orgs, current_setting('app.user_id', true) AS u`);
+      expect([settings.orgs ?? '', settings.u ?? '']).toEqual(['', '']);
+      expect(await runner.query(`SELECT * FROM ${table}`)).toEqual([]);
+      await runner.rollbackTransaction();
+    });
+  });
+
+  it('refuses an INSERT into workspaces for org B under org A scope (WITH CHECK)', async () => {
+    await inRollback(async (runner) => {
+      await scopeTo(runner, userA, orgA.id);
+      await expect(
+        runner.query(`INSERT INTO workspaces (organization_id, name, slug) VALUES ($1, 'Planted', 'planted')`, [orgB.id]),
+      ).rejects.toThrow(/new row violates row-level security policy/);
+    });
+    const [count] = await app.db.withConnection((r) => r.query(`SELECT count(*)::int AS n FROM workspaces WHERE slug = 'planted'`));
+    expect(count.n).toBe(0);
+  });
+
+  it('refuses to move an org A row into org B (UPDATE … SET organization_id, WITH CHECK)', async () => {
+    await inRollback(async (runner) => {
+      await scopeTo(runner, userA, orgA.id);
+      await runner.query(`INSERT INTO workspaces (organization_id, name, slug) VALUES ($1, 'Mover', 'mover')`, [orgA.id]);
+      await expect(
+        runner.query(`UPDATE workspaces SET organization_id = $1 WHERE organization_id = $2 AND slug = 'mover'`, [orgB.id, orgA.id]),
+      ).rejects.toThrow(/new row violates row-level security policy/);
+    });
+  });
+
+  it('changes 0 rows when updating or deleting org B rows under org A scope', async () => {
+    await inRollback(async (runner) => {
+      await scopeTo(runner, userA, orgA.id);
+      const [updated] = await runner.query(
+        `WITH changed AS (UPDATE workspaces SET name = 'Hijacked' WHERE organization_id = $1 OR id = $2 RETURNING id)
+         SELECT count(*)::int AS n FROM changed`,
+        [orgB.id, orgB.defaultWorkspaceId],
+      );
+      expect(updated.n).toBe(0);
+      const [deleted] = await runner.query(
+        `WITH gone AS (DELETE FROM environments WHERE organization_id = $1 RETURNING id) SELECT count(*)::int AS n FROM gone`,
+        [orgB.id],
+      );
+      expect(deleted.n).toBe(0);
+      const [renamed] = await runner.query(
+        `WITH changed AS (UPDATE organizations SET name = 'Hijacked' WHERE id = $1 RETURNING id) SELECT count(*)::int AS n FROM changed`,
+        [orgB.id],
+      );
+      expect(renamed.n).toBe(0);
+      // Back to the owner inside the same transaction: a write that had slipped through would show here.
+      await runner.query(`RESET ROLE`);
+      const [b] = await runner.query(
+        `SELECT (SELECT name FROM workspaces WHERE organization_id = $1 AND id = $2) AS ws,
+                (SELECT count(*)::int FROM environments WHERE organization_id = $1) AS envs,
+                (SELECT name FROM organizations WHERE id = $1) AS org`,
+        [orgB.id, orgB.defaultWorkspaceId],
+      );
+      expect(b.ws).toBe('Default');
+      expect(b.envs).toBe(2);
+      expect(b.org).not.toBe('Hijacked');
+    });
+  });
+});
