@@ -1,0 +1,90 @@
+import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
+import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('HTTP surface', () => {
+  it('answers /healthz and /readyz', async () => {
+    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${app.url}/readyz`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('serves queries over GET but never mutations', async () => {
+    const token = await app.token(uniqueEmail('get'));
+    const query = encodeURIComponent('{ permissionCatalog { code } }');
+    const res = await fetch(`${app.url}/graphql?query=${query}`, { headers: { authorization: `Bearer ${token}`, 'apollo-require-preflight': 'true' } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { permissionCatalog: Array<{ code: string }> } };
+    expect(body.data.permissionCatalog).toHaveLength(27);
+    const mutation = encodeURIComponent('mutation { createOrganization(input: { name: "Via GET" }) { id } }');
+    const refused = await fetch(`${app.url}/graphql?query=${mutation}`, { headers: { authorization: `Bearer ${token}`, 'apollo-require-preflight': 'true' } });
+    expect(refused.status).toBe(405);
+  });
+
+  it('blocks a simple cross-site GET without a preflight header (CSRF prevention)', async () => {
+    const res = await fetch(`${app.url}/graphql?query=${encodeURIComponent('{ __typename }')}`);
+    expect(res.status).toBe(400);
+  });
+
+  it('refuses a body over 1 MiB', async () => {
+    const res = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(1024 * 1024 + 10) } }),
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it('refreshes the user from the claims of each token (just-in-time provisioning)', async () => {
+    const email = uniqueEmail('jit');
+    const first = ok(await app.gql(`{ me { user { id name } } }`, {}, { token: await app.token(email, { name: 'First Name' }) }));
+    const second = ok(await app.gql(`{ me { user { id name } } }`, {}, { token: await app.token(email, { name: 'Second Name' }) }));
+    expect(second.me.user).toEqual({ id: first.me.user.id, name: 'Second Name' });
+  });
+
+  it('reads membership from the database on every request: a removed member is refused at once', async () => {
+    const owner = uniqueEmail('owner');
+    const member = uniqueEmail('member');
+    const org = await createOrganization(app, owner);
+    await addMember(app, org.id, member, 'member');
+    expect(ok(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: org.id }, { as: member })).organization.id).toBe(org.id);
+    await app.db.withConnection(async (runner) => {
+      await runner.query(`DELETE FROM memberships WHERE organization_id = $1 AND user_id = (SELECT id FROM users WHERE email = $2)`, [org.id, member]);
+    });
+    const after = await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: org.id }, { as: member });
+    expect(codes(after)).toEqual(['NOT_FOUND']);
+  });
+
+  it('filters members by role and by name or email', async () => {
+    const owner = uniqueEmail('owner');
+    const org = await createOrganization(app, owner);
+    const alice = uniqueEmail('alice');
+    await addMember(app, org.id, alice, 'admin');
+    await addMember(app, org.id, uniqueEmail('bob'), 'viewer');
+    await addMember(app, org.id, uniqueEmail('carol'), 'viewer');
+    const q = `query($id: ID!, $role: String, $search: String) { organization(id: $id) { members(roleKey: $role, search: $search) {
+      totalCount nodes { role { key } user { email } } } } }`;
+    const viewers = ok(await app.gql(q, { id: org.id, role: 'viewer' }, { as: owner })).organization.members;
+    expect(viewers.totalCount).toBe(2);
+    expect(viewers.nodes.every((m: any) => m.role.key === 'viewer')).toBe(true);
+    const found = ok(await app.gql(q, { id: org.id, search: 'ALICE' }, { as: owner })).organization.members;
+    expect(found).toEqual({ totalCount: 1, nodes: [{ role: { key: 'admin' }, user: { email: alice } }] });
+    const none = ok(await app.gql(q, { id: org.id, search: '%' }, { as: owner })).organization.members;
+    expect(none.totalCount).toBe(0);
+  });
+
+  it('answers /readyz with 503 once the database is gone', async () => {
+    const other = await startTestApp();
+    await other.db.close();
+    const res = await fetch(`${other.url}/readyz`);
+    expect(res.status).toBe(503);
+    await other.server.stop();
+  });
+});
