@@ -1,6 +1,7 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import type { ClassType } from 'type-graphql';
 import { BadUserInputError } from './errors';
+import { isUuid } from './validation';
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -26,13 +27,24 @@ export function encodeCursor(values: Array<string | number>): string {
   return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
 }
 
-/** Decodes a cursor made by encodeCursor with the given shape; anything else is BAD_USER_INPUT on `after`. */
-export function decodeCursor(cursor: string | null | undefined, shape: Array<'string' | 'number'>): Array<string | number> | null {
+const CURSOR_PARTS = {
+  /** An ISO-8601 instant, as encodeCursor wrote it. */
+  timestamp: (v: unknown) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(v) && !Number.isNaN(Date.parse(v)),
+  uuid: (v: unknown) => isUuid(v),
+} as const;
+export type CursorPart = keyof typeof CURSOR_PARTS;
+
+/**
+ * Decodes a cursor made by encodeCursor with the given shape; anything else is BAD_USER_INPUT on
+ * `after`. Every part is checked here: a crafted value must never reach a ::timestamptz or ::uuid
+ * cast, where it would abort the request's transaction.
+ */
+export function decodeCursor(cursor: string | null | undefined, shape: CursorPart[]): string[] | null {
   if (cursor === null || cursor === undefined) return null;
   try {
     const values: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(values) && values.length === shape.length && values.every((v, i) => typeof v === shape[i])) {
-      return values as Array<string | number>;
+    if (Array.isArray(values) && values.length === shape.length && values.every((v, i) => CURSOR_PARTS[shape[i]!](v))) {
+      return values as string[];
     }
   } catch {
     // fall through

@@ -12,7 +12,7 @@ import { AuditActor, AuditEvent } from './audit-event.entity';
  */
 export async function listAuditEvents(ctx: RequestContext, organizationId: string, first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<AuditEvent>> {
   const limit = pageSize(first, 50);
-  const cursor = decodeCursor(after, ['string', 'string']);
+  const cursor = decodeCursor(after, ['timestamp', 'uuid']);
   const rows = await ctx.tx.query(
     `SELECT * FROM audit_events WHERE organization_id = $1
        AND ($2::timestamptz IS NULL OR (occurred_at, id) < ($2::timestamptz, $3::uuid))

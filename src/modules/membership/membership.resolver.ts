@@ -73,7 +73,7 @@ export class OrganizationMembersResolver {
     @Arg('search', () => String, { nullable: true }) search?: string | null,
   ): Promise<ConnectionShape<Membership>> {
     const limit = pageSize(first);
-    const cursor = decodeCursor(after, ['string', 'string']);
+    const cursor = decodeCursor(after, ['timestamp', 'uuid']);
     const pattern = search?.trim() ? `%${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const where = `m.organization_id = $1 AND ($2::text IS NULL OR m.role_key = $2)
       AND ($3::text IS NULL OR lower(u.email) LIKE $3 OR lower(coalesce(u.name, '')) LIKE $3)`;

@@ -14,7 +14,7 @@ import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySet
 /** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
 export async function listVisibleOrganizations(ctx: RequestContext, first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
   const limit = pageSize(first);
-  const cursor = decodeCursor(after, ['string', 'string']);
+  const cursor = decodeCursor(after, ['timestamp', 'uuid']);
   const viewer = await ctx.access.requireViewer();
   const ids = [...viewer.roles.keys()];
   const owned = ids.filter((id) => viewer.roles.get(id) === 'owner');

@@ -66,7 +66,7 @@ export class OrganizationWorkspacesResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
   ): Promise<ConnectionShape<Workspace>> {
     const limit = pageSize(first);
-    const cursor = decodeCursor(after, ['string', 'string']) as [string, string] | null;
+    const cursor = decodeCursor(after, ['timestamp', 'uuid']) as [string, string] | null;
     const mode = await visibilityMode(ctx, o.id);
     const rows = await ctx.loaders.workspacePage.load({ organizationId: o.id, mode, limit: limit + 1, after: cursor });
     for (const w of rows) ctx.loaders.workspaceById.prime(w.id, w);

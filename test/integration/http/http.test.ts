@@ -80,6 +80,36 @@ describe('HTTP surface', () => {
     expect(none.totalCount).toBe(0);
   });
 
+  it('refuses a crafted cursor as BAD_USER_INPUT without breaking the rest of the request', async () => {
+    const owner = uniqueEmail('cursor');
+    const org = await createOrganization(app, owner);
+    const crafted = [
+      Buffer.from(JSON.stringify(['not-a-date', 'x'])).toString('base64url'),
+      Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'not-a-uuid'])).toString('base64url'),
+      'garbage',
+    ];
+    for (const after of crafted) {
+      // Nullable connections next to `me`: the request's transaction must stay usable.
+      const nested = await app.gql(
+        `query($after: String, $id: ID!) { organization(id: $id) { members(after: $after) { totalCount } auditEvents(after: $after) { edges { cursor } } } me { user { email } } }`,
+        { after, id: org.id },
+        { as: owner },
+      );
+      expect(codes(nested)).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT']);
+      expect(nested.errors!.map((e) => e.extensions?.field)).toEqual(['after', 'after']);
+      expect(nested.data!.me).toEqual({ user: { email: owner } });
+      // Non-null connections: the error is the same.
+      for (const query of [
+        `query($after: String) { organizations(after: $after) { totalCount } }`,
+        `query($after: String, $id: ID!) { organization(id: $id) { workspaces(after: $after) { totalCount } } }`,
+      ]) {
+        const result = await app.gql(query, { after, id: org.id }, { as: owner });
+        expect(codes(result)).toEqual(['BAD_USER_INPUT']);
+        expect(result.errors![0]!.extensions?.field).toBe('after');
+      }
+    }
+  });
+
   it('answers /readyz with 503 once the database is gone', async () => {
     const other = await startTestApp();
     await other.db.close();
