@@ -106,7 +106,7 @@ export class RequestContext {
   /** The viewer (null for an anonymous request); opens the transaction when needed. */
   async viewer(): Promise<ViewerState | null> {
     if (this.principal.kind !== 'user') return null;
-    if (!this.state.viewer) await this.tx.query('SELECT 1');
+    if (!this.state.viewer) await this.tx.open();
     return this.state.viewer;
   }
 

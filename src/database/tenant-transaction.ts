@@ -1,4 +1,4 @@
-import type { EntityManager, QueryRunner } from 'typeorm';
+import type { QueryRunner } from 'typeorm';
 import type { Database } from './database';
 import { APP_ROLE } from './roles';
 
@@ -26,6 +26,11 @@ export class TenantTransaction {
   private orgIds: string[] = [];
   private savepoints = 0;
   private finished = false;
+  /**
+   * Statements of one request go out one after another: resolvers run in parallel, but a
+   * connection executes one statement at a time (pg 9 will refuse overlapping client.query calls).
+   */
+  private pending: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Database,
@@ -38,13 +43,18 @@ export class TenantTransaction {
     return this.opening !== undefined;
   }
 
+  /** Opens the transaction (bootstrapping the principal) without sending a statement of its own. */
+  async open(): Promise<void> {
+    await this.runner();
+  }
+
   private runner(): Promise<QueryRunner> {
     if (this.finished) return Promise.reject(new Error('request transaction already finished'));
-    this.opening ??= this.open();
+    this.opening ??= this.begin();
     return this.opening;
   }
 
-  private async open(): Promise<QueryRunner> {
+  private async begin(): Promise<QueryRunner> {
     this.lease = await this.db.lease();
     const { runner } = this.lease;
     const original = runner.query.bind(runner);
@@ -77,37 +87,35 @@ export class TenantTransaction {
   /** Adds an organization to the scope (the principal just created it or joined it). */
   async addToScope(organizationId: string): Promise<void> {
     if (this.orgIds.includes(organizationId)) return;
-    const runner = await this.runner();
     this.orgIds = [...this.orgIds, organizationId];
-    await runner.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
+    await this.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
   }
 
   /** Removes an organization from the scope (the principal left it). */
   async removeFromScope(organizationId: string): Promise<void> {
     if (!this.orgIds.includes(organizationId)) return;
-    const runner = await this.runner();
     this.orgIds = this.orgIds.filter((id) => id !== organizationId);
-    await runner.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
+    await this.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
   }
 
-  query: SqlQuery = async (sql, params) => rowsOf(await (await this.runner()).query(sql, params));
-
-  async manager(): Promise<EntityManager> {
-    return (await this.runner()).manager;
-  }
+  query: SqlQuery = async (sql, params) => {
+    const runner = await this.runner();
+    const result = this.pending.then(() => runner.query(sql, params));
+    this.pending = result.catch(() => undefined);
+    return rowsOf(await result);
+  };
 
   /** Runs fn in a savepoint: on error everything it wrote is undone and the error rethrown. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
-    const runner = await this.runner();
     const name = `sp_${++this.savepoints}`;
-    await runner.query(`SAVEPOINT ${name}`);
+    await this.query(`SAVEPOINT ${name}`);
     try {
       const result = await fn();
-      await runner.query(`RELEASE SAVEPOINT ${name}`);
+      await this.query(`RELEASE SAVEPOINT ${name}`);
       return result;
     } catch (error) {
-      await runner.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      await runner.query(`RELEASE SAVEPOINT ${name}`);
+      await this.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      await this.query(`RELEASE SAVEPOINT ${name}`);
       throw error;
     }
   }
@@ -120,6 +128,7 @@ export class TenantTransaction {
     try {
       const runner = await this.opening.catch(() => undefined);
       if (!runner) return;
+      await this.pending;
       if (runner.isTransactionActive) {
         if (commit) {
           try {
