@@ -160,7 +160,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 4000, 0, 65535),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: path.resolve(read(env, 'DATA_DIR') ?? './.data'),
-    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
+    // Start-up holds the migration lock on one connection while migrating on another.
+    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 2, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15000, 100, 600000),
     auth: {
       external: jwksUrl && issuer && audience ? { jwksUrl, issuer, audience } : undefined,

@@ -117,6 +117,22 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** PostgreSQL text cannot hold NUL: such input is refused at the edge, before any statement could fail on it. */
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
+  return false;
+}
+
+function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
+  if (containsNul(req.body) || containsNul(req.query)) {
+    res.status(400).json({ errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
+    return;
+  }
+  next();
+}
+
 export interface AppServer {
   app: express.Express;
   httpServer: http.Server;
@@ -157,6 +173,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
+    refuseNul,
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         const principal = await principalFrom(req.headers.authorization, deps.verifier);

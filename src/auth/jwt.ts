@@ -16,9 +16,14 @@ export class InvalidTokenError extends Error {
 const MFA_METHODS = ['mfa', 'otp', 'hwk', 'swk'];
 export const CLOCK_TOLERANCE_SECONDS = 60;
 
+/** Control characters (NUL above all) would make every write of the user fail: they never enter the database. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+const clean = (value: string): string => value.replace(CONTROL, '').trim();
+
 export function identityFromClaims(payload: JWTPayload, options: { trustEmail?: boolean } = {}): TokenIdentity {
-  const email = typeof payload.email === 'string' ? payload.email.trim().toLowerCase() : '';
-  if (!payload.sub) throw new InvalidTokenError('token has no sub');
+  const email = typeof payload.email === 'string' ? clean(payload.email).toLowerCase() : '';
+  if (!payload.sub || clean(payload.sub) !== payload.sub) throw new InvalidTokenError('token has no usable sub');
   if (!email) throw new InvalidTokenError('token has no email claim');
   const amr = Array.isArray(payload.amr) ? payload.amr.filter((m): m is string => typeof m === 'string') : [];
   const authTime = typeof payload.auth_time === 'number' ? payload.auth_time : typeof payload.iat === 'number' ? payload.iat : null;
@@ -26,8 +31,8 @@ export function identityFromClaims(payload: JWTPayload, options: { trustEmail?: 
     subject: payload.sub,
     email,
     emailVerified: options.trustEmail === true || payload.email_verified === true,
-    name: typeof payload.name === 'string' && payload.name.trim() ? payload.name.trim() : null,
-    picture: typeof payload.picture === 'string' && /^https?:\/\//.test(payload.picture) ? payload.picture : null,
+    name: typeof payload.name === 'string' && clean(payload.name) ? clean(payload.name).slice(0, 255) : null,
+    picture: typeof payload.picture === 'string' && /^https?:\/\/\S+$/.test(payload.picture) && clean(payload.picture) === payload.picture ? payload.picture.slice(0, 2048) : null,
     mfa: amr.some((m) => MFA_METHODS.includes(m)),
     authenticatedAt: authTime,
   };

@@ -2,7 +2,7 @@ import type { GraphQLSchema } from 'graphql';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
 import type { ShieldRule as IRule } from 'graphql-shield/typings/types';
-import { AppError, ForbiddenError, UnauthenticatedError } from '../common/errors';
+import { ForbiddenError, UnauthenticatedError } from '../common/errors';
 import type { RequestContext } from '../context';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Organization } from '../modules/organization/organization.entity';
@@ -20,14 +20,17 @@ const once = (name: string, make: () => IRule): IRule => {
   return existing;
 };
 
-/** Typed errors become the rule's answer (shield reports them as is); anything else propagates and is masked. */
-const decide = async (check: () => Promise<unknown>): Promise<true | AppError> => {
+/**
+ * The rule's answer is the error itself: shield reports a returned error as is (typed errors pass,
+ * anything else is masked by the formatter), whereas it would turn a thrown one into FORBIDDEN —
+ * and a database outage must not look like a missing permission.
+ */
+const decide = async (check: () => Promise<unknown>): Promise<true | Error> => {
   try {
     await check();
     return true;
   } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
+    return error instanceof Error ? error : new Error(String(error));
   }
 };
 

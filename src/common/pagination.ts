@@ -29,7 +29,12 @@ export function encodeCursor(values: Array<string | number>): string {
 
 const CURSOR_PARTS = {
   /** An ISO-8601 instant, as encodeCursor wrote it. */
-  timestamp: (v: unknown) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(v) && !Number.isNaN(Date.parse(v)),
+  // Round-trips exactly as encodeCursor wrote it: no 2024-02-30 (JavaScript rolls it over, PostgreSQL refuses it).
+  timestamp: (v: unknown) => {
+    if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(v)) return false;
+    const date = new Date(v);
+    return !Number.isNaN(date.getTime()) && date.getUTCFullYear() >= 1 && date.toISOString() === v;
+  },
   uuid: (v: unknown) => isUuid(v),
 } as const;
 export type CursorPart = keyof typeof CURSOR_PARTS;

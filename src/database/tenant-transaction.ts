@@ -31,6 +31,11 @@ export class TenantTransaction {
    * connection executes one statement at a time (pg 9 will refuse overlapping client.query calls).
    */
   private pending: Promise<unknown> = Promise.resolve();
+  /** Open savepoints. A statement failing at depth 0 has aborted the whole transaction. */
+  private depth = 0;
+  private broken = false;
+  /** A mutation's savepoint was released into the transaction: there are writes to lose. */
+  private wrote = false;
 
   constructor(
     private readonly db: Database,
@@ -102,25 +107,39 @@ export class TenantTransaction {
     const runner = await this.runner();
     const result = this.pending.then(() => runner.query(sql, params));
     this.pending = result.catch(() => undefined);
-    return rowsOf(await result);
+    try {
+      return rowsOf(await result);
+    } catch (error) {
+      if (this.depth === 0) this.broken = true;
+      throw error;
+    }
   };
 
   /** Runs fn in a savepoint: on error everything it wrote is undone and the error rethrown. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     const name = `sp_${++this.savepoints}`;
     await this.query(`SAVEPOINT ${name}`);
+    this.depth += 1;
+    let result: T;
     try {
-      const result = await fn();
-      await this.query(`RELEASE SAVEPOINT ${name}`);
-      return result;
+      result = await fn();
     } catch (error) {
       await this.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      this.depth -= 1;
       await this.query(`RELEASE SAVEPOINT ${name}`);
       throw error;
     }
+    this.depth -= 1;
+    await this.query(`RELEASE SAVEPOINT ${name}`);
+    if (this.depth === 0) this.wrote = true;
+    return result;
   }
 
-  /** Ends the request's transaction: commit (PostgreSQL turns it into a rollback if it broke). */
+  /**
+   * Ends the request's transaction. When a statement failed outside any savepoint, PostgreSQL
+   * has aborted the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had
+   * written in it, that is reported (throws) so the response cannot claim a change that was lost.
+   */
   async finish(commit = true): Promise<void> {
     if (this.finished) return;
     this.finished = true;
@@ -130,7 +149,10 @@ export class TenantTransaction {
       if (!runner) return;
       await this.pending;
       if (runner.isTransactionActive) {
-        if (commit) {
+        if (this.broken) {
+          await runner.rollbackTransaction();
+          if (this.wrote) throw new Error('the request transaction was aborted after a mutation wrote: its changes were rolled back');
+        } else if (commit) {
           try {
             await runner.commitTransaction();
           } catch (error) {

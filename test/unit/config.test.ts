@@ -37,7 +37,7 @@ describe('loadConfig', () => {
   it.each([
     [{ PORT: 'abc' }, 'PORT', 'PORT: must be a whole number (got "abc")'],
     [{ PORT: '70000' }, 'PORT', 'PORT: must be between 0 and 65535 (got 70000)'],
-    [{ DB_POOL_MAX: '0' }, 'DB_POOL_MAX', 'DB_POOL_MAX: must be between 1 and 1000 (got 0)'],
+    [{ DB_POOL_MAX: '1' }, 'DB_POOL_MAX', 'DB_POOL_MAX: must be between 2 and 1000 (got 1)'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'DATABASE_URL: must use postgres or postgresql'],
     [{ SECRETS_MASTER_KEY: 'c2hvcnQ=' }, 'SECRETS_MASTER_KEY', 'SECRETS_MASTER_KEY: must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)'],
     [{ AUTH_ALGORITHMS: 'HS256' }, 'AUTH_ALGORITHMS', expect.stringContaining('AUTH_ALGORITHMS: "HS256" is not an accepted asymmetric algorithm')],

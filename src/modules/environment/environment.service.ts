@@ -98,6 +98,11 @@ export class EnvironmentService {
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
+      // A share lock on the organization row: a concurrent slug change (which refuses while
+      // environments are active and locks the row FOR UPDATE) either finishes first or waits
+      // until this environment is committed and then sees it.
+      const [organization] = await query(`SELECT 1 FROM organizations WHERE id = $1 FOR SHARE`, [organizationId]);
+      if (!organization) throw new NotFoundError('Workspace');
       // The id is chosen here so that the ciphertext can be bound to this very row.
       const id = randomUUID();
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
@@ -158,29 +163,35 @@ export class EnvironmentService {
 
   /** PATCH semantics; cloudCredentials: omitted keeps them, null removes them, an object replaces them. */
   async update(id: string, input: UpdateEnvironmentInput): Promise<Environment> {
-    const { environment: current } = await this.ctx.access.environment(id, 'environment.update');
-    const next: Environment = { ...current };
-    if (input.name !== undefined) next.name = requiredName(input.name);
-    if (input.tier !== undefined) next.tier = enumValue(EnvironmentTier, input.tier, 'tier');
-    if (input.deploymentHost !== undefined) next.deploymentHost = enumValue(DeploymentHost, input.deploymentHost, 'deploymentHost');
-    if (input.executionBackend !== undefined) next.executionBackend = optionalText(input.executionBackend, 'executionBackend', EXECUTION_BACKEND_MAX);
-    if (input.resources !== undefined) Object.assign(next, validateResources(input.resources));
+    const { environment: visible } = await this.ctx.access.environment(id, 'environment.update');
+    // Input validation does not depend on the row; everything that does reads the locked row below.
+    const patch: Partial<Pick<Environment, 'name' | 'tier' | 'deploymentHost' | 'executionBackend' | 'cpu' | 'ramMb' | 'diskGb'>> = {};
+    if (input.name !== undefined) patch.name = requiredName(input.name);
+    if (input.tier !== undefined) patch.tier = enumValue(EnvironmentTier, input.tier, 'tier');
+    if (input.deploymentHost !== undefined) patch.deploymentHost = enumValue(DeploymentHost, input.deploymentHost, 'deploymentHost');
+    if (input.executionBackend !== undefined) patch.executionBackend = optionalText(input.executionBackend, 'executionBackend', EXECUTION_BACKEND_MAX);
+    if (input.resources !== undefined) Object.assign(patch, validateResources(input.resources));
     const credentials =
       input.cloudCredentials === undefined || input.cloudCredentials === null
         ? input.cloudCredentials
         : jsonObject(input.cloudCredentials, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
-    if (!current.isActive) throw destroyedError();
-
-    const before: CredentialsMarker = current.cloudCredentials ? 'stored' : null;
-    const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
-    const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);
-    const { organizationId } = current;
+    if (!visible.isActive) throw destroyedError();
+    const { organizationId } = visible;
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
+      // Locked: a concurrent update of other fields waits, then builds on what this one wrote; a
+      // destroy that committed meanwhile is seen here.
+      const [locked] = await query(`SELECT * FROM environments WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, id]);
+      if (!locked) throw new NotFoundError('Environment');
+      const current = this.toEnvironment(locked);
+      if (!current.isActive) throw destroyedError();
+      const next: Environment = { ...current, ...patch };
+      const before: CredentialsMarker = current.cloudCredentials ? 'stored' : null;
+      const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
+      const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
-      // `AND is_active`: a destroy that committed since the check above wins. The CTE makes the
-      // driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
+      // The CTE makes the driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
       const [row] = await query(
         `WITH changed AS (
            UPDATE environments SET name = $3, tier = $4, deployment_host = $5, execution_backend = $6, cpu = $7, ram_mb = $8, disk_gb = $9,

@@ -7,6 +7,7 @@ import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permis
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
+import { visibleUser } from '../user/user.resolver';
 import { Membership } from './membership.entity';
 import { Role } from './role.entity';
 
@@ -56,7 +57,8 @@ export class MembershipResolver {
 
   @FieldResolver(() => User, { nullable: true })
   async invitedBy(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<User | null> {
-    return m.invitedBy ? ctx.loaders.userById.load(m.invitedBy) : null;
+    // Only when the inviter is still someone the viewer may see.
+    return m.invitedBy ? visibleUser(ctx, m.invitedBy) : null;
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadUserInputError, ConflictError, isUniqueViolation, PreconditionFailedError } from '../../common/errors';
+import { BadUserInputError, ConflictError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
 import { assertExplicitSlug, insertWithSlug, RESERVED_ORGANIZATION_SLUGS } from '../../common/slug';
 import { optionalDomain, optionalEmail, optionalText, optionalUrl, requiredName } from '../../common/validation';
 import { hydrator } from '../../database/hydrate';
@@ -85,8 +85,8 @@ export class OrganizationService {
     });
   }
 
-  async update(id: string, input: UpdateOrganizationInput): Promise<Organization> {
-    const current = await this.ctx.access.organization(id, 'org.settings.update');
+  /** The next state of an organization from a PATCH (omitted: unchanged; null: cleared), validated. */
+  private applyUpdate(current: Organization, input: UpdateOrganizationInput): Organization {
     const next: Organization = { ...current };
     if (input.name !== undefined) next.name = requiredName(input.name);
     if (input.description !== undefined) next.description = optionalText(input.description, 'description');
@@ -103,9 +103,24 @@ export class OrganizationService {
     if (input.security) next.security = mergeSecurity(current.security, input.security, this.ctx.origin.ipAddress);
     if (input.branding) next.branding = mergeBranding(current.branding, input.branding);
     if (input.banner !== undefined) next.banner = validBanner(input.banner);
+    return next;
+  }
 
-    const changes = diffChanges(auditView(current), auditView(next), Object.keys(auditView(next)));
+  /** Locks the row for the rest of the mutation: concurrent changes apply one after the other. */
+  private async lock(id: string): Promise<Organization> {
+    const [row] = await this.ctx.tx.query(`SELECT * FROM organizations WHERE id = $1 FOR UPDATE`, [id]);
+    if (!row) throw new NotFoundError('Organization');
+    return this.toOrganization(row);
+  }
+
+  async update(id: string, input: UpdateOrganizationInput): Promise<Organization> {
+    await this.ctx.access.organization(id, 'org.settings.update');
     return this.ctx.mutate(async () => {
+      // Computed from the locked row, not from what was read before: two admins changing different
+      // fields at once must not revert each other (nor record wrong oldValues).
+      const current = await this.lock(id);
+      const next = this.applyUpdate(current, input);
+      const changes = diffChanges(auditView(current), auditView(next), Object.keys(auditView(next)));
       const [row] = await this.ctx.tx.query(
         `UPDATE organizations SET name = $2, description = $3, website = $4, logo_url = $5, industry = $6, primary_domain = $7,
            contact_email = $8, billing_email = $9, settings = $10, security = $11, branding = $12, banner = $13,
@@ -143,13 +158,18 @@ export class OrganizationService {
 
   /** Only while no environment is active: running environments may be addressed by the slug. */
   async changeSlug(id: string, slug: string): Promise<Organization> {
-    const current = await this.ctx.access.organization(id, 'org.settings.update');
+    await this.ctx.access.organization(id, 'org.settings.update');
     assertExplicitSlug(slug, 'slug', RESERVED_ORGANIZATION_SLUGS);
-    const active = await this.ctx.loaders.environmentCount.load(id);
-    if (active > 0) {
-      throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot change the slug of an organization with ${active} active environments`);
-    }
     return this.ctx.mutate(async () => {
+      // The row lock makes a concurrent createEnvironment (which takes FOR SHARE on it) wait or be seen.
+      const current = await this.lock(id);
+      const [{ active }] = (await this.ctx.tx.query<{ active: number }>(
+        `SELECT count(*)::int AS active FROM environments WHERE organization_id = $1 AND is_active`,
+        [id],
+      )) as [{ active: number }];
+      if (active > 0) {
+        throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot change the slug of an organization with ${active} active environments`);
+      }
       let row: Record<string, unknown> | undefined;
       try {
         [row] = await this.ctx.tx.savepoint(() =>

@@ -73,8 +73,11 @@ export async function claimDefaultOrganization(query: SqlQuery, viewer: ViewerSt
   // The scope is widened for this one insert only; the caller sets the final scope afterwards.
   await query(`SELECT set_config('app.org_ids', $1, true)`, [state.id]);
   const inserted = await query<{ id: string }>(
+    // Only while the seeded organization still exists, is not deleted and has no owner.
     `INSERT INTO memberships (organization_id, user_id, role_key)
-     SELECT $1, $2, 'owner' WHERE NOT EXISTS (SELECT 1 FROM memberships WHERE organization_id = $1 AND role_key = 'owner')
+     SELECT o.id, $2, 'owner' FROM organizations o
+     WHERE o.id = $1 AND o.status <> 'DELETED'
+       AND NOT EXISTS (SELECT 1 FROM memberships WHERE organization_id = $1 AND role_key = 'owner')
      ON CONFLICT DO NOTHING RETURNING id`,
     [state.id, viewer.userId],
   );

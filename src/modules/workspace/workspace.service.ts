@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { BadUserInputError, ConflictError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
+import { BadUserInputError, ConflictError, ForbiddenError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
 import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
 import { isUuid, optionalText, requiredName } from '../../common/validation';
+import { WORKSPACE_ROLE_PERMISSIONS } from '../../authz/permissions';
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
 import { type AuditChanges, diffChanges } from '../audit/audit.writer';
@@ -24,6 +25,17 @@ function visibility(value: WorkspaceVisibility | null | undefined, field: string
     throw new BadUserInputError(field, `${field} must be one of ${Object.values(WorkspaceVisibility).join(', ')}`);
   }
   return value as WorkspaceVisibility;
+}
+
+/**
+ * SPEC §4: nobody assigns a role holding permissions they do not hold themselves. `held` is the
+ * caller's effective permissions in the workspace; removing a grant (role null) is always allowed.
+ */
+export function assertCanGrant(held: ReadonlySet<string>, role: WorkspaceRole | null): void {
+  if (role === null) return;
+  if (!WORKSPACE_ROLE_PERMISSIONS[role].every((permission) => held.has(permission))) {
+    throw new ForbiddenError('You cannot grant a workspace role holding permissions you do not hold');
+  }
 }
 
 /** Workspace lifecycle and grants. Callers have passed the shield rules; each method checks again. */
@@ -87,25 +99,34 @@ export class WorkspaceService {
   }
 
   async update(id: string, input: UpdateWorkspaceInput): Promise<Workspace> {
-    const current = await this.ctx.access.workspace(id, 'workspace.update');
-    const next: Workspace = { ...current };
-    if (input.name !== undefined) next.name = requiredName(input.name);
+    const visible = await this.ctx.access.workspace(id, 'workspace.update');
+    // Input validation does not depend on the row; everything that does reads the locked row below.
+    const patch: Partial<Pick<Workspace, 'name' | 'slug' | 'description' | 'visibility'>> = {};
+    if (input.name !== undefined) patch.name = requiredName(input.name);
     if (input.slug !== undefined) {
       if (input.slug === null) throw new BadUserInputError('slug', 'slug cannot be null; omit it to leave it unchanged');
       assertExplicitSlug(input.slug);
-      next.slug = input.slug;
+      patch.slug = input.slug;
     }
-    if (input.description !== undefined) next.description = optionalText(input.description, 'description', 2000);
-    if (input.visibility !== undefined) next.visibility = visibility(input.visibility, 'visibility');
+    if (input.description !== undefined) patch.description = optionalText(input.description, 'description', 2000);
+    if (input.visibility !== undefined) patch.visibility = visibility(input.visibility, 'visibility');
 
-    const changes = diffChanges(auditView(current), auditView(next), AUDITED_FIELDS);
     return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      // Locked: a concurrent update of other fields waits, then builds on what this one wrote.
+      const [locked] = await query(`SELECT * FROM workspaces WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [visible.organizationId, id]);
+      if (!locked) throw new NotFoundError('Workspace');
+      const current = this.toWorkspace(locked);
+      // The permission may rest on the visibility, which a concurrent update may just have changed.
+      if (!(await this.ctx.access.workspacePermissions(current)).has('workspace.update')) throw new ForbiddenError();
+      const next: Workspace = { ...current, ...patch };
+      const changes = diffChanges(auditView(current), auditView(next), AUDITED_FIELDS);
       let row: Record<string, unknown> | undefined;
       try {
         // A savepoint of its own: a slug taken meanwhile becomes CONFLICT without breaking the request transaction.
         // The CTE makes the driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
         [row] = await this.ctx.tx.savepoint(() =>
-          this.ctx.tx.query(
+          query(
             `WITH changed AS (
                UPDATE workspaces SET name = $3, slug = $4, description = $5, visibility = $6,
                  updated_at = CASE WHEN $7::boolean THEN now() ELSE updated_at END
@@ -171,6 +192,8 @@ export class WorkspaceService {
     if (!isUuid(userId)) throw new NotFoundError('User');
     const [member] = await this.ctx.tx.query(`SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2`, [workspace.organizationId, userId]);
     if (!member) throw new NotFoundError('User');
+    // No escalation (SPEC §4): checked before any write, whoever the grantee is (the caller's own grant included).
+    assertCanGrant(await this.ctx.access.workspacePermissions(workspace), newRole);
     const viewer = await this.ctx.access.requireViewer();
 
     return this.ctx.mutate(async () => {

@@ -86,6 +86,9 @@ describe('HTTP surface', () => {
     const crafted = [
       Buffer.from(JSON.stringify(['not-a-date', 'x'])).toString('base64url'),
       Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'not-a-uuid'])).toString('base64url'),
+      // JavaScript rolls these over; PostgreSQL refuses them.
+      Buffer.from(JSON.stringify(['2024-02-30T00:00:00.000Z', '00000000-0000-0000-0000-000000000000'])).toString('base64url'),
+      Buffer.from(JSON.stringify(['0000-01-01T00:00:00.000Z', '00000000-0000-0000-0000-000000000000'])).toString('base64url'),
       'garbage',
     ];
     for (const after of crafted) {
@@ -110,11 +113,33 @@ describe('HTTP surface', () => {
     }
   });
 
-  it('answers /readyz with 503 once the database is gone', async () => {
+  it('refuses NUL characters in any input with BAD_USER_INPUT before they reach the database', async () => {
+    const owner = uniqueEmail('nul');
+    const org = await createOrganization(app, owner);
+    const result = await app.gql(`query($s: String!) { organization(slug: $s) { id } }`, { s: `${org.slug}\u0000` }, { as: owner });
+    expect(result.status).toBe(400);
+    expect(codes(result)).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('strips control characters from token claims rather than failing every request of that user', async () => {
+    const email = uniqueEmail('ctl');
+    const me = ok(await app.gql(`{ me { user { name email } } }`, {}, { token: await app.token(email, { name: 'Ada\u0000 Love\u0007lace' }) }));
+    expect(me.me.user).toEqual({ name: 'Ada Lovelace', email });
+  });
+
+  it('answers /readyz with 503, and operations with a masked INTERNAL_SERVER_ERROR (not FORBIDDEN), once the database is gone', async () => {
     const other = await startTestApp();
-    await other.db.close();
-    const res = await fetch(`${other.url}/readyz`);
-    expect(res.status).toBe(503);
-    await other.server.stop();
+    try {
+      const owner = uniqueEmail('outage');
+      const org = await createOrganization(other, owner);
+      await other.db.close();
+      const res = await fetch(`${other.url}/readyz`);
+      expect(res.status).toBe(503);
+      const result = await other.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { name: "X" }) { id } }`, { id: org.id }, { as: owner });
+      expect(codes(result)).toEqual(['INTERNAL_SERVER_ERROR']);
+      expect(result.errors![0]!.extensions?.requestId).toEqual(expect.any(String));
+    } finally {
+      await other.server.stop();
+    }
   });
 });
