@@ -52,6 +52,12 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** The value, or NOT_FOUND naming only its kind. */
+export function found<T>(value: T | null | undefined, kind: string): T {
+  if (value === null || value === undefined) throw new NotFoundError(kind);
+  return value;
+}
+
 export class BadUserInputError extends AppError {
   readonly code = 'BAD_USER_INPUT' as const;
   constructor(

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
-import { NotFoundError } from '../../common/errors';
+import { found } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { Workspace } from '../workspace/workspace.entity';
@@ -14,16 +14,12 @@ export class EnvironmentResolver {
 
   @FieldResolver(() => Workspace)
   async workspace(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Workspace> {
-    const workspace = await ctx.loaders.workspaceById.load(e.workspaceId);
-    if (!workspace) throw new NotFoundError('Workspace');
-    return workspace;
+    return found(await ctx.loaders.workspaceById.load(e.workspaceId), 'Workspace');
   }
 
   @FieldResolver(() => Organization)
   async organization(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Organization> {
-    const organization = await ctx.loaders.organizationById.load(e.organizationId);
-    if (!organization) throw new NotFoundError('Organization');
-    return organization;
+    return found(await ctx.loaders.organizationById.load(e.organizationId), 'Organization');
   }
 
   @FieldResolver(() => EnvironmentResources)

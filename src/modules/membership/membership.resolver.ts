@@ -1,6 +1,6 @@
 import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { MembershipConnection } from '../../common/connections';
-import { NotFoundError } from '../../common/errors';
+import { found, NotFoundError } from '../../common/errors';
 import { decodeCursor, encodeCursor, pageSize, toConnection, toPage, type ConnectionShape } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
@@ -36,16 +36,12 @@ export class RoleResolver {
 export class MembershipResolver {
   @FieldResolver(() => Organization)
   async organization(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Organization> {
-    const organization = await ctx.loaders.organizationById.load(m.organizationId);
-    if (!organization) throw new NotFoundError('Organization');
-    return organization;
+    return found(await ctx.loaders.organizationById.load(m.organizationId), 'Organization');
   }
 
   @FieldResolver(() => User)
   async user(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<User> {
-    const user = await ctx.loaders.userById.load(m.userId);
-    if (!user) throw new NotFoundError('User');
-    return user;
+    return found(await ctx.loaders.userById.load(m.userId), 'User');
   }
 
   @FieldResolver(() => Role)

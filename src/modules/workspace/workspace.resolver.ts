@@ -1,6 +1,6 @@
 import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { WorkspaceConnection } from '../../common/connections';
-import { NotFoundError } from '../../common/errors';
+import { found } from '../../common/errors';
 import { decodeCursor, encodeCursor, pageSize, toConnection, toPage, type ConnectionShape } from '../../common/pagination';
 import { SEES_RESTRICTED_WORKSPACES } from '../../authz/permissions';
 import type { RequestContext } from '../../context';
@@ -31,9 +31,7 @@ export class WorkspaceResolver {
 
   @FieldResolver(() => Organization)
   async organization(@Root() w: Workspace, @Ctx() ctx: RequestContext): Promise<Organization> {
-    const organization = await ctx.loaders.organizationById.load(w.organizationId);
-    if (!organization) throw new NotFoundError('Organization');
-    return organization;
+    return found(await ctx.loaders.organizationById.load(w.organizationId), 'Organization');
   }
 
   @FieldResolver(() => [String])
