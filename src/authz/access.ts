@@ -87,7 +87,7 @@ export class Access {
     const role = await this.roleIn(workspace.organizationId);
     if (!role) return NONE;
     const organizationRoleApplies = workspace.visibility === 'ORGANIZATION' || SEES_RESTRICTED_WORKSPACES.includes(role);
-    const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load(workspace.id);
+    const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load({ organizationId: workspace.organizationId, workspaceId: workspace.id });
     const result = new Set<Permission>(organizationRoleApplies ? await this.orgPermissions(workspace.organizationId) : NONE);
     if (grant) for (const p of WORKSPACE_ROLE_PERMISSIONS[grant]) result.add(p);
     return result;

@@ -44,14 +44,14 @@ export class WorkspaceEnvironmentsResolver {
     @Arg('tier', () => EnvironmentTier, { nullable: true }) tier?: EnvironmentTier | null,
     @Arg('includeDestroyed', () => Boolean, { nullable: true, defaultValue: false }) includeDestroyed?: boolean | null,
   ): Promise<Environment[]> {
-    const all = await ctx.loaders.environmentsByWorkspace.load(w.id);
+    const all = await ctx.loaders.environmentsByWorkspace.load({ organizationId: w.organizationId, workspaceId: w.id });
     return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
   }
 
   /** Nested lookup by slug among active environments: null (without an error) when there is none. */
   @FieldResolver(() => Environment, { nullable: true })
   async environment(@Root() w: Workspace, @Ctx() ctx: RequestContext, @Arg('slug', () => String) slug: string): Promise<Environment | null> {
-    const all = await ctx.loaders.environmentsByWorkspace.load(w.id);
+    const all = await ctx.loaders.environmentsByWorkspace.load({ organizationId: w.organizationId, workspaceId: w.id });
     return all.find((e) => e.isActive && e.slug === slug.toLowerCase()) ?? null;
   }
 }

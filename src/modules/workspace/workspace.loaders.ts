@@ -47,16 +47,20 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       (k) => `${k.organizationId}:${k.slug.toLowerCase()}`,
     ),
     /** The viewer's own workspace role, per workspace. */
-    viewerWorkspaceRole: new DataLoader<string, WorkspaceRole | null>(async (workspaceIds) => {
-      const userId = viewerUserId();
-      if (!userId) return workspaceIds.map(() => null);
-      const rows = await query<{ workspace_id: string; role: WorkspaceRole }>(
-        `SELECT workspace_id, role FROM workspace_members WHERE user_id = $1 AND workspace_id = ANY($2::uuid[])`,
-        [userId, workspaceIds],
-      );
-      const byId = new Map(rows.map((r) => [r.workspace_id, r.role]));
-      return workspaceIds.map((id) => byId.get(id) ?? null);
-    }),
+    viewerWorkspaceRole: new DataLoader<{ organizationId: string; workspaceId: string }, WorkspaceRole | null, string>(
+      async (refs) => {
+        const userId = viewerUserId();
+        if (!userId) return refs.map(() => null);
+        const rows = await query<{ workspace_id: string; role: WorkspaceRole }>(
+          `SELECT workspace_id, role FROM workspace_members
+           WHERE organization_id = ANY($1::uuid[]) AND user_id = $2 AND workspace_id = ANY($3::uuid[])`,
+          [[...new Set(refs.map((r) => r.organizationId))], userId, refs.map((r) => r.workspaceId)],
+        );
+        const byId = new Map(rows.map((r) => [r.workspace_id, r.role]));
+        return refs.map((r) => byId.get(r.workspaceId) ?? null);
+      },
+      { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
+    ),
     /**
      * Pages of workspaces for many organizations in one statement per distinct (limit, after):
      * organizations → workspaces stays one query however many organizations are listed.
