@@ -79,10 +79,9 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           for (const e of errors) {
             if (e.extensions?.code === 'INTERNAL_SERVER_ERROR') (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
           }
-          if (errors.some((e) => e.extensions?.reason === 'DATABASE_UNAVAILABLE') && !result.data) response.http.status = 503;
+          if (errors.some((e) => e.extensions?.reason === 'DATABASE_UNAVAILABLE')) response.http.status = 503;
           // The whole request was refused for want of a principal: HTTP 401.
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
-          response.http.headers.set('x-request-id', contextValue.requestId);
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
           deps.logger.info(
@@ -169,17 +168,24 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   });
   await apollo.start();
 
+  // Every response, GraphQL or not (401, 413, health), carries the request id the logs use.
+  app.use((req, res, next) => {
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('x-request-id', requestId);
+    next();
+  });
   app.use(healthRoutes(deps));
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
     refuseNul,
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ req, res }) => {
         const principal = await principalFrom(req.headers.authorization, deps.verifier);
-        const header = req.headers['x-request-id'];
         return new RequestContext(deps, principal, {
-          requestId: typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID(),
+          requestId: res.locals.requestId as string,
           ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
           userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
         });

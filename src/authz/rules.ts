@@ -37,8 +37,10 @@ const decide = async (check: () => Promise<unknown>): Promise<true | Error> => {
 // Results depend on the parent or arguments: never cached by shield (Access memoizes the expensive part).
 const noCache = { cache: 'no_cache' as const };
 
-const authenticated = rule('isAuthenticated', noCache)(async (_p, _a, ctx: RequestContext) =>
-  (await ctx.viewer()) ? true : new UnauthenticatedError(),
+const authenticated = rule('isAuthenticated', noCache)((_p, _a, ctx: RequestContext) =>
+  decide(async () => {
+    if (!(await ctx.viewer())) throw new UnauthenticatedError();
+  }),
 );
 
 /** Rule for an operation: UNAUTHENTICATED → NOT_FOUND (scope not visible) → FORBIDDEN (SPEC §6 order). */
@@ -63,22 +65,28 @@ function operationRule(guard: Guard): IRule {
   }
 }
 
-const forbiddenUnless = (granted: boolean): true | ForbiddenError => (granted ? true : new ForbiddenError());
+/** FORBIDDEN unless the check grants it; a failing check (the database is gone) is its own error, never FORBIDDEN. */
+const forbiddenUnless = (check: () => Promise<boolean>): Promise<true | Error> =>
+  decide(async () => {
+    if (!(await check())) throw new ForbiddenError();
+  });
 
 const fieldRules: Record<keyof typeof FIELD_GUARDS, (permission: Permission) => IRule> = {
   Organization: (permission) =>
-    once(`orgField:${permission}`, () => rule(`orgField:${permission}`, noCache)(async (parent: Organization, _a, ctx: RequestContext) =>
-      forbiddenUnless((await ctx.access.orgPermissions(parent.id)).has(permission)),
+    once(`orgField:${permission}`, () => rule(`orgField:${permission}`, noCache)((parent: Organization, _a, ctx: RequestContext) =>
+      forbiddenUnless(async () => (await ctx.access.orgPermissions(parent.id)).has(permission)),
     )),
   Workspace: (permission) =>
-    once(`workspaceField:${permission}`, () => rule(`workspaceField:${permission}`, noCache)(async (parent: Workspace, _a, ctx: RequestContext) =>
-      forbiddenUnless((await ctx.access.workspacePermissions(parent)).has(permission)),
+    once(`workspaceField:${permission}`, () => rule(`workspaceField:${permission}`, noCache)((parent: Workspace, _a, ctx: RequestContext) =>
+      forbiddenUnless(async () => (await ctx.access.workspacePermissions(parent)).has(permission)),
     )),
   Environment: (permission) =>
-    once(`environmentField:${permission}`, () => rule(`environmentField:${permission}`, noCache)(async (parent: Environment, _a, ctx: RequestContext) => {
-      const workspace = await ctx.loaders.workspaceById.load(parent.workspaceId);
-      return forbiddenUnless(workspace !== null && (await ctx.access.workspacePermissions(workspace)).has(permission));
-    })),
+    once(`environmentField:${permission}`, () => rule(`environmentField:${permission}`, noCache)((parent: Environment, _a, ctx: RequestContext) =>
+      forbiddenUnless(async () => {
+        const workspace = await ctx.loaders.workspaceById.load(parent.workspaceId);
+        return workspace !== null && (await ctx.access.workspacePermissions(workspace)).has(permission);
+      }),
+    )),
 };
 
 /** The rule tree generated from the matrix data; anything not listed falls to `deny`. */

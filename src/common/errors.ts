@@ -132,8 +132,17 @@ export const isUniqueViolation = (error: unknown, constraint?: string): boolean 
   return pg?.code === '23505' && (constraint === undefined || pg.constraint === constraint);
 };
 
+/** The database cannot be reached (or this process already closed it). */
+export class DatabaseUnavailableError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
 /** Connection-level failures: the database is down or restarting. */
 export function isConnectionError(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailableError) return true;
   const pg = pgError(error);
   if (pg?.code && /^(08|57P0[1-3])/.test(pg.code)) return true;
   const message = error instanceof Error ? error.message : '';

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { BadUserInputError } from './errors';
+import { NotAJsonObject } from './scalars';
 
 /** Trimmed, 1–max characters; null or blank is refused. */
 export function requiredName(value: string | null | undefined, field = 'name', max = 255): string {
@@ -84,7 +85,9 @@ export function cidrList(values: string[], field: string): string[] {
 export const JSON_OBJECT_MAX_BYTES = 16 * 1024;
 
 export function jsonObject(value: unknown, field: string, maxBytes = JSON_OBJECT_MAX_BYTES): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadUserInputError(field, `${field} must be a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof NotAJsonObject) {
+    throw new BadUserInputError(field, `${field} must be a JSON object`);
+  }
   if (Buffer.byteLength(JSON.stringify(value), 'utf8') > maxBytes) throw new BadUserInputError(field, `${field} must be at most ${maxBytes / 1024} KiB of JSON`);
   return value as Record<string, unknown>;
 }

@@ -5,6 +5,7 @@ import { PGliteDriver } from 'typeorm-pglite';
 import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
+import { DatabaseUnavailableError } from '../common/errors';
 import { APP_ROLE } from './roles';
 
 export { APP_ROLE };
@@ -93,7 +94,7 @@ export class Database {
 
   /** A dedicated connection (queued on PGlite) for the duration of fn, released afterwards. */
   async withConnection<T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    if (this.closed) throw new Error('database closed');
+    if (this.closed) throw new DatabaseUnavailableError('database closed');
     const release = await this.exclusive();
     const runner = this.dataSource.createQueryRunner();
     try {
@@ -107,7 +108,7 @@ export class Database {
 
   /** Acquires a connection for a long-lived unit of work (a request transaction); the caller must call done(). */
   async lease(): Promise<{ runner: QueryRunner; done: () => Promise<void> }> {
-    if (this.closed) throw new Error('database closed');
+    if (this.closed) throw new DatabaseUnavailableError('database closed');
     const release = await this.exclusive();
     const runner = this.dataSource.createQueryRunner();
     try {

@@ -63,6 +63,8 @@ export interface TestApp {
   config: Config;
   issuer: DevIssuer;
   server: AppServer;
+  /** The service's envelope (its master key is random per test app): tests decrypt what was stored. */
+  envelope: Envelope;
   token(email: string, claims?: Omit<DevTokenClaims, 'email'>): Promise<string>;
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, options?: RequestOptions): Promise<GqlResult<T>>;
   close(): Promise<void>;
@@ -82,11 +84,12 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const db = await Database.open({ url: databaseUrl, poolMax: 10 });
   await seedDefaultOrganization(db);
   const issuer = await DevIssuer.load(dataDir);
+  const envelope = new Envelope(crypto.randomBytes(32));
   const server = await createServer({
     config,
     db,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    envelope: new Envelope(crypto.randomBytes(32)),
+    envelope,
     verifier: options.verifier ?? (await issuer.verifier()),
   });
   await new Promise<void>((resolve) => server.httpServer.listen(0, '127.0.0.1', resolve));
@@ -104,6 +107,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     config,
     issuer,
     server,
+    envelope,
     token,
     async gql(query, variables, opts = {}) {
       const bearer = opts.token ?? (opts.as ? await token(opts.as) : undefined);

@@ -1,6 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { JSONObjectScalar } from '../../common/scalars';
 
 export enum ActorType {
   USER = 'USER',
@@ -65,11 +65,11 @@ export class AuditEvent {
   @Column({ name: 'resource_name', type: 'text', nullable: true })
   resourceName: string | null;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'For updates: { changedFields, oldValues, newValues }. Never holds a secret value.' })
+  @Field(() => JSONObjectScalar, { nullable: true, description: 'For updates: { changedFields, oldValues, newValues }. Never holds a secret value.' })
   @Column({ type: 'jsonb', nullable: true })
   changes: Record<string, unknown> | null;
 
-  @Field(() => GraphQLJSONObject, { nullable: true })
+  @Field(() => JSONObjectScalar, { nullable: true })
   @Column({ type: 'jsonb', nullable: true })
   metadata: Record<string, unknown> | null;
 

@@ -1,5 +1,5 @@
 import { Field, Float, InputType, Int } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { JSONObjectScalar } from '../../common/scalars';
 import { DeploymentHost, EnvironmentTier } from './environment.entity';
 
 @InputType('EnvironmentResourcesInput')
@@ -17,7 +17,7 @@ export class CreateEnvironmentInput {
   @Field(() => DeploymentHost, { nullable: true, defaultValue: DeploymentHost.LOCALHOST }) deploymentHost?: DeploymentHost | null;
   @Field(() => String, { nullable: true }) executionBackend?: string | null;
   @Field(() => EnvironmentResourcesInput) resources: EnvironmentResourcesInput;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'Write-only: stored encrypted, never returned.' }) cloudCredentials?: Record<string, unknown> | null;
+  @Field(() => JSONObjectScalar, { nullable: true, description: 'Write-only: stored encrypted, never returned.' }) cloudCredentials?: Record<string, unknown> | null;
 }
 
 /** PATCH semantics: an omitted field is left unchanged. */
@@ -28,5 +28,5 @@ export class UpdateEnvironmentInput {
   @Field(() => DeploymentHost, { nullable: true }) deploymentHost?: DeploymentHost | null;
   @Field(() => String, { nullable: true }) executionBackend?: string | null;
   @Field(() => EnvironmentResourcesInput, { nullable: true }) resources?: EnvironmentResourcesInput | null;
-  @Field(() => GraphQLJSONObject, { nullable: true, description: 'null removes the stored credentials' }) cloudCredentials?: Record<string, unknown> | null;
+  @Field(() => JSONObjectScalar, { nullable: true, description: 'null removes the stored credentials' }) cloudCredentials?: Record<string, unknown> | null;
 }

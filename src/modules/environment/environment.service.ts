@@ -53,6 +53,13 @@ const NO_CHANGES: AuditChanges = { changedFields: [], oldValues: {}, newValues: 
 const AUDITED_FIELDS = ['name', 'tier', 'deploymentHost', 'executionBackend', 'resources.cpu', 'resources.ramMb', 'resources.diskGb', 'cloudCredentials'];
 const purpose = (id: string) => `environment:${id}:cloudCredentials`;
 
+/** A non-empty JSON object (an empty one would report hasCloudCredentials while holding none). */
+function credentialsObject(value: unknown): Record<string, unknown> {
+  const object = jsonObject(value, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
+  if (Object.keys(object).length === 0) throw new BadUserInputError('cloudCredentials', 'cloudCredentials must not be empty; pass null to remove them');
+  return object;
+}
+
 /**
  * Credentials appear in the audit view only as a marker (passed redacted to diffChanges, so even
  * the marker becomes `[redacted]`): a distinct marker for replaced ones records a replacement.
@@ -93,7 +100,7 @@ export class EnvironmentService {
     const credentials =
       input.cloudCredentials === undefined || input.cloudCredentials === null
         ? null
-        : jsonObject(input.cloudCredentials, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
+        : credentialsObject(input.cloudCredentials);
     const { organizationId } = workspace;
 
     return this.ctx.mutate(async () => {
@@ -174,7 +181,7 @@ export class EnvironmentService {
     const credentials =
       input.cloudCredentials === undefined || input.cloudCredentials === null
         ? input.cloudCredentials
-        : jsonObject(input.cloudCredentials, 'cloudCredentials', CLOUD_CREDENTIALS_MAX_BYTES);
+        : credentialsObject(input.cloudCredentials);
     if (!visible.isActive) throw destroyedError();
     const { organizationId } = visible;
 

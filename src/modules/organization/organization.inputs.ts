@@ -1,5 +1,5 @@
 import { Field, InputType, Int } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { JSONObjectScalar } from '../../common/scalars';
 import { BannerVariant, StorageProvider } from './organization.types';
 
 @InputType('OrganizationSettingsInput')
@@ -8,7 +8,7 @@ export class OrganizationSettingsInput {
   @Field(() => String, { nullable: true }) defaultBranch?: string | null;
   @Field(() => StorageProvider, { nullable: true }) defaultStorageProvider?: StorageProvider | null;
   @Field(() => String, { nullable: true }) notificationEmail?: string | null;
-  @Field(() => GraphQLJSONObject, { nullable: true }) extra?: Record<string, unknown> | null;
+  @Field(() => JSONObjectScalar, { nullable: true }) extra?: Record<string, unknown> | null;
 }
 
 @InputType('SecuritySettingsInput')

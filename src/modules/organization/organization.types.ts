@@ -1,5 +1,5 @@
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { GraphQLJSONObject } from 'graphql-scalars';
+import { JSONObjectScalar } from '../../common/scalars';
 
 export enum OrganizationStatus {
   ACTIVE = 'ACTIVE',
@@ -37,7 +37,7 @@ export class OrganizationSettings {
   @Field() defaultBranch: string;
   @Field(() => StorageProvider, { nullable: true }) defaultStorageProvider: StorageProvider | null;
   @Field(() => String, { nullable: true }) notificationEmail: string | null;
-  @Field(() => GraphQLJSONObject, { description: 'Free-form settings for other services (a JSON object, at most 16 KiB).' })
+  @Field(() => JSONObjectScalar, { description: 'Free-form settings for other services (a JSON object, at most 16 KiB).' })
   extra: Record<string, unknown>;
 }
 

@@ -164,18 +164,20 @@ export class WorkspaceService {
       const query = this.ctx.tx.query;
       // Locking the row blocks environment inserts into it (their foreign-key check needs a
       // key-share lock), so the count below cannot be outrun by a concurrent createEnvironment.
-      const [locked] = await query(`SELECT id FROM workspaces WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [workspace.organizationId, id]);
+      const [locked] = await query(`SELECT name, slug FROM workspaces WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [workspace.organizationId, id]);
       if (!locked) throw new NotFoundError('Workspace');
       await this.assertNoActiveEnvironments(workspace);
+      // The audit names the workspace as it was when deleted, not as first read (a rename may have landed).
+      const { name, slug } = locked as { name: string; slug: string };
       await query(`DELETE FROM workspaces WHERE organization_id = $1 AND id = $2`, [workspace.organizationId, id]);
       await this.ctx.audit.record({
         organizationId: workspace.organizationId,
         action: 'workspace.deleted',
         resourceType: 'workspace',
         resourceId: id,
-        resourceName: workspace.name,
+        resourceName: name,
         workspaceId: id,
-        metadata: { slug: workspace.slug },
+        metadata: { slug },
       });
       return true as const;
     });
@@ -193,16 +195,26 @@ export class WorkspaceService {
     const [member] = await this.ctx.tx.query(`SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2`, [workspace.organizationId, userId]);
     if (!member) throw new NotFoundError('User');
     // No escalation (SPEC §4): checked before any write, whoever the grantee is (the caller's own grant included).
-    assertCanGrant(await this.ctx.access.workspacePermissions(workspace), newRole);
+    const held = await this.ctx.access.workspacePermissions(workspace);
+    assertCanGrant(held, newRole);
     const viewer = await this.ctx.access.requireViewer();
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
       const key = [workspace.organizationId, workspaceId, userId];
+      // The membership row is the lock: a grant row that does not exist yet locks nothing, so two
+      // first grants would both record previousRole null. It also keeps a concurrent removal out.
+      const [membership] = await query(`SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2 FOR NO KEY UPDATE`, [
+        workspace.organizationId,
+        userId,
+      ]);
+      if (!membership) throw new NotFoundError('User');
       const [previous] = await query<{ role: WorkspaceRole }>(
         `SELECT role FROM workspace_members WHERE organization_id = $1 AND workspace_id = $2 AND user_id = $3 FOR UPDATE`,
         key,
       );
+      // Nobody changes or removes someone else's grant that is worth more than their own (as an admin cannot change an owner).
+      if (previous && userId !== viewer.userId) assertCanGrant(held, previous.role);
       if (newRole === null) {
         await query(`DELETE FROM workspace_members WHERE organization_id = $1 AND workspace_id = $2 AND user_id = $3`, key);
       } else {

@@ -10,8 +10,13 @@ afterAll(async () => {
 });
 
 describe('HTTP surface', () => {
-  it('answers /healthz and /readyz', async () => {
-    expect(await (await fetch(`${app.url}/healthz`)).json()).toEqual({ status: 'ok' });
+  it('answers /healthz and /readyz, and every response carries a request id', async () => {
+    const health = await fetch(`${app.url}/healthz`, { headers: { 'x-request-id': 'probe-1' } });
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(health.headers.get('x-request-id')).toBe('probe-1');
+    const refused = await app.gql(`{ me { user { id } } }`, {}, { token: 'not-a-jwt' });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     const ready = await fetch(`${app.url}/readyz`);
     expect(ready.status).toBe(200);
   });
@@ -135,11 +140,19 @@ describe('HTTP surface', () => {
       await other.db.close();
       const res = await fetch(`${other.url}/readyz`);
       expect(res.status).toBe(503);
-      const result = await other.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { name: "X" }) { id } }`, { id: org.id }, { as: owner });
-      expect(codes(result)).toEqual(['INTERNAL_SERVER_ERROR']);
-      expect(result.errors![0]!.extensions?.requestId).toEqual(expect.any(String));
+      // Queries (their rules included) and mutations alike: 503, never FORBIDDEN or NOT_FOUND.
+      for (const [query, variables] of [
+        [`mutation($id: ID!) { updateOrganization(id: $id, input: { name: "X" }) { id } }`, { id: org.id }],
+        [`query($id: ID!) { organization(id: $id) { id name } }`, { id: org.id }],
+        [`{ me { user { id } } }`, {}],
+      ] as const) {
+        const result = await other.gql(query, variables, { as: owner });
+        expect(result.status).toBe(503);
+        expect(codes(result)).toEqual(['INTERNAL_SERVER_ERROR']);
+        expect(result.errors![0]!.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE', requestId: result.headers.get('x-request-id') });
+      }
     } finally {
-      await other.server.stop();
+      await other.close();
     }
   });
 });

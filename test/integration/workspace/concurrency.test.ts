@@ -141,4 +141,34 @@ describe('setWorkspaceMemberRole cannot grant more than the caller holds', () =>
     expect(await grantOf(ws, targetId)).toBeNull();
     expect(await events(org.id, owner, 'workspace.member_role_changed', ws)).toHaveLength(before + 2);
   });
+
+  it("refuses to change or remove someone else's grant worth more than the caller's own", async () => {
+    const ws = org.defaultWorkspaceId;
+    ok(await app.gql(SET_ROLE, { ws, user: targetId, role: 'WORKSPACE_ADMIN' }, { as: owner }));
+    for (const role of ['WORKSPACE_VIEWER', null]) {
+      const result = await app.gql(SET_ROLE, { ws, user: targetId, role }, { as: manager });
+      expect(codes(result)).toEqual(['FORBIDDEN']);
+      expect(await grantOf(ws, targetId)).toBe('WORKSPACE_ADMIN');
+    }
+    ok(await app.gql(SET_ROLE, { ws, user: targetId, role: null }, { as: owner }));
+  });
+});
+
+describe('concurrent first grants', () => {
+  it('record a true previousRole: one of them sees the other', async () => {
+    const owner = uniqueEmail('grants-owner');
+    const org = await createOrganization(app, owner);
+    const member = uniqueEmail('grants-member');
+    const memberId = await addMember(app, org.id, member, 'member');
+    const [a, b] = await Promise.all(
+      (['WORKSPACE_VIEWER', 'WORKSPACE_ADMIN'] as const).map((role) => app.gql(SET_ROLE, { ws: org.defaultWorkspaceId, user: memberId, role }, { as: owner })),
+    );
+    ok(a);
+    ok(b);
+    const changed = await events(org.id, owner, 'workspace.member_role_changed', org.defaultWorkspaceId);
+    const previous = changed.map((e) => (e.metadata as { previousRole: string | null }).previousRole);
+    // Serialised on the membership row: exactly one first grant, the other sees it.
+    expect(previous.filter((p) => p === null)).toHaveLength(1);
+    expect(previous.filter((p) => p !== null)).toHaveLength(1);
+  });
 });
