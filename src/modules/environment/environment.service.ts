@@ -198,14 +198,11 @@ export class EnvironmentService {
       const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
       const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
-      // The CTE makes the driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
       const [row] = await query(
-        `WITH changed AS (
-           UPDATE environments SET name = $3, tier = $4, deployment_host = $5, execution_backend = $6, cpu = $7, ram_mb = $8, disk_gb = $9,
-             cloud_credentials = CASE WHEN $10::boolean THEN $11::bytea ELSE cloud_credentials END,
-             updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END
-           WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *
-         ) SELECT * FROM changed`,
+        `UPDATE environments SET name = $3, tier = $4, deployment_host = $5, execution_backend = $6, cpu = $7, ram_mb = $8, disk_gb = $9,
+           cloud_credentials = CASE WHEN $10::boolean THEN $11::bytea ELSE cloud_credentials END,
+           updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END
+         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *`,
         [organizationId, id, next.name, next.tier, next.deploymentHost, next.executionBackend, next.cpu, next.ramMb, next.diskGb,
           credentials !== undefined, sealed, changes !== null],
       );
@@ -233,10 +230,8 @@ export class EnvironmentService {
     return this.ctx.mutate(async () => {
       // `AND is_active` makes two concurrent destroys yield one success and one precondition failure.
       const [row] = await this.ctx.tx.query(
-        `WITH changed AS (
-           UPDATE environments SET is_active = false, destroyed_at = now(), updated_at = now()
-           WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *
-         ) SELECT * FROM changed`,
+        `UPDATE environments SET is_active = false, destroyed_at = now(), updated_at = now()
+         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *`,
         [organizationId, id],
       );
       if (!row) throw destroyedError();

@@ -124,14 +124,11 @@ export class WorkspaceService {
       let row: Record<string, unknown> | undefined;
       try {
         // A savepoint of its own: a slug taken meanwhile becomes CONFLICT without breaking the request transaction.
-        // The CTE makes the driver return the rows (a bare UPDATE comes back as [rows, rowCount]).
-        [row] = await this.ctx.tx.savepoint(() =>
+          [row] = await this.ctx.tx.savepoint(() =>
           query(
-            `WITH changed AS (
-               UPDATE workspaces SET name = $3, slug = $4, description = $5, visibility = $6,
-                 updated_at = CASE WHEN $7::boolean THEN now() ELSE updated_at END
-               WHERE organization_id = $1 AND id = $2 RETURNING *
-             ) SELECT * FROM changed`,
+            `UPDATE workspaces SET name = $3, slug = $4, description = $5, visibility = $6,
+               updated_at = CASE WHEN $7::boolean THEN now() ELSE updated_at END
+             WHERE organization_id = $1 AND id = $2 RETURNING *`,
             [current.organizationId, id, next.name, next.slug, next.description, next.visibility, changes !== null],
           ),
         );
@@ -192,11 +189,7 @@ export class WorkspaceService {
     }
     // Not a member, not a user, or a malformed id: all answered alike (SPEC §3).
     if (!isUuid(userId)) throw new NotFoundError('User');
-    const [member] = await this.ctx.tx.query(`SELECT 1 FROM memberships WHERE organization_id = $1 AND user_id = $2`, [workspace.organizationId, userId]);
-    if (!member) throw new NotFoundError('User');
-    // No escalation (SPEC §4): checked before any write, whoever the grantee is (the caller's own grant included).
     const held = await this.ctx.access.workspacePermissions(workspace);
-    assertCanGrant(held, newRole);
     const viewer = await this.ctx.access.requireViewer();
 
     return this.ctx.mutate(async () => {
@@ -209,6 +202,8 @@ export class WorkspaceService {
         userId,
       ]);
       if (!membership) throw new NotFoundError('User');
+      // No escalation (SPEC §4): after NOT_FOUND, before any write, whoever the grantee is (the caller's own grant included).
+      assertCanGrant(held, newRole);
       const [previous] = await query<{ role: WorkspaceRole }>(
         `SELECT role FROM workspace_members WHERE organization_id = $1 AND workspace_id = $2 AND user_id = $3 FOR UPDATE`,
         key,
