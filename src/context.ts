@@ -1,23 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Access } from './authz/access';
-import type { Principal } from './auth/principal';
+import { systemPrincipal, type Principal, type Viewer } from './auth/principal';
 import type { Config } from './config';
+import type { Envelope } from './crypto/envelope';
 import type { Database } from './database/database';
-import { TenantTransaction } from './database/tenant-transaction';
+import { type Session, TenantTransaction } from './database/tenant-transaction';
 import { ActorType } from './modules/audit/audit-event.entity';
-import { AuditWriter } from './modules/audit/audit.writer';
+import { auditLoaders } from './modules/audit/audit.loaders';
+import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { environmentLoaders } from './modules/environment/environment.loaders';
+import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
-import { claimDefaultOrganization, provisionUser, type ViewerState } from './modules/user/user.provisioning';
+import { claimDefaultOrganization } from './modules/user/user.provisioning';
 import { userLoaders } from './modules/user/user.loaders';
 import { workspaceLoaders } from './modules/workspace/workspace.loaders';
-import type { Envelope } from './crypto/envelope';
 
 export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof workspaceLoaders> &
   ReturnType<typeof environmentLoaders> &
-  ReturnType<typeof userLoaders>;
+  ReturnType<typeof userLoaders> &
+  ReturnType<typeof membershipLoaders> &
+  ReturnType<typeof auditLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -34,9 +38,13 @@ export interface RequestOriginInfo {
 }
 
 /**
- * Everything a resolver needs for one request: the principal, its single transaction (opened
- * on first use with the principal's row-level-security settings), per-request loaders (so no
- * cached row ever crosses requests or tenants), the access checks and the audit writer.
+ * Everything a resolver (or a job) needs for one unit of work: the principal, its transaction
+ * (opened on first use, scoped to the principal by row-level security), per-request loaders (so
+ * no cached row ever crosses requests or tenants), the access checks and the audit writer.
+ *
+ * Dependencies run one way: opening the transaction resolves the session (viewer and
+ * organizations); the context then applies the provisioning rule that needs the configuration
+ * (ADMIN_EMAIL claims the seeded organization) through the same transaction and audit writer.
  */
 export class RequestContext {
   readonly requestId: string;
@@ -46,9 +54,9 @@ export class RequestContext {
   readonly audit: AuditWriter;
   /**
    * Mutable per-request state lives in a holder: Apollo Server hands resolvers a shallow clone of
-   * the context, and the clone must see what the transaction's bootstrap wrote.
+   * the context, and the clone must share the session.
    */
-  private readonly state: { viewer: ViewerState | null } = { viewer: null };
+  private readonly state: { session?: Promise<Session>; resolved?: Session } = {};
 
   constructor(
     readonly app: AppServices,
@@ -56,14 +64,19 @@ export class RequestContext {
     readonly origin: RequestOriginInfo,
   ) {
     this.requestId = origin.requestId ?? randomUUID();
-    this.tx = new TenantTransaction(app.db, this.requestId, (query, tx) => this.bootstrap(query, tx));
+    this.tx = new TenantTransaction(app.db, principal, this.requestId);
     this.loaders = this.createLoaders();
-    this.access = new Access(() => this.viewer(), this.loaders);
+    this.access = new Access(() => this.session(), this.loaders);
     this.audit = new AuditWriter(this.tx.query, () => this.actor(), {
       ipAddress: origin.ipAddress,
       userAgent: origin.userAgent,
       requestId: this.requestId,
     });
+  }
+
+  /** A unit of work of the service itself inside one organization (a job, a webhook): same transaction class, same audit writer. */
+  static forSystem(app: AppServices, organizationId: string, job: string): RequestContext {
+    return new RequestContext(app, systemPrincipal(organizationId, job), { requestId: `${job}:${randomUUID()}`, ipAddress: null, userAgent: null });
   }
 
   get config(): Config {
@@ -72,69 +85,80 @@ export class RequestContext {
 
   private createLoaders(): Loaders {
     const ds = this.app.db.dataSource;
-    const q = this.tx.query;
+    // Loaders read through the session, so that the provisioning rules have run before any read.
+    const q: TenantTransaction['query'] = async (sql, params) => {
+      await this.session();
+      return this.tx.query(sql, params);
+    };
     return {
       ...organizationLoaders(q, ds),
-      ...workspaceLoaders(q, ds, () => this.state.viewer?.userId ?? null),
+      ...workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
       ...environmentLoaders(q, ds),
       ...userLoaders(q, ds),
+      ...membershipLoaders(q, ds),
+      ...auditLoaders(q, ds),
     };
   }
 
-  /** Runs first in the request transaction: provisions the user and sets the row-level-security scope. */
-  private async bootstrap(query: Parameters<ConstructorParameters<typeof TenantTransaction>[2]>[0], tx: TenantTransaction): Promise<void> {
-    if (this.principal.kind !== 'user') {
-      await tx.setScope(query, null, []);
-      return;
-    }
-    const viewer = await provisionUser(query, this.principal.identity);
-    const claimed = await claimDefaultOrganization(query, viewer, this.config.adminEmail);
-    await tx.setScope(query, viewer.userId, [...viewer.roles.keys()]);
-    this.state.viewer = viewer;
-    if (claimed) {
-      await new AuditWriter(query, () => this.actor(), { ...this.origin, requestId: this.requestId }).record({
-        organizationId: claimed,
-        action: 'member.joined',
-        resourceType: 'membership',
-        resourceId: viewer.userId,
-        resourceName: viewer.email,
-        metadata: { roleKey: 'owner', via: 'ADMIN_EMAIL' },
-      });
-    }
+  /** Opens the transaction once and resolves who the request acts for. */
+  session(): Promise<Session> {
+    this.state.session ??= this.openSession();
+    return this.state.session;
   }
 
-  /** The viewer (null for an anonymous request); opens the transaction when needed. */
-  async viewer(): Promise<ViewerState | null> {
+  private async openSession(): Promise<Session> {
+    const session = await this.tx.open();
+    this.state.resolved = session;
+    const viewer = session.viewer;
+    if (viewer) {
+      const claimed = await claimDefaultOrganization(this.tx, session, viewer, this.config.adminEmail);
+      if (claimed) {
+        await this.audit.record({
+          organizationId: claimed,
+          action: 'member.joined',
+          resourceType: 'membership',
+          resourceId: viewer.userId,
+          resourceName: viewer.email,
+          metadata: { roleKey: 'owner', via: 'ADMIN_EMAIL' },
+        });
+      }
+    }
+    return session;
+  }
+
+  /** The viewer (null for anyone but a user); opens the transaction when needed. */
+  async viewer(): Promise<Viewer | null> {
     if (this.principal.kind !== 'user') return null;
-    if (!this.state.viewer) await this.tx.open();
-    return this.state.viewer;
+    return (await this.session()).viewer;
   }
 
-  private actor() {
-    const v = this.state.viewer;
-    return v
-      ? { type: ActorType.USER, id: v.userId, email: v.email, name: v.name }
-      : { type: ActorType.SYSTEM, id: null, email: null, name: null };
+  private actor(): AuditActorRef {
+    const v = this.state.resolved?.viewer;
+    if (v) return { type: ActorType.USER, id: v.userId, email: v.email, name: v.name };
+    const job = this.principal.kind === 'system' ? this.principal.job : null;
+    return { type: ActorType.SYSTEM, id: null, email: null, name: job };
   }
 
   /**
-   * Runs a mutation's work in a savepoint of the request transaction: either the change and its
-   * audit event are both kept, or neither. Loaders are cleared afterwards so the response reads
-   * what was written.
+   * Runs a mutation's work in a savepoint, then commits: either the change and its audit event
+   * are both stored, or neither, and the mutation's locks are released before its selection set
+   * resolves (README, "Locks and the response"). Loaders and memoized permissions are cleared so
+   * the response reads what was written.
    */
   async mutate<T>(work: () => Promise<T>): Promise<T> {
+    await this.session();
     try {
-      return await this.tx.savepoint(work);
+      const result = await this.tx.savepoint(work);
+      await this.tx.commit();
+      return result;
     } finally {
       for (const loader of Object.values(this.loaders)) loader.clearAll();
+      this.access.reset();
     }
   }
 
-  /** The principal now belongs to a new organization (created or joined in this request). */
+  /** The principal now belongs to an organization (created or joined in this unit of work). */
   async joined(organizationId: string, roleKey: string): Promise<void> {
-    const viewer = await this.access.requireViewer();
-    viewer.roles.set(organizationId, roleKey);
-    this.access.forget(organizationId);
-    await this.tx.addToScope(organizationId);
+    await this.tx.widen(organizationId, roleKey);
   }
 }

@@ -3,8 +3,10 @@ import { isUuid } from '../common/validation';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import { OrganizationStatus } from '../modules/organization/organization.types';
-import type { ViewerState } from '../modules/user/user.provisioning';
+import type { Viewer } from '../auth/principal';
+import type { Session } from '../database/tenant-transaction';
 import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.entity';
+import type { WorkspaceVisibilityMode } from '../modules/workspace/workspace.loaders';
 import type { Loaders } from '../context';
 import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemRole, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
@@ -16,44 +18,56 @@ const NONE: ReadonlySet<Permission> = new Set();
  * may not see is NOT_FOUND, exactly like an id that does not exist or is malformed.
  */
 export class Access {
-  private readonly orgPermissionCache = new Map<string, Promise<ReadonlySet<Permission>>>();
+  /** Keyed by organization and role key: a role that changes in the request is a new key, never a stale answer. */
+  private readonly permissionCache = new Map<string, Promise<ReadonlySet<Permission>>>();
 
   constructor(
-    private readonly viewer: () => Promise<ViewerState | null>,
+    private readonly session: () => Promise<Session>,
     private readonly loaders: Loaders,
   ) {}
 
-  async requireViewer(): Promise<ViewerState> {
-    const viewer = await this.viewer();
+  async requireViewer(): Promise<Viewer> {
+    const { viewer } = await this.session();
     if (!viewer) throw new UnauthenticatedError();
     return viewer;
   }
 
   async roleIn(organizationId: string): Promise<string | null> {
-    return (await this.viewer())?.roles.get(organizationId) ?? null;
+    return (await this.session()).roles.get(organizationId) ?? null;
   }
 
   /** Permissions of the viewer's organization role (system roles from the matrix, custom ones from their row). */
-  orgPermissions(organizationId: string): Promise<ReadonlySet<Permission>> {
-    let cached = this.orgPermissionCache.get(organizationId);
+  async orgPermissions(organizationId: string): Promise<ReadonlySet<Permission>> {
+    const key = await this.roleIn(organizationId);
+    if (!key) return NONE;
+    const cacheKey = `${organizationId}:${key}`;
+    let cached = this.permissionCache.get(cacheKey);
     if (!cached) {
       cached = (async () => {
-        const key = await this.roleIn(organizationId);
-        if (!key) return NONE;
         const system = systemRole(key);
         if (system) return new Set(system.permissions);
         const roles = await this.loaders.rolesByOrganization.load(organizationId);
         const custom = roles.find((r) => r.key === key);
         return new Set((custom?.storedPermissions ?? []).filter(isPermission));
       })();
-      this.orgPermissionCache.set(organizationId, cached);
+      this.permissionCache.set(cacheKey, cached);
     }
     return cached;
   }
 
-  /** Forgets what was memoized about an organization (after its memberships or roles changed). */
-  forget(organizationId: string): void {
-    this.orgPermissionCache.delete(organizationId);
+  /** Forgets what was memoized (a mutation may have changed roles). */
+  reset(): void {
+    this.permissionCache.clear();
+  }
+
+  /**
+   * Which workspaces of an organization the viewer sees: `all` (owner, admin), `organization`
+   * (its role holds workspace.view: ORGANIZATION ones plus granted ones), `grants` (granted only).
+   */
+  async workspaceVisibilityMode(organizationId: string): Promise<WorkspaceVisibilityMode> {
+    const role = await this.roleIn(organizationId);
+    if (role && SEES_RESTRICTED_WORKSPACES.includes(role)) return 'all';
+    return (await this.orgPermissions(organizationId)).has('workspace.view') ? 'organization' : 'grants';
   }
 
   /** Members see their organization; once it is deleted only its owner still does (to restore it). */

@@ -132,6 +132,27 @@ export const isUniqueViolation = (error: unknown, constraint?: string): boolean 
   return pg?.code === '23505' && (constraint === undefined || pg.constraint === constraint);
 };
 
+/**
+ * The one mapping of a unique violation to CONFLICT: runs `write` (in a savepoint of its own, so
+ * the violation does not abort the caller's transaction) and answers a violation of `constraint`
+ * with CONFLICT naming `field`.
+ */
+export async function uniqueOrConflict<T>(
+  savepoint: <R>(fn: () => Promise<R>) => Promise<R>,
+  write: () => Promise<T>,
+  conflict: { constraint: string; message: string; field: string },
+): Promise<T> {
+  try {
+    return await savepoint(write);
+  } catch (error) {
+    if (isUniqueViolation(error, conflict.constraint)) throw new ConflictError(conflict.message, { field: conflict.field });
+    throw error;
+  }
+}
+
+/** "1 active environment", "2 active environments". */
+export const plural = (count: number, singular: string, pluralForm = `${singular}s`): string => `${count} ${count === 1 ? singular : pluralForm}`;
+
 /** The database cannot be reached (or this process already closed it). */
 export class DatabaseUnavailableError extends Error {
   constructor(reason: string) {

@@ -57,6 +57,40 @@ export function decodeCursor(cursor: string | null | undefined, shape: CursorPar
   throw new BadUserInputError('after', 'after is not a valid cursor');
 }
 
+/** One forward page of a keyset-paginated list on (timestamp, id): validated size and decoded cursor. */
+export interface KeysetPage {
+  /** Rows to return; the query asks for one more to know whether more follow. */
+  limit: number;
+  after: [string, string] | null;
+}
+
+/** Validates `first` (0–100) and `after` (a cursor of this list's shape); BAD_USER_INPUT otherwise. */
+export function keysetPage(first: number | null | undefined, after: string | null | undefined, fallback = 20): KeysetPage {
+  return { limit: pageSize(first, fallback), after: decodeCursor(after, ['timestamp', 'uuid']) as [string, string] | null };
+}
+
+/**
+ * The SQL condition "after the cursor" for a list ordered by (timestamp column, id column):
+ * `$n` is the cursor's instant (NULL on the first page) and `$n+1` its id. Pass
+ * `keysetParams(page)` at that position.
+ */
+export function keysetAfter(timestampColumn: string, idColumn: string, direction: 'asc' | 'desc', n: number): string {
+  const op = direction === 'asc' ? '>' : '<';
+  return `($${n}::timestamptz IS NULL OR (${timestampColumn}, ${idColumn}) ${op} ($${n}::timestamptz, $${n + 1}::uuid))`;
+}
+
+export const keysetParams = (page: KeysetPage): [string | null, string | null] => [page.after?.[0] ?? null, page.after?.[1] ?? null];
+
+/** The connection of a keyset page from its rows (fetched with LIMIT page.limit + 1). */
+export function keysetConnection<T>(rows: T[], page: KeysetPage, keyOf: (row: T) => [Date, string], totalCount?: () => Promise<number>): ConnectionShape<T> {
+  return toConnection(
+    toPage(rows, page.limit, page.after !== null, (row) => {
+      const [at, id] = keyOf(row);
+      return encodeCursor([at.toISOString(), id]);
+    }, totalCount),
+  );
+}
+
 /** A page as the services produce it: rows plus one look-ahead to know whether more follow. */
 export interface Page<T> {
   nodes: T[];

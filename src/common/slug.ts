@@ -1,4 +1,4 @@
-import { BadUserInputError, ConflictError, isUniqueViolation } from './errors';
+import { BadUserInputError, ConflictError, isUniqueViolation, uniqueOrConflict } from './errors';
 import type { SqlQuery } from '../database/tenant-transaction';
 
 export const SLUG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -33,14 +33,15 @@ export function assertExplicitSlug(slug: string, field = 'slug', reserved?: Read
   if (reserved?.has(slug)) throw new BadUserInputError(field, `The slug '${slug}' is reserved`);
 }
 
-/** The first of base, base-2, base-3… that is neither taken nor reserved. */
-export function firstFreeSlug(base: string, taken: ReadonlySet<string>, reserved?: ReadonlySet<string>): string {
-  const free = (s: string) => !taken.has(s) && !reserved?.has(s);
-  if (free(base)) return base;
-  for (let n = 2; ; n += 1) {
-    const candidate = `${base}-${n}`;
-    if (free(candidate)) return candidate;
-  }
+/** How many candidates (base, base-2, …) are asked about at once. */
+export const SLUG_CANDIDATE_BATCH = 50;
+
+/** The candidates of a batch: base, base-2 … base-50, then base-51 … base-100, and so on. */
+export function slugCandidates(base: string, batch: number): string[] {
+  return Array.from({ length: SLUG_CANDIDATE_BATCH }, (_, i) => {
+    const n = batch * SLUG_CANDIDATE_BATCH + i + 1;
+    return n === 1 ? base : `${base}-${n}`;
+  });
 }
 
 export interface SlugAllocation<T> {
@@ -52,8 +53,8 @@ export interface SlugAllocation<T> {
   name: string;
   fallback: string;
   reserved?: ReadonlySet<string>;
-  /** Slugs already taken that equal base or start with `base-`. */
-  taken: (base: string) => Promise<string[]>;
+  /** Which of these candidate slugs are taken (asks only about them). */
+  taken: (candidates: string[]) => Promise<string[]>;
   /** Inserts with the chosen slug; a unique violation on `constraint` means the slug was taken meanwhile. */
   insert: (slug: string) => Promise<T>;
   constraint: string;
@@ -68,23 +69,25 @@ export interface SlugAllocation<T> {
 export async function insertWithSlug<T>(a: SlugAllocation<T>): Promise<{ row: T; slug: string }> {
   if (a.explicit !== undefined && a.explicit !== null) {
     const slug = a.explicit;
-    try {
-      return { row: await a.savepoint(() => a.insert(slug)), slug };
-    } catch (error) {
-      if (isUniqueViolation(error, a.constraint)) throw new ConflictError(a.conflictMessage(slug), { field: 'slug' });
-      throw error;
-    }
+    const row = await uniqueOrConflict(a.savepoint, () => a.insert(slug), { constraint: a.constraint, message: a.conflictMessage(slug), field: 'slug' });
+    return { row, slug };
   }
   const base = slugify(a.name, a.fallback);
   await a.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${a.scope}:${base}`]);
-  const tried = new Set(await a.taken(base));
-  for (let attempt = 0; attempt < 20; attempt += 1) {
-    const slug = firstFreeSlug(base, tried, a.reserved);
-    try {
-      return { row: await a.savepoint(() => a.insert(slug)), slug };
-    } catch (error) {
-      if (!isUniqueViolation(error, a.constraint)) throw error;
-      tried.add(slug);
+  let collisions = 0;
+  for (let batch = 0; batch < 100; batch += 1) {
+    const candidates = slugCandidates(base, batch);
+    const taken = new Set(await a.taken(candidates));
+    if (collisions >= 20) break;
+    for (const slug of candidates) {
+      if (taken.has(slug) || a.reserved?.has(slug)) continue;
+      try {
+        return { row: await a.savepoint(() => a.insert(slug)), slug };
+      } catch (error) {
+        // Taken meanwhile by an explicit slug (explicit slugs do not take the lock): try the next one.
+        if (!isUniqueViolation(error, a.constraint)) throw error;
+        if (++collisions >= 20) break;
+      }
     }
   }
   throw new ConflictError(a.conflictMessage(base), { field: 'slug' });

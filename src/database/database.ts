@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Pool } from 'pg';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 import { ENTITIES } from './entities';
@@ -18,6 +19,8 @@ export interface DatabaseOptions {
   dataDir?: string;
   poolMax?: number;
   statementTimeoutMs?: number;
+  /** Embedded database: how long a unit of work waits for the connection (default EMBEDDED_WAIT_MS). */
+  connectionWaitMs?: number;
 }
 
 export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
@@ -45,25 +48,84 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
   };
 }
 
+/** How long a unit of work waits for the embedded database's single connection before giving up (503). */
+export const EMBEDDED_WAIT_MS = 10_000;
+
+/**
+ * The embedded database's single connection, handed out one unit of work at a time in arrival
+ * order. A waiter gives up after `timeoutMs` (the request then fails with 503) instead of
+ * queueing forever behind a stuck transaction.
+ */
+class ConnectionQueue {
+  private busy = false;
+  private readonly waiters: Array<{ grant: () => void }> = [];
+
+  get isBusy(): boolean {
+    return this.busy;
+  }
+
+  acquire(timeoutMs: number): Promise<() => void> {
+    const release = () => {
+      const next = this.waiters.shift();
+      if (next) next.grant();
+      else this.busy = false;
+    };
+    if (!this.busy) {
+      this.busy = true;
+      return Promise.resolve(once(release));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          clearTimeout(timer);
+          resolve(once(release));
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new DatabaseUnavailableError(`no connection to the embedded database within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+}
+
+const once = (fn: () => void): (() => void) => {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+};
+
 /**
  * One handle on the database for the process. PGlite has a single connection on which
- * concurrent transactions would interleave (a second transaction's set_config showing up in
+ * concurrent transactions would interleave (a second transaction's settings showing up in
  * the first), so on the embedded database every unit of work is queued: one at a time.
  */
 export class Database {
-  private tail: Promise<void> = Promise.resolve();
+  private readonly queue = new ConnectionQueue();
   private closed = false;
+  /** PostgreSQL: a connection of its own for /readyz, so that readiness never waits behind requests. */
+  private readonly health?: Pool;
 
   private constructor(
     readonly dataSource: DataSource,
     readonly embedded: boolean,
-  ) {}
+    url: string | undefined,
+    private readonly waitMs: number,
+  ) {
+    if (url) this.health = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, statement_timeout: 2000, application_name: 'tenant-service-health' });
+    this.health?.on('error', () => undefined);
+  }
 
   /** Connects and brings the schema up to date (under an advisory lock, so instances may start together). */
   static async open(options: DatabaseOptions): Promise<Database> {
     const dataSource = new DataSource(dataSourceOptions(options));
     await dataSource.initialize();
-    const db = new Database(dataSource, !options.url);
+    const db = new Database(dataSource, !options.url, options.url, options.connectionWaitMs ?? EMBEDDED_WAIT_MS);
     await db.migrate();
     return db;
   }
@@ -81,32 +143,23 @@ export class Database {
     });
   }
 
-  /** Waits for the embedded database's single connection; on a server, returns at once. */
+  /** Waits (bounded) for the embedded database's single connection; on a server, returns at once (the pool bounds its own wait). */
   private async exclusive(): Promise<() => void> {
     if (!this.embedded) return () => undefined;
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => (release = resolve));
-    const previous = this.tail;
-    this.tail = previous.then(() => next);
-    await previous;
-    return release;
+    return this.queue.acquire(this.waitMs);
   }
 
   /** A dedicated connection (queued on PGlite) for the duration of fn, released afterwards. */
   async withConnection<T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    if (this.closed) throw new DatabaseUnavailableError('database closed');
-    const release = await this.exclusive();
-    const runner = this.dataSource.createQueryRunner();
+    const lease = await this.lease();
     try {
-      await runner.connect();
-      return await fn(runner);
+      return await fn(lease.runner);
     } finally {
-      await runner.release().catch(() => undefined);
-      release();
+      await lease.done();
     }
   }
 
-  /** Acquires a connection for a long-lived unit of work (a request transaction); the caller must call done(). */
+  /** Acquires a connection for a unit of work (a transaction); the caller must call done(). */
   async lease(): Promise<{ runner: QueryRunner; done: () => Promise<void> }> {
     if (this.closed) throw new DatabaseUnavailableError('database closed');
     const release = await this.exclusive();
@@ -130,16 +183,20 @@ export class Database {
     };
   }
 
-  /** Readiness: reachable and migrated. */
+  /**
+   * Readiness: reachable and migrated. Never queues behind requests: on PostgreSQL it asks on a
+   * connection of its own; on the embedded database, a connection in use by a request is proof
+   * enough that the in-process database is up (it was migrated when it was opened).
+   */
   async ready(): Promise<boolean> {
+    if (this.closed) return false;
+    const check = `SELECT (SELECT count(*)::int FROM migrations WHERE name = ANY($1::text[])) AS applied, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2) AS role`;
+    const names = MIGRATIONS.map((m) => m.name);
+    const verdict = (row: { applied: number; role: boolean } | undefined) => row?.applied === names.length && row.role === true;
     try {
-      return await this.withConnection(async (runner) => {
-        const rows: Array<{ pending: boolean }> = await runner.query(
-          `SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS pending`,
-          [APP_ROLE],
-        );
-        return rows[0]?.pending === false && !(await this.dataSource.showMigrations());
-      });
+      if (this.health) return verdict((await this.health.query(check, [names, APP_ROLE])).rows[0]);
+      if (this.queue.isBusy) return true;
+      return verdict((await this.withConnection((runner) => runner.query(check, [names, APP_ROLE])))[0]);
     } catch {
       return false;
     }
@@ -148,8 +205,9 @@ export class Database {
   async close(): Promise<void> {
     if (this.closed) return;
     // Wait for queued work on the embedded database before closing it.
-    await this.exclusive().then((release) => release());
+    if (this.embedded) (await this.queue.acquire(60_000).catch(() => () => undefined))();
     this.closed = true;
+    await this.health?.end().catch(() => undefined);
     await this.dataSource.destroy();
   }
 }

@@ -1,2 +1,6 @@
 /** The role request transactions switch to: owns no table, no superuser, no BYPASSRLS (made by a migration). */
 export const APP_ROLE = 'tenant_service_app';
+/** Owns `app_provision_user`: may read and add users and refresh their profile, nothing else. */
+export const PROVISIONER_ROLE = 'tenant_service_provisioner';
+/** Owns `organization_slugs_taken`: may read `organizations.slug`, nothing else. */
+export const SLUG_LOOKUP_ROLE = 'tenant_service_slug_lookup';

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
+import type { Principal, Viewer } from '../auth/principal';
 import type { Database } from './database';
-import { APP_ROLE } from './roles';
 
 export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
@@ -10,122 +10,99 @@ function rowsOf<T>(result: unknown): T[] {
   return result as T[];
 }
 
+/** What opening a transaction for a principal resolved: the user (for a user principal) and its organizations. */
+export interface Session {
+  viewer: Viewer | null;
+  /** organization id → role key; live: it follows the scope as it widens, narrows and rolls back. */
+  roles: ReadonlyMap<string, string>;
+}
+
+/** Raised for a statement sent after the unit of work ended (a resolver still running after the response). */
+export class TransactionEndedError extends Error {
+  constructor() {
+    super('the transaction of this unit of work has already ended');
+    this.name = 'TransactionEndedError';
+  }
+}
+
+interface OpenResult {
+  user?: { id: string; email: string; email_verified: boolean; name: string | null; created: boolean };
+  roles: Record<string, string>;
+}
+
 /**
- * The one transaction of a request. It opens lazily on the first query and, before anything
- * else runs in it, switches to the service's non-owner role and sets the principal
- * (transaction-local settings the row-level security policies read). It ends when the request
- * ends: committed, or rolled back when a statement broke it. Each mutation runs inside a
- * savepoint, so a failed mutation leaves no partial write and no audit event while the others
- * in the same request stand.
+ * The one transaction class: a request's, a job's or a webhook's unit of work, for one principal.
+ *
+ * It leases a connection and opens lazily, on the first statement, with one round trip
+ * (`app_open_transaction`): the switch to the service's non-owner role, the just-in-time
+ * provisioning of a user principal, its memberships, and the row-level-security scope. Opening
+ * resolves the `Session` (viewer and organizations) for the layers above; nothing here calls back
+ * up. Every statement — COMMIT and ROLLBACK included — goes through one queue, one after
+ * another on the leased connection, and a statement sent after the end is refused at once.
+ *
+ * `savepoint` runs a mutation so that a failure leaves no partial write and no audit event; the
+ * in-memory scope (organizations and roles) rolls back with it. `commit` ends the current
+ * transaction while keeping the connection: the next statement begins a new one with the same
+ * scope (a mutation commits before its selection set resolves, so its locks are held no longer
+ * than its own work).
  */
 export class TenantTransaction {
   /** Statements sent so far (the N+1 tests and the request log read it). */
   queryCount = 0;
-  private opening?: Promise<QueryRunner>;
+  private readonly scopeRoles = new Map<string, string>();
+  private userId: string | null = null;
+  private session?: Session;
+  private openError?: unknown;
   private lease?: { runner: QueryRunner; done: () => Promise<void> };
-  private orgIds: string[] = [];
+  /** Inside BEGIN … COMMIT on the leased connection. */
+  private active = false;
+  private ended = false;
+  private queue: Promise<unknown> = Promise.resolve();
   private savepoints = 0;
-  private finished = false;
-  /**
-   * Statements of one request go out one after another: resolvers run in parallel, but a
-   * connection executes one statement at a time (pg 9 will refuse overlapping client.query calls).
-   */
-  private pending: Promise<unknown> = Promise.resolve();
   /** Open savepoints. A statement failing at depth 0 has aborted the whole transaction. */
   private depth = 0;
   private broken = false;
-  /** A mutation's savepoint was released into the transaction: there are writes to lose. */
+  /** A mutation's savepoint was released into the current transaction: there are writes to lose. */
   private wrote = false;
 
   constructor(
     private readonly db: Database,
-    private readonly requestId: string,
-    /** Runs once, first, with the role already switched: resolves the principal and calls setScope. */
-    private readonly onOpen: (query: SqlQuery, tx: TenantTransaction) => Promise<void>,
+    readonly principal: Principal,
+    readonly requestId: string,
   ) {}
 
   get isOpen(): boolean {
-    return this.opening !== undefined;
+    return this.session !== undefined;
   }
 
-  /** Opens the transaction (bootstrapping the principal) without sending a statement of its own. */
-  async open(): Promise<void> {
-    await this.runner();
+  /** Opens the transaction (once) and resolves who it acts for. */
+  open(): Promise<Session> {
+    return this.enqueue(async () => this.session!);
   }
 
-  private runner(): Promise<QueryRunner> {
-    if (this.finished) return Promise.reject(new Error('request transaction already finished'));
-    this.opening ??= this.begin();
-    return this.opening;
-  }
+  query: SqlQuery = (sql, params) =>
+    this.enqueue(async (runner) => {
+      try {
+        return rowsOf(await this.send(runner, sql, params));
+      } catch (error) {
+        if (this.depth === 0) this.broken = true;
+        throw error;
+      }
+    });
 
-  private async begin(): Promise<QueryRunner> {
-    this.lease = await this.db.lease();
-    const { runner } = this.lease;
-    const original = runner.query.bind(runner);
-    runner.query = ((sql: string, params?: unknown[], structured?: boolean) => {
-      this.queryCount += 1;
-      return (original as (q: string, p?: unknown[], s?: boolean) => Promise<unknown>)(sql, params, structured);
-    }) as QueryRunner['query'];
-    await runner.startTransaction();
-    // set_config('role', …, true) is SET LOCAL ROLE: from here on, row-level security applies.
-    try {
-      await runner.query(`SELECT set_config('role', $1, true), set_config('app.request_id', $2, true)`, [APP_ROLE, this.requestId]);
-      await this.onOpen(async (sql, params) => rowsOf(await runner.query(sql, params)), this);
-    } catch (error) {
-      // Never hand a connection back to the pool in the middle of a transaction.
-      await runner.rollbackTransaction().catch(() => undefined);
-      throw error;
-    }
-    return runner;
-  }
-
-  /**
-   * Sets the principal for the policies: the user and the organizations it may reach. Only the
-   * request's own bootstrap, a new organization and an accepted membership widen it.
-   */
-  async setScope(query: SqlQuery, userId: string | null, orgIds: string[]): Promise<void> {
-    this.orgIds = [...new Set(orgIds)];
-    await query(`SELECT set_config('app.user_id', $1, true), set_config('app.org_ids', $2, true)`, [userId ?? '', this.orgIds.join(',')]);
-  }
-
-  /** Adds an organization to the scope (the principal just created it or joined it). */
-  async addToScope(organizationId: string): Promise<void> {
-    if (this.orgIds.includes(organizationId)) return;
-    this.orgIds = [...this.orgIds, organizationId];
-    await this.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
-  }
-
-  /** Removes an organization from the scope (the principal left it). */
-  async removeFromScope(organizationId: string): Promise<void> {
-    if (!this.orgIds.includes(organizationId)) return;
-    this.orgIds = this.orgIds.filter((id) => id !== organizationId);
-    await this.query(`SELECT set_config('app.org_ids', $1, true)`, [this.orgIds.join(',')]);
-  }
-
-  query: SqlQuery = async (sql, params) => {
-    const runner = await this.runner();
-    const result = this.pending.then(() => runner.query(sql, params));
-    this.pending = result.catch(() => undefined);
-    try {
-      return rowsOf(await result);
-    } catch (error) {
-      if (this.depth === 0) this.broken = true;
-      throw error;
-    }
-  };
-
-  /** Runs fn in a savepoint: on error everything it wrote is undone and the error rethrown. */
+  /** Runs fn in a savepoint: on error everything it wrote (and every widening of the scope) is undone and the error rethrown. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
     const name = `sp_${++this.savepoints}`;
+    const before = new Map(this.scopeRoles);
     await this.query(`SAVEPOINT ${name}`);
     this.depth += 1;
     let result: T;
     try {
       result = await fn();
     } catch (error) {
-      await this.query(`ROLLBACK TO SAVEPOINT ${name}`);
       this.depth -= 1;
+      this.restoreScope(before);
+      await this.query(`ROLLBACK TO SAVEPOINT ${name}`);
       await this.query(`RELEASE SAVEPOINT ${name}`);
       throw error;
     }
@@ -135,34 +112,153 @@ export class TenantTransaction {
     return result;
   }
 
+  /** Commits what was done so far and keeps the connection; the next statement begins a new transaction with the same scope. */
+  commit(): Promise<void> {
+    return this.enqueue(async (runner) => {
+      if (this.broken) throw new Error('the transaction was aborted by a failed statement; nothing can be committed');
+      await this.send(runner, 'COMMIT');
+      this.active = false;
+      this.wrote = false;
+    });
+  }
+
+  /** The principal now belongs to an organization (it created or joined it): the policies let it in. */
+  async widen(organizationId: string, roleKey: string): Promise<void> {
+    this.scopeRoles.set(organizationId, roleKey);
+    await this.applyScope();
+  }
+
+  /** The principal no longer belongs to an organization (it left it). */
+  async narrow(organizationId: string): Promise<void> {
+    if (!this.scopeRoles.delete(organizationId)) return;
+    await this.applyScope();
+  }
+
+  private applyScope(): Promise<void> {
+    return this.enqueue(async (runner) => {
+      await this.send(runner, `SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
+    });
+  }
+
+  /** The organizations the policies let this principal into: a user's memberships, or a system principal's one organization. */
+  private scopeOrganizations(): string {
+    return this.principal.kind === 'system' ? this.principal.organizationId : [...this.scopeRoles.keys()].join(',');
+  }
+
+  /** ROLLBACK TO SAVEPOINT undoes the settings in the database; the in-memory scope follows. */
+  private restoreScope(snapshot: ReadonlyMap<string, string>): void {
+    this.scopeRoles.clear();
+    for (const [k, v] of snapshot) this.scopeRoles.set(k, v);
+  }
+
   /**
-   * Ends the request's transaction. When a statement failed outside any savepoint, PostgreSQL
-   * has aborted the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had
-   * written in it, that is reported (throws) so the response cannot claim a change that was lost.
+   * Ends the unit of work. When a statement failed outside any savepoint, PostgreSQL has aborted
+   * the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had written in it,
+   * that is reported (throws) so the response cannot claim a change that was lost.
    */
   async finish(commit = true): Promise<void> {
-    if (this.finished) return;
-    this.finished = true;
-    if (!this.opening) return;
-    try {
-      const runner = await this.opening.catch(() => undefined);
-      if (!runner) return;
-      await this.pending;
-      if (runner.isTransactionActive) {
+    if (this.ended) return;
+    this.ended = true;
+    const last = this.queue.then(async () => {
+      try {
+        if (!this.active || !this.lease) return;
+        this.active = false;
+        const { runner } = this.lease;
         if (this.broken) {
-          await runner.rollbackTransaction();
-          if (this.wrote) throw new Error('the request transaction was aborted after a mutation wrote: its changes were rolled back');
+          await this.send(runner, 'ROLLBACK');
+          if (this.wrote) throw new Error('the transaction was aborted after a mutation wrote: its changes were rolled back');
         } else if (commit) {
           try {
-            await runner.commitTransaction();
+            await this.send(runner, 'COMMIT');
           } catch (error) {
-            await runner.rollbackTransaction().catch(() => undefined);
+            await this.send(runner, 'ROLLBACK').catch(() => undefined);
             throw error;
           }
-        } else await runner.rollbackTransaction();
+        } else await this.send(runner, 'ROLLBACK');
+      } finally {
+        await this.lease?.done();
       }
-    } finally {
-      await this.lease?.done();
+    });
+    this.queue = last.catch(() => undefined);
+    await last;
+  }
+
+  /** Appends work to the connection's queue (synchronously, so order is the order of calls), beginning a transaction first when none is active. */
+  private enqueue<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    if (this.ended) return Promise.reject(new TransactionEndedError());
+    // Work queued before the end still runs, ahead of the COMMIT that finish() queues after it.
+    const run = this.queue.then(async () => work(await this.begin()));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async send(runner: QueryRunner, sql: string, params?: unknown[]): Promise<unknown> {
+    this.queryCount += 1;
+    return runner.query(sql, params);
+  }
+
+  private async begin(): Promise<QueryRunner> {
+    if (this.openError) throw this.openError;
+    if (this.active) return this.lease!.runner;
+    try {
+      this.lease ??= await this.db.lease();
+      const { runner } = this.lease;
+      await this.send(runner, 'BEGIN');
+      this.active = true;
+      this.broken = false;
+      if (!this.session) {
+        const [row] = rowsOf<{ s: OpenResult }>(await this.send(runner, `SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())]));
+        this.resolve(row!.s);
+      } else {
+        await this.send(runner, `SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
+      }
+      return runner;
+    } catch (error) {
+      // Never hand a connection back to the pool in the middle of a transaction.
+      if (this.active) await this.lease?.runner.query('ROLLBACK').catch(() => undefined);
+      this.active = false;
+      if (!this.session) {
+        this.openError = error;
+        await this.lease?.done();
+      }
+      throw error;
     }
+  }
+
+  /** What the database needs to know of the principal to open its transaction. */
+  private describe(): Record<string, unknown> {
+    const p = this.principal;
+    switch (p.kind) {
+      case 'user':
+        return { kind: 'user', subject: p.identity.subject, email: p.identity.email, emailVerified: p.identity.emailVerified, name: p.identity.name, picture: p.identity.picture };
+      case 'system':
+        return { kind: 'system', organizationId: p.organizationId };
+      case 'anonymous':
+        return { kind: 'anonymous' };
+    }
+  }
+
+  private resolve(result: OpenResult): void {
+    for (const [organizationId, roleKey] of Object.entries(result.roles)) this.scopeRoles.set(organizationId, roleKey);
+    const user = result.user;
+    this.userId = user?.id ?? null;
+    this.session = {
+      viewer: user ? { userId: user.id, email: user.email, name: user.name, emailVerified: user.email_verified, created: user.created } : null,
+      roles: this.scopeRoles,
+    };
+  }
+
+  /** Runs fn in a transaction of its own for the principal and commits it (jobs, webhooks, short counters). */
+  static async run<T>(db: Database, principal: Principal, requestId: string, fn: (tx: TenantTransaction) => Promise<T>): Promise<T> {
+    const tx = new TenantTransaction(db, principal, requestId);
+    let result: T;
+    try {
+      result = await fn(tx);
+    } catch (error) {
+      await tx.finish(false).catch(() => undefined);
+      throw error;
+    }
+    await tx.finish(true);
+    return result;
   }
 }

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { systemPrincipal } from '../../src/auth/principal';
+import { TenantTransaction } from '../../src/database/tenant-transaction';
 import { ok, type TestApp } from './app';
 
 export interface CreatedOrganization {
@@ -22,16 +25,12 @@ export async function createOrganization(app: TestApp, owner: string, input: Rec
 
 /**
  * Adds a member with a role straight through the database (invitations come with a later
- * feature), writing as the service role scoped to that organization like any request would.
+ * feature), in a transaction of the service's role scoped to that organization, as a job would.
  */
 export async function addMember(app: TestApp, organizationId: string, email: string, roleKey: string): Promise<string> {
-  ok(await app.gql(`{ me { user { id } } }`, {}, { as: email }));
-  return app.db.withConnection(async (runner) => {
-    await runner.startTransaction();
-    await runner.query(`SELECT set_config('role', 'tenant_service_app', true), set_config('app.org_ids', $1, true)`, [organizationId]);
-    const [user] = await runner.query(`SELECT id FROM users WHERE email = $1`, [email.toLowerCase()]);
-    await runner.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, $3)`, [organizationId, user.id, roleKey]);
-    await runner.commitTransaction();
-    return user.id as string;
-  });
+  const { me } = ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, { as: email }));
+  await TenantTransaction.run(app.db, systemPrincipal(organizationId, 'test:addMember'), randomUUID(), (tx) =>
+    tx.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, $3)`, [organizationId, me.user.id, roleKey]),
+  );
+  return me.user.id;
 }

@@ -1,4 +1,5 @@
 import { Foundation1763900000000 } from './1763900000000-foundation';
+import { Hardening1764600000000 } from './1764600000000-hardening';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
-export const MIGRATIONS = [Foundation1763900000000];
+export const MIGRATIONS = [Foundation1763900000000, Hardening1764600000000];

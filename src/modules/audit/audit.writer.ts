@@ -31,6 +31,9 @@ export interface AuditChanges {
   newValues: Record<string, unknown>;
 }
 
+/** The `changes` of an update that changed nothing (still audited: someone asked for it). */
+export const NO_CHANGES: AuditChanges = Object.freeze({ changedFields: [], oldValues: {}, newValues: {} });
+
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
 /**

@@ -69,9 +69,12 @@ export class Environment {
   @Column({ name: 'disk_gb', type: 'integer' })
   diskGb: number;
 
-  /** Envelope-encrypted JSON; write-only through the API. */
-  @Column({ name: 'cloud_credentials', type: 'bytea', nullable: true })
-  cloudCredentials: Buffer | null;
+  /**
+   * Whether envelope-encrypted credentials are stored (column `cloud_credentials`, write-only
+   * through the API): computed by the query, the ciphertext itself is never read for the API.
+   */
+  @Field({ description: 'Credentials are write-only: this tells whether some are stored, never what.' })
+  hasCloudCredentials: boolean;
 
   @Column({ name: 'created_by', type: 'uuid', nullable: true })
   createdBy: string | null;

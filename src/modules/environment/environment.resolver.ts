@@ -26,12 +26,6 @@ export class EnvironmentResolver {
   resources(@Root() e: Environment): EnvironmentResources {
     return { cpu: e.cpu, ramMb: e.ramMb, diskGb: e.diskGb };
   }
-
-  /** Credentials are write-only: this tells whether some are stored, never what. */
-  @FieldResolver(() => Boolean)
-  hasCloudCredentials(@Root() e: Environment): boolean {
-    return e.cloudCredentials !== null;
-  }
 }
 
 @Resolver(() => Workspace)

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { BadUserInputError, NotFoundError, pgError, PreconditionFailedError } from '../../common/errors';
 import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
 import { jsonObject, optionalText, requiredName } from '../../common/validation';
-import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
-import { type AuditChanges, diffChanges } from '../audit/audit.writer';
+import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
+import { ENVIRONMENT_COLUMNS, environmentHydrator } from './environment.loaders';
 import { DeploymentHost, Environment, EnvironmentTier } from './environment.entity';
 import type { CreateEnvironmentInput, EnvironmentResourcesInput, UpdateEnvironmentInput } from './environment.inputs';
 
@@ -49,7 +49,6 @@ function enumValue<E extends string>(values: Record<string, E>, value: E | null 
 }
 
 const conflictMessage = (slug: string) => `Environment with slug '${slug}' already exists`;
-const NO_CHANGES: AuditChanges = { changedFields: [], oldValues: {}, newValues: {} };
 const AUDITED_FIELDS = ['name', 'tier', 'deploymentHost', 'executionBackend', 'resources.cpu', 'resources.ramMb', 'resources.diskGb', 'cloudCredentials'];
 const purpose = (id: string) => `environment:${id}:cloudCredentials`;
 
@@ -79,17 +78,17 @@ const auditView = (e: Environment, credentials: CredentialsMarker): Record<strin
 
 const destroyedError = () => new PreconditionFailedError('ENVIRONMENT_DESTROYED', 'The environment has been destroyed');
 
-/** Environment lifecycle: create, update, destroy. Callers have passed the shield rules; each method checks again. */
+/** Environment lifecycle: create, update, destroy. Callers have passed the shield rules (the one permission check). */
 export class EnvironmentService {
   private readonly toEnvironment;
 
   constructor(private readonly ctx: RequestContext) {
-    this.toEnvironment = hydrator(ctx.app.db.dataSource, Environment);
+    this.toEnvironment = environmentHydrator(ctx.app.db.dataSource);
   }
 
   /** Slug unique among the workspace's active environments; credentials sealed before they are stored. */
   async create(workspaceId: string, input: CreateEnvironmentInput): Promise<Environment> {
-    const workspace = await this.ctx.access.workspace(workspaceId, 'environment.create');
+    const workspace = await this.ctx.access.workspace(workspaceId);
     const viewer = await this.ctx.access.requireViewer();
     const name = requiredName(input.name);
     if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
@@ -122,12 +121,11 @@ export class EnvironmentService {
           explicit: input.slug,
           name,
           fallback: 'environment',
-          taken: async (base) =>
+          taken: async (candidates) =>
             (
               await query<{ s: string }>(
-                `SELECT lower(slug) AS s FROM environments
-                 WHERE organization_id = $1 AND workspace_id = $2 AND is_active AND (lower(slug) = $3 OR lower(slug) LIKE $3 || '-%')`,
-                [organizationId, workspaceId, base],
+                `SELECT lower(slug) AS s FROM environments WHERE organization_id = $1 AND workspace_id = $2 AND is_active AND lower(slug) = ANY($3::text[])`,
+                [organizationId, workspaceId, candidates],
               )
             ).map((r) => r.s),
           insert: async (slug) =>
@@ -135,7 +133,7 @@ export class EnvironmentService {
               await query(
                 `INSERT INTO environments (organization_id, id, workspace_id, name, slug, tier, deployment_host, execution_backend,
                    cpu, ram_mb, disk_gb, cloud_credentials, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${ENVIRONMENT_COLUMNS}`,
                 [organizationId, id, workspaceId, name, slug, tier, deploymentHost, executionBackend,
                   resources.cpu, resources.ramMb, resources.diskGb, sealed, viewer.userId],
               )
@@ -170,7 +168,7 @@ export class EnvironmentService {
 
   /** PATCH semantics; cloudCredentials: omitted keeps them, null removes them, an object replaces them. */
   async update(id: string, input: UpdateEnvironmentInput): Promise<Environment> {
-    const { environment: visible } = await this.ctx.access.environment(id, 'environment.update');
+    const { environment: visible } = await this.ctx.access.environment(id);
     // Input validation does not depend on the row; everything that does reads the locked row below.
     const patch: Partial<Pick<Environment, 'name' | 'tier' | 'deploymentHost' | 'executionBackend' | 'cpu' | 'ramMb' | 'diskGb'>> = {};
     if (input.name !== undefined) patch.name = requiredName(input.name);
@@ -189,12 +187,12 @@ export class EnvironmentService {
       const query = this.ctx.tx.query;
       // Locked: a concurrent update of other fields waits, then builds on what this one wrote; a
       // destroy that committed meanwhile is seen here.
-      const [locked] = await query(`SELECT * FROM environments WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, id]);
+      const [locked] = await query(`SELECT ${ENVIRONMENT_COLUMNS} FROM environments WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, id]);
       if (!locked) throw new NotFoundError('Environment');
       const current = this.toEnvironment(locked);
       if (!current.isActive) throw destroyedError();
       const next: Environment = { ...current, ...patch };
-      const before: CredentialsMarker = current.cloudCredentials ? 'stored' : null;
+      const before: CredentialsMarker = current.hasCloudCredentials ? 'stored' : null;
       const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
       const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
@@ -202,7 +200,7 @@ export class EnvironmentService {
         `UPDATE environments SET name = $3, tier = $4, deployment_host = $5, execution_backend = $6, cpu = $7, ram_mb = $8, disk_gb = $9,
            cloud_credentials = CASE WHEN $10::boolean THEN $11::bytea ELSE cloud_credentials END,
            updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END
-         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *`,
+         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING ${ENVIRONMENT_COLUMNS}`,
         [organizationId, id, next.name, next.tier, next.deploymentHost, next.executionBackend, next.cpu, next.ramMb, next.diskGb,
           credentials !== undefined, sealed, changes !== null],
       );
@@ -223,7 +221,7 @@ export class EnvironmentService {
 
   /** Soft: the row stays (isActive false, destroyedAt set), its slug and quota are freed. */
   async destroy(id: string): Promise<Environment> {
-    const { environment } = await this.ctx.access.environment(id, 'environment.destroy');
+    const { environment } = await this.ctx.access.environment(id);
     if (!environment.isActive) throw destroyedError();
     const { organizationId } = environment;
 
@@ -231,7 +229,7 @@ export class EnvironmentService {
       // `AND is_active` makes two concurrent destroys yield one success and one precondition failure.
       const [row] = await this.ctx.tx.query(
         `UPDATE environments SET is_active = false, destroyed_at = now(), updated_at = now()
-         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING *`,
+         WHERE organization_id = $1 AND id = $2 AND is_active RETURNING ${ENVIRONMENT_COLUMNS}`,
         [organizationId, id],
       );
       if (!row) throw destroyedError();

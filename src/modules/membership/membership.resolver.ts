@@ -1,14 +1,14 @@
 import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { MembershipConnection } from '../../common/connections';
 import { found, NotFoundError } from '../../common/errors';
-import { decodeCursor, encodeCursor, pageSize, toConnection, toPage, type ConnectionShape } from '../../common/pagination';
-import { hydrator } from '../../database/hydrate';
+import type { ConnectionShape } from '../../common/pagination';
 import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
 import { visibleUser } from '../user/user.resolver';
 import { Membership } from './membership.entity';
+import { MembershipService } from './membership.service';
 import { Role } from './role.entity';
 
 @ObjectType('Permission')
@@ -62,7 +62,7 @@ export class MembershipResolver {
 export class OrganizationMembersResolver {
   /** Members oldest first; `roleKey` filters by role, `search` matches name or email (case-insensitive). */
   @FieldResolver(() => MembershipConnection, { nullable: true })
-  async members(
+  members(
     @Root() o: Organization,
     @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
@@ -70,27 +70,6 @@ export class OrganizationMembersResolver {
     @Arg('roleKey', () => String, { nullable: true }) roleKey?: string | null,
     @Arg('search', () => String, { nullable: true }) search?: string | null,
   ): Promise<ConnectionShape<Membership>> {
-    const limit = pageSize(first);
-    const cursor = decodeCursor(after, ['timestamp', 'uuid']);
-    const pattern = search?.trim() ? `%${search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
-    const where = `m.organization_id = $1 AND ($2::text IS NULL OR m.role_key = $2)
-      AND ($3::text IS NULL OR lower(u.email) LIKE $3 OR lower(coalesce(u.name, '')) LIKE $3)`;
-    const rows = await ctx.tx.query(
-      `SELECT m.* FROM memberships m JOIN users u ON u.id = m.user_id WHERE ${where}
-         AND ($4::timestamptz IS NULL OR (m.joined_at, m.id) > ($4::timestamptz, $5::uuid))
-       ORDER BY m.joined_at, m.id LIMIT $6`,
-      [o.id, roleKey ?? null, pattern, cursor?.[0] ?? null, cursor?.[1] ?? null, limit + 1],
-    );
-    const memberships = rows.map(hydrator(ctx.app.db.dataSource, Membership));
-    return toConnection(
-      toPage(memberships, limit, cursor !== null, (m) => encodeCursor([m.joinedAt.toISOString(), m.id]), async () => {
-        const [count] = await ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM memberships m JOIN users u ON u.id = m.user_id WHERE ${where}`, [
-          o.id,
-          roleKey ?? null,
-          pattern,
-        ]);
-        return count!.n;
-      }),
-    );
+    return new MembershipService(ctx).list(o.id, first, after, { roleKey, search });
   }
 }

@@ -1,8 +1,7 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { NotFoundError } from '../../common/errors';
 import { OrganizationConnection } from '../../common/connections';
-import { decodeCursor, encodeCursor, pageSize, toConnection, toPage, type ConnectionShape } from '../../common/pagination';
-import { hydrator } from '../../database/hydrate';
+import type { ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
 import { Role } from '../membership/role.entity';
 import { User } from '../user/user.entity';
@@ -10,31 +9,6 @@ import { Organization } from './organization.entity';
 import { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { OrganizationService } from './organization.service';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
-
-/** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
-export async function listVisibleOrganizations(ctx: RequestContext, first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
-  const limit = pageSize(first);
-  const cursor = decodeCursor(after, ['timestamp', 'uuid']);
-  const viewer = await ctx.access.requireViewer();
-  const ids = [...viewer.roles.keys()];
-  const owned = ids.filter((id) => viewer.roles.get(id) === 'owner');
-  const visible = `id = ANY($1::uuid[]) AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
-  const rows = await ctx.tx.query(
-    `SELECT * FROM organizations WHERE ${visible}
-       AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
-     ORDER BY created_at, id LIMIT $5`,
-    [ids, owned, cursor?.[0] ?? null, cursor?.[1] ?? null, limit + 1],
-  );
-  const toOrganization = hydrator(ctx.app.db.dataSource, Organization);
-  const organizations = rows.map(toOrganization);
-  for (const o of organizations) ctx.loaders.organizationById.prime(o.id, o);
-  return toConnection(
-    toPage(organizations, limit, cursor !== null, (o) => encodeCursor([o.createdAt.toISOString(), o.id]), async () => {
-      const [count] = await ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE ${visible}`, [ids, owned]);
-      return count!.n;
-    }),
-  );
-}
 
 @Resolver(() => Organization)
 export class OrganizationResolver {
@@ -59,7 +33,7 @@ export class OrganizationResolver {
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
   ): Promise<ConnectionShape<Organization>> {
-    return listVisibleOrganizations(ctx, first, after);
+    return new OrganizationService(ctx).listVisible(first, after);
   }
 
   @Mutation(() => Organization)

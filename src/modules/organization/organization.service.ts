@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { BadUserInputError, ConflictError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
+import { BadUserInputError, NotFoundError, plural, PreconditionFailedError, uniqueOrConflict } from '../../common/errors';
+import { keysetAfter, keysetConnection, keysetPage, keysetParams, type ConnectionShape } from '../../common/pagination';
 import { assertExplicitSlug, insertWithSlug, RESERVED_ORGANIZATION_SLUGS } from '../../common/slug';
 import { optionalDomain, optionalEmail, optionalText, optionalUrl, requiredName } from '../../common/validation';
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
-import { diffChanges } from '../audit/audit.writer';
+import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Organization } from './organization.entity';
 import type { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
@@ -32,12 +33,36 @@ function auditView(o: Organization): Record<string, unknown> {
   return view;
 }
 
-/** Organization lifecycle: create, update, change slug. Callers have passed the shield rules. */
+/**
+ * Organization lifecycle: list, create, update, change slug. Callers have passed the shield rules
+ * (the one permission check); this checks what depends on state.
+ */
 export class OrganizationService {
   private readonly toOrganization;
 
   constructor(private readonly ctx: RequestContext) {
     this.toOrganization = hydrator(ctx.app.db.dataSource, Organization);
+  }
+
+  /** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
+  async listVisible(first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
+    const page = keysetPage(first, after);
+    await this.ctx.access.requireViewer();
+    const { roles } = await this.ctx.session();
+    const ids = [...roles.keys()];
+    const owned = ids.filter((id) => roles.get(id) === 'owner');
+    // A deleted organization stays visible to its owner only (to restore it).
+    const visible = `id = ANY($1::uuid[]) AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
+    const rows = await this.ctx.tx.query(
+      `SELECT * FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
+      [ids, owned, ...keysetParams(page), page.limit + 1],
+    );
+    const organizations = rows.map(this.toOrganization);
+    for (const o of organizations) this.ctx.loaders.organizationById.prime(o.id, o);
+    return keysetConnection(organizations, page, (o) => [o.createdAt, o.id], async () => {
+      const [count] = await this.ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE ${visible}`, [ids, owned]);
+      return count!.n;
+    });
   }
 
   /** The caller becomes owner; the default workspace is part of it; one `organization.created` event. */
@@ -54,8 +79,9 @@ export class OrganizationService {
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
       const id = randomUUID();
-      // The new organization enters the principal's scope before its first row is written.
-      await this.ctx.tx.addToScope(id);
+      // The new organization enters the principal's scope before its first row is written (and
+      // leaves it again, with the savepoint, if the creation fails).
+      await this.ctx.joined(id, 'owner');
       const { row } = await insertWithSlug({
         query,
         savepoint: (fn) => this.ctx.tx.savepoint(fn),
@@ -64,14 +90,13 @@ export class OrganizationService {
         name,
         fallback: 'organization',
         reserved: RESERVED_ORGANIZATION_SLUGS,
-        taken: async (base) => (await query<{ s: string }>(`SELECT organization_slugs_like($1) AS s`, [base])).map((r) => r.s),
+        taken: async (candidates) => (await query<{ s: string }>(`SELECT organization_slugs_taken($1::text[]) AS s`, [candidates])).map((r) => r.s),
         insert: (slug) => insertOrganizationRow(query, { id, name, slug, description, website, logoUrl, billingEmail, settings, createdBy: viewer.userId }),
         constraint: 'organizations_slug_key',
         conflictMessage,
       });
       await insertOrganizationSkeleton(query, id, viewer.userId);
       await query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'owner')`, [id, viewer.userId]);
-      await this.ctx.joined(id, 'owner');
       const organization = this.toOrganization(row);
       await this.ctx.audit.record({
         organizationId: id,
@@ -114,7 +139,7 @@ export class OrganizationService {
   }
 
   async update(id: string, input: UpdateOrganizationInput): Promise<Organization> {
-    await this.ctx.access.organization(id, 'org.settings.update');
+    await this.ctx.access.organization(id);
     return this.ctx.mutate(async () => {
       // Computed from the locked row, not from what was read before: two admins changing different
       // fields at once must not revert each other (nor record wrong oldValues).
@@ -150,7 +175,7 @@ export class OrganizationService {
         resourceType: 'organization',
         resourceId: id,
         resourceName: updated.name,
-        changes: changes ?? { changedFields: [], oldValues: {}, newValues: {} },
+        changes: changes ?? NO_CHANGES,
       });
       return updated;
     });
@@ -158,7 +183,7 @@ export class OrganizationService {
 
   /** Only while no environment is active: running environments may be addressed by the slug. */
   async changeSlug(id: string, slug: string): Promise<Organization> {
-    await this.ctx.access.organization(id, 'org.settings.update');
+    await this.ctx.access.organization(id);
     assertExplicitSlug(slug, 'slug', RESERVED_ORGANIZATION_SLUGS);
     return this.ctx.mutate(async () => {
       // The row lock makes a concurrent createEnvironment (which takes FOR SHARE on it) wait or be seen.
@@ -168,17 +193,16 @@ export class OrganizationService {
         [id],
       )) as [{ active: number }];
       if (active > 0) {
-        throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot change the slug of an organization with ${active} active environments`);
-      }
-      let row: Record<string, unknown> | undefined;
-      try {
-        [row] = await this.ctx.tx.savepoint(() =>
-          this.ctx.tx.query(`UPDATE organizations SET slug = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, slug]),
+        throw new PreconditionFailedError(
+          'ACTIVE_ENVIRONMENTS',
+          `Cannot change the slug of an organization with ${plural(active, 'active environment')}: running environments may be addressed by it. Destroy them first.`,
         );
-      } catch (error) {
-        if (isUniqueViolation(error, 'organizations_slug_key')) throw new ConflictError(conflictMessage(slug), { field: 'slug' });
-        throw error;
       }
+      const [row] = await uniqueOrConflict(
+        (fn) => this.ctx.tx.savepoint(fn),
+        () => this.ctx.tx.query(`UPDATE organizations SET slug = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, slug]),
+        { constraint: 'organizations_slug_key', message: conflictMessage(slug), field: 'slug' },
+      );
       const updated = this.toOrganization(row!);
       await this.ctx.audit.record({
         organizationId: id,
@@ -186,7 +210,7 @@ export class OrganizationService {
         resourceType: 'organization',
         resourceId: id,
         resourceName: updated.name,
-        changes: diffChanges({ slug: current.slug }, { slug: updated.slug }, ['slug']) ?? { changedFields: [], oldValues: {}, newValues: {} },
+        changes: diffChanges({ slug: current.slug }, { slug: updated.slug }, ['slug']) ?? NO_CHANGES,
       });
       return updated;
     });

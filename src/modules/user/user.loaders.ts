@@ -7,11 +7,7 @@ import { User } from './user.entity';
 export function userLoaders(query: SqlQuery, ds: DataSource) {
   const toUser = hydrator(ds, User);
   return {
-    userById: keyedLoader<string, User>(async (ids) => (await query(`SELECT * FROM users WHERE id = ANY($1::uuid[])`, [ids])).map(toUser), (u) => u.id),
-    /** Users who share at least one organization with the viewer (or are the viewer): the only ones it may see. */
-    visibleUserIds: keyedLoader<string, { user_id: string }>(
-      (ids) => query(`SELECT DISTINCT user_id FROM memberships WHERE user_id = ANY($1::uuid[])`, [ids]),
-      (r) => r.user_id,
-    ),
+    /** Row-level security lets a principal see itself and the users it shares an organization with: no one else comes back. */
+    userById: keyedLoader<string, User>(async (ids) => (await query(`SELECT id, email, email_verified, name, avatar_url, created_at, updated_at FROM users WHERE id = ANY($1::uuid[])`, [ids])).map(toUser), (u) => u.id),
   };
 }

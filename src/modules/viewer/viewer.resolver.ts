@@ -2,11 +2,10 @@ import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver } 
 import { OrganizationConnection } from '../../common/connections';
 import { NotFoundError } from '../../common/errors';
 import type { ConnectionShape } from '../../common/pagination';
-import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
 import { Membership } from '../membership/membership.entity';
 import { Organization } from '../organization/organization.entity';
-import { listVisibleOrganizations } from '../organization/organization.resolver';
+import { OrganizationService } from '../organization/organization.service';
 import { User } from '../user/user.entity';
 
 /** `me`: the authenticated user and what they belong to. */
@@ -28,12 +27,7 @@ export class ViewerResolver {
   @FieldResolver(() => [Membership])
   async memberships(@Ctx() ctx: RequestContext): Promise<Membership[]> {
     const viewer = await ctx.access.requireViewer();
-    const rows = await ctx.tx.query(
-      `SELECT m.* FROM memberships m JOIN organizations o ON o.id = m.organization_id
-       WHERE m.user_id = $1 AND (o.status <> 'DELETED' OR m.role_key = 'owner') ORDER BY m.joined_at, m.id`,
-      [viewer.userId],
-    );
-    return rows.map(hydrator(ctx.app.db.dataSource, Membership));
+    return ctx.loaders.membershipsOfUser.load(viewer.userId);
   }
 
   @FieldResolver(() => OrganizationConnection)
@@ -42,7 +36,7 @@ export class ViewerResolver {
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
   ): Promise<ConnectionShape<Organization>> {
-    return listVisibleOrganizations(ctx, first, after);
+    return new OrganizationService(ctx).listVisible(first, after);
   }
 
   @FieldResolver(() => [String], { description: 'Effective permission codes of the viewer in an organization (and workspace, when given).' })

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import DataLoader from 'dataloader';
-import { keyedLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Workspace, WorkspaceRole } from './workspace.entity';
@@ -11,24 +12,21 @@ import { Workspace, WorkspaceRole } from './workspace.entity';
  */
 export type WorkspaceVisibilityMode = 'all' | 'organization' | 'grants';
 
-export interface WorkspacePageKey {
+/** The visibility predicate over `w` with $m = mode and $m+1 = the viewer's user id. */
+const visible = (m: number) => `($${m}::text = 'all'
+  OR ($${m}::text = 'organization' AND w.visibility = 'ORGANIZATION')
+  OR EXISTS (SELECT 1 FROM workspace_members g WHERE g.organization_id = w.organization_id AND g.workspace_id = w.id AND g.user_id = $${m + 1}::uuid))`;
+
+export interface WorkspaceGrantRow {
   organizationId: string;
-  mode: WorkspaceVisibilityMode;
-  /** first + 1: one look-ahead row tells whether more follow. */
-  limit: number;
-  after: [string, string] | null;
+  workspaceId: string;
+  userId: string;
+  role: WorkspaceRole;
+  grantedAt: Date;
 }
 
-const pageGroup = (k: WorkspacePageKey) => `${k.mode}:${k.limit}:${k.after?.join(',') ?? ''}`;
-const pageKey = (k: WorkspacePageKey) => `${k.organizationId}:${pageGroup(k)}`;
-
-/** The visibility predicate over `w` with $5 = mode and $6 = the viewer's user id. */
-const VISIBLE = `($5::text = 'all'
-  OR ($5::text = 'organization' AND w.visibility = 'ORGANIZATION')
-  OR EXISTS (SELECT 1 FROM workspace_members g WHERE g.organization_id = w.organization_id AND g.workspace_id = w.id AND g.user_id = $6::uuid))`;
-
 /** Per-request loaders of workspaces; every query runs under row-level security. */
-export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: () => string | null) {
+export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: () => Promise<string | null>) {
   const toWorkspace = hydrator(ds, Workspace);
   return {
     workspaceById: keyedLoader<string, Workspace>(
@@ -49,7 +47,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
     /** The viewer's own workspace role, per workspace. */
     viewerWorkspaceRole: new DataLoader<{ organizationId: string; workspaceId: string }, WorkspaceRole | null, string>(
       async (refs) => {
-        const userId = viewerUserId();
+        const userId = await viewerUserId();
         if (!userId) return refs.map(() => null);
         const rows = await query<{ workspace_id: string; role: WorkspaceRole }>(
           `SELECT workspace_id, role FROM workspace_members
@@ -61,56 +59,41 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       },
       { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
     ),
-    /**
-     * Pages of workspaces for many organizations in one statement per distinct (limit, after):
-     * organizations → workspaces stays one query however many organizations are listed.
-     */
-    workspacePage: new DataLoader<WorkspacePageKey, Workspace[], string>(
-      async (keys) => {
-        const groups = new Map<string, WorkspacePageKey[]>();
-        for (const key of keys) {
-          const g = pageGroup(key);
-          groups.set(g, [...(groups.get(g) ?? []), key]);
-        }
-        const results = new Map<string, Workspace[]>();
-        for (const group of groups.values()) {
-          const { limit, after, mode } = group[0]!;
-          const rows = await query(
+    /** Pages of workspaces for many organizations, one statement per distinct (limit, cursor, visibility). */
+    workspacePage: ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
+      async (organizationIds, limit, after, mode) =>
+        (
+          await query(
             `SELECT * FROM (
                SELECT w.*, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
                FROM workspaces w
-               WHERE w.organization_id = ANY($1::uuid[]) AND ${VISIBLE}
-                 AND ($2::timestamptz IS NULL OR (w.created_at, w.id) > ($2::timestamptz, $3::uuid))
+               WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
              ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
-            [group.map((k) => k.organizationId), after?.[0] ?? null, after?.[1] ?? null, limit, mode, viewerUserId()],
-          );
-          for (const row of rows) {
-            const w = toWorkspace(row);
-            const k = pageKey({ ...group[0]!, organizationId: w.organizationId });
-            results.set(k, [...(results.get(k) ?? []), w]);
-          }
-        }
-        return keys.map((k) => results.get(pageKey(k)) ?? []);
-      },
-      { cacheKeyFn: pageKey },
+            [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
+          )
+        ).map(toWorkspace),
+      (w) => w.organizationId,
     ),
     /** How many workspaces of each organization the viewer sees (one statement per mode). */
-    visibleWorkspaceCount: new DataLoader<{ organizationId: string; mode: WorkspaceVisibilityMode }, number, string>(
-      async (keys) => {
-        const counts = new Map<string, number>();
-        for (const mode of new Set(keys.map((k) => k.mode))) {
-          const ids = keys.filter((k) => k.mode === mode).map((k) => k.organizationId);
-          const rows = await query<{ organization_id: string; n: number }>(
-            `SELECT w.organization_id, count(*)::int AS n FROM workspaces w
-             WHERE w.organization_id = ANY($1::uuid[]) AND ${VISIBLE.replace(/\$5/g, '$2').replace(/\$6/g, '$3')}
-             GROUP BY w.organization_id`,
-            [ids, mode, viewerUserId()],
-          );
-          for (const r of rows) counts.set(`${r.organization_id}:${mode}`, r.n);
-        }
-        return keys.map((k) => counts.get(`${k.organizationId}:${k.mode}`) ?? 0);
-      },
-      { cacheKeyFn: (k) => `${k.organizationId}:${k.mode}` },
+    visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) =>
+      query<{ owner: string; n: number }>(
+        `SELECT w.organization_id AS owner, count(*)::int AS n FROM workspaces w
+         WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(2)} GROUP BY w.organization_id`,
+        [organizationIds, mode, await viewerUserId()],
+      ),
+    ),
+    /** The grants of many workspaces in one statement, oldest first. */
+    grantsByWorkspace: groupedLoader<{ organizationId: string; workspaceId: string }, WorkspaceGrantRow>(
+      async (refs) =>
+        (
+          await query<{ organization_id: string; workspace_id: string; user_id: string; role: WorkspaceRole; granted_at: Date | string }>(
+            `SELECT organization_id, workspace_id, user_id, role, granted_at FROM workspace_members
+             WHERE organization_id = ANY($1::uuid[]) AND workspace_id = ANY($2::uuid[]) ORDER BY granted_at, user_id`,
+            [[...new Set(refs.map((r) => r.organizationId))], refs.map((r) => r.workspaceId)],
+          )
+        ).map((r) => ({ organizationId: r.organization_id, workspaceId: r.workspace_id, userId: r.user_id, role: r.role, grantedAt: new Date(r.granted_at) })),
+      (g) => ({ organizationId: g.organizationId, workspaceId: g.workspaceId }),
+      (r) => `${r.organizationId}:${r.workspaceId}`,
     ),
   };
 }

@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { BadUserInputError, ConflictError, ForbiddenError, isUniqueViolation, NotFoundError, PreconditionFailedError } from '../../common/errors';
+import { BadUserInputError, ForbiddenError, NotFoundError, plural, PreconditionFailedError, uniqueOrConflict } from '../../common/errors';
 import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
 import { isUuid, optionalText, requiredName } from '../../common/validation';
 import { WORKSPACE_ROLE_PERMISSIONS } from '../../authz/permissions';
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
-import { type AuditChanges, diffChanges } from '../audit/audit.writer';
+import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Workspace, WorkspaceRole, WorkspaceVisibility } from './workspace.entity';
 import type { CreateWorkspaceInput, UpdateWorkspaceInput } from './workspace.inputs';
 
 const conflictMessage = (slug: string) => `Workspace with slug '${slug}' already exists`;
-const NO_CHANGES: AuditChanges = { changedFields: [], oldValues: {}, newValues: {} };
 const AUDITED_FIELDS = ['name', 'slug', 'description', 'visibility'] as const;
 
 const auditView = (w: Workspace): Record<string, unknown> => ({
@@ -38,7 +37,10 @@ export function assertCanGrant(held: ReadonlySet<string>, role: WorkspaceRole | 
   }
 }
 
-/** Workspace lifecycle and grants. Callers have passed the shield rules; each method checks again. */
+/**
+ * Workspace lifecycle and grants. Callers have passed the shield rules (the one permission
+ * check); this checks what depends on state: grants beyond one's own, a visibility changed meanwhile.
+ */
 export class WorkspaceService {
   private readonly toWorkspace;
 
@@ -48,7 +50,7 @@ export class WorkspaceService {
 
   /** Slug derived from the name when omitted (`-2`, `-3`… on collision); an explicit taken slug is CONFLICT. */
   async create(organizationId: string, input: CreateWorkspaceInput): Promise<Workspace> {
-    const organization = await this.ctx.access.organization(organizationId, 'workspace.create');
+    const organization = await this.ctx.access.organization(organizationId);
     const viewer = await this.ctx.access.requireViewer();
     const name = requiredName(input.name);
     if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
@@ -66,13 +68,10 @@ export class WorkspaceService {
         explicit: input.slug,
         name,
         fallback: 'workspace',
-        taken: async (base) =>
-          (
-            await query<{ s: string }>(
-              `SELECT lower(slug) AS s FROM workspaces WHERE organization_id = $1 AND (lower(slug) = $2 OR lower(slug) LIKE $2 || '-%')`,
-              [organization.id, base],
-            )
-          ).map((r) => r.s),
+        taken: async (candidates) =>
+          (await query<{ s: string }>(`SELECT lower(slug) AS s FROM workspaces WHERE organization_id = $1 AND lower(slug) = ANY($2::text[])`, [organization.id, candidates])).map(
+            (r) => r.s,
+          ),
         insert: async (slug) =>
           (
             await query(
@@ -99,7 +98,7 @@ export class WorkspaceService {
   }
 
   async update(id: string, input: UpdateWorkspaceInput): Promise<Workspace> {
-    const visible = await this.ctx.access.workspace(id, 'workspace.update');
+    const visible = await this.ctx.access.workspace(id);
     // Input validation does not depend on the row; everything that does reads the locked row below.
     const patch: Partial<Pick<Workspace, 'name' | 'slug' | 'description' | 'visibility'>> = {};
     if (input.name !== undefined) patch.name = requiredName(input.name);
@@ -121,21 +120,17 @@ export class WorkspaceService {
       if (!(await this.ctx.access.workspacePermissions(current)).has('workspace.update')) throw new ForbiddenError();
       const next: Workspace = { ...current, ...patch };
       const changes = diffChanges(auditView(current), auditView(next), AUDITED_FIELDS);
-      let row: Record<string, unknown> | undefined;
-      try {
-        // A savepoint of its own: a slug taken meanwhile becomes CONFLICT without breaking the request transaction.
-          [row] = await this.ctx.tx.savepoint(() =>
+      const [row] = await uniqueOrConflict(
+        (fn) => this.ctx.tx.savepoint(fn),
+        () =>
           query(
             `UPDATE workspaces SET name = $3, slug = $4, description = $5, visibility = $6,
                updated_at = CASE WHEN $7::boolean THEN now() ELSE updated_at END
              WHERE organization_id = $1 AND id = $2 RETURNING *`,
             [current.organizationId, id, next.name, next.slug, next.description, next.visibility, changes !== null],
           ),
-        );
-      } catch (error) {
-        if (isUniqueViolation(error, 'workspaces_slug_key')) throw new ConflictError(conflictMessage(next.slug), { field: 'slug' });
-        throw error;
-      }
+        { constraint: 'workspaces_slug_key', message: conflictMessage(next.slug), field: 'slug' },
+      );
       if (!row) throw new NotFoundError('Workspace');
       const updated = this.toWorkspace(row);
       await this.ctx.audit.record({
@@ -153,7 +148,7 @@ export class WorkspaceService {
 
   /** Hard delete: grants (and destroyed environments) go with it through the foreign keys. */
   async delete(id: string): Promise<true> {
-    const workspace = await this.ctx.access.workspace(id, 'workspace.delete');
+    const workspace = await this.ctx.access.workspace(id);
     if (workspace.isDefault) throw new PreconditionFailedError('DEFAULT_WORKSPACE', 'The default workspace cannot be deleted');
     await this.assertNoActiveEnvironments(workspace);
 
@@ -182,7 +177,7 @@ export class WorkspaceService {
 
   /** Grants, changes or (role null) removes a user's workspace role; the user must be a member of the organization. */
   async setMemberRole(workspaceId: string, userId: string, role: WorkspaceRole | null | undefined): Promise<Workspace> {
-    const workspace = await this.ctx.access.workspace(workspaceId, 'workspace.members.manage');
+    const workspace = await this.ctx.access.workspace(workspaceId);
     const newRole = role ?? null;
     if (newRole !== null && !Object.values(WorkspaceRole).includes(newRole)) {
       throw new BadUserInputError('role', `role must be one of ${Object.values(WorkspaceRole).join(', ')}`);
@@ -242,6 +237,6 @@ export class WorkspaceService {
       [workspace.organizationId, workspace.id],
     );
     const active = count?.n ?? 0;
-    if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot delete workspace with ${active} active environments`);
+    if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot delete a workspace with ${plural(active, 'active environment')}. Destroy them first.`);
   }
 }

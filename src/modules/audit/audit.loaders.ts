@@ -1,0 +1,31 @@
+import type { DataSource } from 'typeorm';
+import { keysetAfter } from '../../common/pagination';
+import { ownedPageLoader } from '../../database/loader-helpers';
+import { hydrator } from '../../database/hydrate';
+import type { SqlQuery } from '../../database/tenant-transaction';
+import { AuditEvent } from './audit-event.entity';
+
+/** Per-request loaders of the audit trail; every query runs under row-level security. */
+export function auditLoaders(query: SqlQuery, ds: DataSource) {
+  const toEvent = hydrator(ds, AuditEvent);
+  return {
+    /**
+     * Pages of many organizations' trails, newest first, keyset-paginated on (occurred_at, id):
+     * stable while events are inserted, served by the (organization_id, occurred_at DESC, id DESC) index.
+     */
+    auditPage: ownedPageLoader<AuditEvent, null>(
+      async (organizationIds, limit, after) =>
+        (
+          await query(
+            `SELECT e.* FROM unnest($1::uuid[]) AS o(id)
+             CROSS JOIN LATERAL (
+               SELECT * FROM audit_events a WHERE a.organization_id = o.id AND ${keysetAfter('a.occurred_at', 'a.id', 'desc', 2)}
+               ORDER BY a.occurred_at DESC, a.id DESC LIMIT $4
+             ) e`,
+            [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit],
+          )
+        ).map(toEvent),
+      (e) => e.organizationId,
+    ),
+  };
+}

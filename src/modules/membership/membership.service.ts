@@ -1,0 +1,18 @@
+import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
+import type { RequestContext } from '../../context';
+import type { MemberFilter } from './membership.loaders';
+import { Membership } from './membership.entity';
+
+/** Members and their roles. Callers have passed the shield rules. */
+export class MembershipService {
+  constructor(private readonly ctx: RequestContext) {}
+
+  /** Members oldest first, keyset-paginated on (joined_at, id); batched across organizations. */
+  async list(organizationId: string, first: number | null | undefined, after: string | null | undefined, options: { roleKey?: string | null; search?: string | null }): Promise<ConnectionShape<Membership>> {
+    const page = keysetPage(first, after);
+    const search = options.search?.trim().toLowerCase();
+    const filter: MemberFilter = { roleKey: options.roleKey ?? null, pattern: search ? `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null };
+    const rows = await this.ctx.loaders.memberPage.load({ ownerId: organizationId, limit: page.limit + 1, after: page.after, filter });
+    return keysetConnection(rows, page, (m) => [m.joinedAt, m.id], () => this.ctx.loaders.filteredMemberCount.load({ ownerId: organizationId, filter }));
+  }
+}
