@@ -1,4 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,12 @@ interface Running {
   child: ChildProcess;
   url: string;
   adminToken: string;
+  /** Everything the process printed so far (shown when a step fails). */
+  output: () => string;
 }
 
+
+const execFileAsync = promisify(execFile);
 
 async function start(): Promise<Running> {
   const env = { ...process.env, PORT: '0', DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'warn' } as NodeJS.ProcessEnv;
@@ -28,7 +33,7 @@ async function start(): Promise<Running> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const match = /ready at (http:\/\/localhost:\d+)\/graphql[\s\S]*?\n(eyJ[\w.-]+)\n/.exec(out);
-    if (match) return { child, url: match[1]!, adminToken: match[2]! };
+    if (match) return { child, url: match[1]!, adminToken: match[2]!, output: () => out };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -47,14 +52,19 @@ async function gql(url: string, token: string, query: string, variables: Record<
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
+  }).catch((error: unknown) => {
+    throw new Error(`${query.slice(0, 60)}…: ${String(error)} (${String((error as { cause?: unknown }).cause)}) at ${new Date().toISOString()}`);
   });
   return (await res.json()) as { data?: any; errors?: any[] };
 }
 
-const token = (email: string): string =>
-  execFileSync(process.execPath, ['dist/src/cli/token.js', '--email', email], { cwd: root, env: { ...process.env, DATA_DIR: dataDir } })
-    .toString()
-    .trim();
+/**
+ * Mints a token with the CLI, asynchronously: a synchronous child process would block the event
+ * loop long enough (on a loaded machine) for the server to close an idle keep-alive connection
+ * unnoticed, and the next request would be sent on a closed socket.
+ */
+const token = async (email: string): Promise<string> =>
+  (await execFileAsync(process.execPath, ['dist/src/cli/token.js', '--email', email], { cwd: root, env: { ...process.env, DATA_DIR: dataDir } })).stdout.trim();
 
 beforeAll(() => {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
@@ -76,7 +86,7 @@ describe('the service on the embedded database', () => {
 
       // 20 users, each with an organization of their own, then 20 concurrent reads: PGlite has a
       // single connection, so only the transaction queue keeps their settings and rows apart.
-      const users = Array.from({ length: 20 }, (_, i) => ({ email: `tenant${i}@example.com`, token: token(`tenant${i}@example.com`) }));
+      const users = await Promise.all(Array.from({ length: 20 }, async (_, i) => ({ email: `tenant${i}@example.com`, token: await token(`tenant${i}@example.com`) })));
       const orgIds: string[] = [];
       for (const [i, u] of users.entries()) {
         const created = await gql(first.url, u.token, `mutation($n: String!) { createOrganization(input: { name: $n }) { id } }`, { n: `Tenant ${i}` });
@@ -95,13 +105,15 @@ describe('the service on the embedded database', () => {
         expect(r.data.organization).toBeNull();
         expect(r.errors?.map((e) => e.extensions.code)).toEqual(['NOT_FOUND']);
       });
+    } catch (error) {
+      throw new Error(`${String(error)} (${String((error as { cause?: unknown }).cause)})\n--- service output ---\n${first.output()}`);
     } finally {
       await stop(first);
     }
 
     const second = await start();
     try {
-      const again = await gql(second.url, token('tenant3@example.com'), `{ me { organizations { nodes { name } } } }`);
+      const again = await gql(second.url, await token('tenant3@example.com'), `{ me { organizations { nodes { name } } } }`);
       expect(again.data.me.organizations.nodes).toEqual([{ name: 'Tenant 3' }]);
     } finally {
       await stop(second);
