@@ -1,4 +1,5 @@
 import { codes, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
+import { readAll } from '../../helpers/db';
 import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 
 let app: TestApp;
@@ -32,9 +33,9 @@ async function events(orgId: string, owner: string, action: string, resourceId: 
 const workspaceScoped = async (ws: string, as: string): Promise<string[]> =>
   (ok(await app.gql(PERMISSIONS, { id: ws }, { as })).workspace.viewerPermissions as string[]).filter((p) => !p.startsWith('org.'));
 
-/** The workspace role a user holds, read as the database owner (bypassing row-level security). */
+/** The workspace role a user holds, read on a connection that sees every row (so null means none). */
 async function grantOf(workspaceId: string, userId: string): Promise<string | null> {
-  const rows = await app.db.withConnection((r) => r.query(`SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, [workspaceId, userId]));
+  const rows = await readAll(app, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, [workspaceId, userId]);
   return (rows[0]?.role as string | undefined) ?? null;
 }
 
