@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type KeyLike, SignJWT } from 'jose';
 import { createExternalVerifier } from '../../src/auth/jwt';
 import { codes, type GqlResult, startTestApp, type TestApp } from '../helpers/app';
+import { readAll } from '../helpers/db';
 
 /** External issuer (SPEC §2): a local JWKS endpoint, real key pairs, hostile tokens. */
 
@@ -163,8 +164,7 @@ describe('external issuer: rejected tokens → HTTP 401, UNAUTHENTICATED, nobody
   it('missing sub', async () => {
     const email = `nosub-${randomUUID()}@example.com`;
     expectUnauthenticated(await app.gql(ME, {}, asBearer(await token({ sub: null, email }))));
-    const [row] = await app.db.withConnection((r) => r.query(`SELECT count(*)::int AS n FROM users WHERE email = $1`, [email]));
-    expect(row.n).toBe(0);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM users WHERE email = $1`, [email])).toEqual([{ n: 0 }]);
   });
 
   it.each([
@@ -184,8 +184,7 @@ describe('external issuer: rejected tokens → HTTP 401, UNAUTHENTICATED, nobody
   });
 
   it('provisioned no user for any rejected token', async () => {
-    const [row] = await app.db.withConnection((r) => r.query(`SELECT count(*)::int AS n FROM users WHERE subject LIKE 'rejected|%'`));
-    expect(row.n).toBe(0);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM users WHERE subject LIKE 'rejected|%'`)).toEqual([{ n: 0 }]);
   });
 });
 

@@ -2,6 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { APP_ROLE } from '../../src/database/roles';
 import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
+import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
 
 /** Row-level security proven, not assumed (SPEC §3): the catalog, then the policies against deliberately unscoped SQL. */
@@ -40,14 +41,15 @@ const inRollback = <T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> =>
 const scopeTo = (runner: QueryRunner, userId: string, orgId: string) =>
   runner.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, userId, orgId]);
 
-/** Rows per organization of A and B, read as the owner (no RLS for the migrating superuser/owner). */
+/** Rows per organization of A and B, read on a connection checked to see every row (superuser or BYPASSRLS). */
 async function countsAsOwner(runner: QueryRunner, table: string): Promise<{ a: number; b: number }> {
   const column = table === 'organizations' ? 'id' : 'organization_id';
-  const [row] = await runner.query(
+  const [row] = await readAllOn<{ a: number; b: number }>(
+    runner,
     `SELECT count(*) FILTER (WHERE ${column} = $1)::int AS a, count(*) FILTER (WHERE ${column} = $2)::int AS b FROM ${table}`,
     [orgA.id, orgB.id],
   );
-  return row;
+  return row!;
 }
 
 beforeAll(async () => {
@@ -198,8 +200,7 @@ describe('policies against deliberately unscoped SQL', () => {
         runner.query(`INSERT INTO workspaces (organization_id, name, slug) VALUES ($1, 'Planted', 'planted')`, [orgB.id]),
       ).rejects.toThrow(/new row violates row-level security policy/);
     });
-    const [count] = await app.db.withConnection((r) => r.query(`SELECT count(*)::int AS n FROM workspaces WHERE slug = 'planted'`));
-    expect(count.n).toBe(0);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM workspaces WHERE slug = 'planted'`)).toEqual([{ n: 0 }]);
   });
 
   it('refuses to move an org A row into org B (UPDATE … SET organization_id, WITH CHECK)', async () => {
@@ -233,7 +234,8 @@ describe('policies against deliberately unscoped SQL', () => {
       expect(renamed.n).toBe(0);
       // Back to the owner inside the same transaction: a write that had slipped through would show here.
       await runner.query(`RESET ROLE`);
-      const [b] = await runner.query(
+      const [b] = await readAllOn(
+        runner,
         `SELECT (SELECT name FROM workspaces WHERE organization_id = $1 AND id = $2) AS ws,
                 (SELECT count(*)::int FROM environments WHERE organization_id = $1) AS envs,
                 (SELECT name FROM organizations WHERE id = $1) AS org`,
@@ -242,6 +244,25 @@ describe('policies against deliberately unscoped SQL', () => {
       expect(b.ws).toBe('Default');
       expect(b.envs).toBe(2);
       expect(b.org).not.toBe('Hijacked');
+    });
+  });
+});
+
+describe('readAll, the helper tests use to prove absence, refuses a role subject to row-level security', () => {
+  it('reads through a role that sees every row: org B rows are counted although no app.org_ids is set', async () => {
+    const [row] = await readAll(app, `SELECT count(*)::int AS n FROM workspaces WHERE organization_id = $1`, [orgB.id]);
+    expect(row).toEqual({ n: 1 });
+  });
+
+  it(`throws instead of counting when the connection runs as ${APP_ROLE} (where the same count is a vacuous 0)`, async () => {
+    await inRollback(async (runner) => {
+      await runner.query(`SET LOCAL ROLE ${APP_ROLE}`);
+      // Without the check, this is what a "nothing was written" assertion would read.
+      expect(await runner.query(`SELECT count(*)::int AS n FROM workspaces WHERE organization_id = $1`, [orgB.id])).toEqual([{ n: 0 }]);
+      await expect(readAllOn(runner, `SELECT count(*)::int AS n FROM workspaces WHERE organization_id = $1`, [orgB.id])).rejects.toThrow(
+        `readAll: role '${APP_ROLE}' is subject to row-level security`,
+      );
+      await expect(assertSeesEveryRow(runner)).rejects.toThrow(/neither superuser nor BYPASSRLS/);
     });
   });
 });

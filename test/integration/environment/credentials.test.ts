@@ -1,4 +1,5 @@
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
+import { readAll, withAllRows } from '../../helpers/db';
 import { createOrganization, uniqueEmail } from '../../helpers/factories';
 
 let app: TestApp;
@@ -13,9 +14,9 @@ const CREATE = `mutation($ws: ID!, $input: CreateEnvironmentInput!) { createEnvi
 const UPDATE = `mutation($id: ID!, $input: UpdateEnvironmentInput!) { updateEnvironment(id: $id, input: $input) { id hasCloudCredentials } }`;
 const base = { name: 'Creds', tier: 'DEV', resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } };
 
-/** Decrypts what the database holds for an environment, as the owner of the schema. */
+/** Decrypts what the database holds for an environment, on a connection that sees every row (so null means none). */
 async function storedCredentials(organizationId: string, environmentId: string): Promise<unknown> {
-  return app.db.withConnection(async (runner) => {
+  return withAllRows(app, async (runner) => {
     const [row] = await runner.query(`SELECT cloud_credentials FROM environments WHERE organization_id = $1 AND id = $2`, [organizationId, environmentId]);
     if (!row?.cloud_credentials) return null;
     const query = (sql: string, params?: unknown[]) => runner.query(sql, params);
@@ -37,7 +38,7 @@ describe('cloudCredentials', () => {
     // Bound to its row: the same ciphertext presented as another environment's does not open.
     const other = ok(await app.gql(CREATE, { ws: org.defaultWorkspaceId, input: { ...base, name: 'Other' } }, { as: owner })).createEnvironment.id;
     await expect(
-      app.db.withConnection(async (runner) => {
+      withAllRows(app, async (runner) => {
         const [row] = await runner.query(`SELECT cloud_credentials FROM environments WHERE id = $1`, [id]);
         return app.envelope.open((sql, params) => runner.query(sql, params), org.id, `environment:${other}:cloudCredentials`, Buffer.from(row.cloud_credentials));
       }),
@@ -65,6 +66,7 @@ describe('cloudCredentials', () => {
     }
     const count = ok(await app.gql(`query($id: ID!) { organization(id: $id) { environmentCount } }`, { id: org.id }, { as: owner }));
     expect(count.organization.environmentCount).toBe(0);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM environments WHERE organization_id = $1`, [org.id])).toEqual([{ n: 0 }]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { codes, ok, startTestApp, type GqlResult, type TestApp } from '../../helpers/app';
+import { readAll } from '../../helpers/db';
 import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 
 let app: TestApp;
@@ -193,7 +194,7 @@ describe('cloudCredentials', () => {
   });
 
   const dbRow = (id: string) =>
-    app.db.withConnection(async (r) => (await r.query(`SELECT encode(cloud_credentials, 'escape') AS c FROM environments WHERE id = $1`, [id]))[0]);
+    readAll(app, `SELECT encode(cloud_credentials, 'escape') AS c FROM environments WHERE id = $1`, [id]).then((rows) => rows[0]);
 
   it('stores credentials encrypted, never returns them and keeps them out of audit', async () => {
     const created = await createEnv(owner, org.defaultWorkspaceId, { name: 'Cloud', cloudCredentials: { accessKey: SECRET } });
@@ -213,10 +214,10 @@ describe('cloudCredentials', () => {
     expect(typeof row.c).toBe('string');
     expect(row.c.length).toBeGreaterThan(SECRET.length);
     expect(row.c).not.toContain(SECRET);
-    const all = await app.db.withConnection((r) => r.query(`SELECT encode(cloud_credentials, 'escape') AS c FROM environments WHERE cloud_credentials IS NOT NULL`));
+    const all = await readAll(app, `SELECT encode(cloud_credentials, 'escape') AS c FROM environments WHERE cloud_credentials IS NOT NULL`);
     expect(all.length).toBeGreaterThanOrEqual(1);
     for (const r of all) expect(r.c).not.toContain(SECRET);
-    const keys = await app.db.withConnection((r) => r.query(`SELECT encode(wrapped_key, 'hex') AS k FROM organization_keys WHERE organization_id = $1`, [org.id]));
+    const keys = await readAll(app, `SELECT encode(wrapped_key, 'hex') AS k FROM organization_keys WHERE organization_id = $1`, [org.id]);
     expect(keys).toHaveLength(1);
     expect(keys[0].k.length).toBeGreaterThanOrEqual(64);
     expect(keys[0].k).not.toContain(Buffer.from(SECRET).toString('hex'));

@@ -1,5 +1,7 @@
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
+import { readAll } from '../../helpers/db';
 import { uniqueEmail } from '../../helpers/factories';
+import { concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS } from '../../helpers/races';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -36,26 +38,39 @@ describe('createOrganization', () => {
     ]);
   });
 
-  it('gives 10 parallel creates with the same name 10 distinct slugs', async () => {
-    const owner = uniqueEmail('parallel');
-    const name = `Parallel ${Date.now()}`;
-    const results = await Promise.all(Array.from({ length: 10 }, () => app.gql(CREATE, { input: { name } }, { as: owner })));
-    const slugs = results.map((r) => ok(r).createOrganization.slug as string);
-    expect(new Set(slugs).size).toBe(10);
-    const base = name.toLowerCase().replace(/ /g, '-');
-    expect(slugs.sort()).toEqual([base, ...Array.from({ length: 9 }, (_, i) => `${base}-${i + 2}`)].sort());
+  it(`gives ${PARALLEL} parallel creates with the same name ${PARALLEL} distinct slugs and one organization.created event each, ${ROUNDS} rounds ${RACE_NOTE}`, async () => {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const owner = uniqueEmail('parallel');
+      const name = `Parallel ${round} ${Date.now()}`;
+      const results = await concurrently(PARALLEL, () => app.gql(CREATE, { input: { name } }, { as: owner }));
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: PARALLEL } });
+      const slugs = results.map((r) => ok(r).createOrganization.slug as string);
+      const base = name.toLowerCase().replace(/ /g, '-');
+      expect(slugs.sort()).toEqual([base, ...Array.from({ length: PARALLEL - 1 }, (_, i) => `${base}-${i + 2}`)].sort());
+      const ids = results.map((r) => ok(r).createOrganization.id as string).sort();
+      expect(await readAll(app, `SELECT id FROM organizations WHERE name = $1 ORDER BY id`, [name])).toEqual(ids.map((id) => ({ id })));
+      const events = await readAll<{ id: string; n: number }>(
+        app,
+        `SELECT resource_id AS id, count(*)::int AS n FROM audit_events WHERE action = 'organization.created' AND resource_name = $1 GROUP BY resource_id ORDER BY resource_id`,
+        [name],
+      );
+      expect(events).toEqual(ids.map((id) => ({ id, n: 1 })));
+    }
   });
 
-  it('lets exactly one of 10 parallel creates with the same explicit slug succeed; the rest get CONFLICT', async () => {
-    const owner = uniqueEmail('explicit');
-    const slug = `explicit-${Date.now()}`;
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => app.gql(CREATE, { input: { name: `E${i}`, slug } }, { as: owner })));
-    expect(results.filter((r) => !r.errors).length).toBe(1);
-    const failures = results.filter((r) => r.errors);
-    expect(failures.map((r) => codes(r))).toEqual(Array.from({ length: 9 }, () => ['CONFLICT']));
-    expect(failures[0]!.errors![0]!.message).toBe(`Organization with slug '${slug}' already exists`);
-    const mine = ok(await app.gql(`{ me { organizations { totalCount } } }`, {}, { as: owner }));
-    expect(mine.me.organizations.totalCount).toBe(1);
+  it(`lets exactly one of ${PARALLEL} parallel creates with the same explicit slug succeed; the rest get CONFLICT and write nothing, ${ROUNDS} rounds ${RACE_NOTE}`, async () => {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const owner = uniqueEmail('explicit');
+      const slug = `explicit-${round}-${Date.now()}`;
+      const results = await concurrently(PARALLEL, (i) => app.gql(CREATE, { input: { name: `${slug} E${i}`, slug } }, { as: owner }));
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: 1, '200:CONFLICT': PARALLEL - 1 } });
+      for (const r of results.filter((x) => x.errors)) expect(r.errors![0]!.message).toBe(`Organization with slug '${slug}' already exists`);
+      const winner = ok(results.find((r) => !r.errors)!).createOrganization;
+      expect(await readAll(app, `SELECT id FROM organizations WHERE slug = $1 OR name LIKE $2`, [slug, `${slug} E%`])).toEqual([{ id: winner.id }]);
+      expect(await readAll(app, `SELECT resource_id FROM audit_events WHERE resource_name LIKE $1`, [`${slug} E%`])).toEqual([{ resource_id: winner.id }]);
+      const mine = ok(await app.gql(`{ me { organizations { totalCount } } }`, {}, { as: owner }));
+      expect(mine.me.organizations.totalCount).toBe(1);
+    }
   });
 
   it('refuses an anonymous request with UNAUTHENTICATED and HTTP 401', async () => {

@@ -1,5 +1,7 @@
-import { codes, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
+import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
+import { readAll } from '../../helpers/db';
 import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
+import { auditRows, concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS, serialChainEnd } from '../../helpers/races';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -32,49 +34,72 @@ async function events(orgId: string, owner: string, action: string, resourceId: 
 const workspaceScoped = async (ws: string, as: string): Promise<string[]> =>
   (ok(await app.gql(PERMISSIONS, { id: ws }, { as })).workspace.viewerPermissions as string[]).filter((p) => !p.startsWith('org.'));
 
-/** The workspace role a user holds, read as the database owner (bypassing row-level security). */
+/** The workspace role a user holds, read on a connection that sees every row (so null means none). */
 async function grantOf(workspaceId: string, userId: string): Promise<string | null> {
-  const rows = await app.db.withConnection((r) => r.query(`SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, [workspaceId, userId]));
+  const rows = await readAll(app, `SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, [workspaceId, userId]);
   return (rows[0]?.role as string | undefined) ?? null;
 }
 
-describe('concurrent updateWorkspace', () => {
+describe(`concurrent updateWorkspace ${RACE_NOTE}`, () => {
   const owner = uniqueEmail('ws-race-owner');
   let org: CreatedOrganization;
   beforeAll(async () => {
     org = await createOrganization(app, owner);
   });
 
-  it(`keeps both of two concurrent updates of different fields, with a consistent audit chain (${usesRealPostgres() ? 'PostgreSQL' : 'PGlite'})`, async () => {
-    const ws = ok(await app.gql(CREATE, { org: org.id, input: { name: 'name-0', description: 'desc-0' } }, { as: owner })).createWorkspace;
-    const iterations = 10;
-    for (let i = 1; i <= iterations; i++) {
-      const [a, b] = await Promise.all([
-        app.gql(UPDATE, { id: ws.id, input: { name: `name-${i}` } }, { as: owner }),
-        app.gql(UPDATE, { id: ws.id, input: { description: `desc-${i}` } }, { as: owner }),
-      ]);
-      ok(a);
-      ok(b);
-      const current = ok(await app.gql(GET, { id: ws.id }, { as: owner })).workspace;
-      expect({ iteration: i, name: current.name, description: current.description }).toEqual({ iteration: i, name: `name-${i}`, description: `desc-${i}` });
-    }
+  it(`keeps every one of ${PARALLEL} concurrent updates (half name, half description), one audit event each in one serial chain, ${ROUNDS} rounds`, async () => {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const ws = ok(await app.gql(CREATE, { org: org.id, input: { name: `name-${round}-0`, description: `desc-${round}-0` } }, { as: owner })).createWorkspace;
+      const results = await concurrently(PARALLEL, (i) =>
+        app.gql(UPDATE, { id: ws.id, input: i % 2 === 0 ? { name: `name-${round}-${i + 1}` } : { description: `desc-${round}-${i + 1}` } }, { as: owner }),
+      );
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: PARALLEL } });
 
-    // Every event names only its own field, and for each field the old value is the previous new one.
-    const updated = await events(org.id, owner, 'workspace.updated', ws.id);
-    expect(updated).toHaveLength(2 * iterations);
-    for (const [field, prefix] of [['name', 'name-'], ['description', 'desc-']] as const) {
-      const chain = updated
-        .filter((e) => e.changes!.changedFields.includes(field))
-        .map((e) => e.changes!)
-        .sort((x, y) => Number(String(x.newValues[field]).slice(prefix.length)) - Number(String(y.newValues[field]).slice(prefix.length)));
-      expect(chain).toHaveLength(iterations);
-      chain.forEach((changes, index) => {
-        expect(changes).toEqual({
-          changedFields: [field],
-          oldValues: { [field]: `${prefix}${index}` },
-          newValues: { [field]: `${prefix}${index + 1}` },
-        });
-      });
+      const events = await auditRows(app, 'workspace.updated', ws.id);
+      expect({ round, events: events.length }).toEqual({ round, events: PARALLEL });
+      const current = ok(await app.gql(GET, { id: ws.id }, { as: owner })).workspace;
+      // No lost update: each field's events chain from the initial value to what is stored now.
+      expect(serialChainEnd(events, 'name', `name-${round}-0`)).toBe(current.name);
+      expect(serialChainEnd(events, 'description', `desc-${round}-0`)).toBe(current.description);
+      expect([current.name, current.description]).not.toContain(`name-${round}-0`);
+      expect(current.description).not.toBe(`desc-${round}-0`);
+    }
+  });
+});
+
+describe(`concurrent createWorkspace in one organization ${RACE_NOTE}`, () => {
+  const owner = uniqueEmail('ws-create-race');
+  let org: CreatedOrganization;
+  beforeAll(async () => {
+    org = await createOrganization(app, owner);
+  });
+  const SLUGS = `query($id: ID!) { organization(id: $id) { workspaces(first: 100) { nodes { slug } } } }`;
+
+  it(`gives ${PARALLEL} parallel creates with the same name ${PARALLEL} distinct slugs and one workspace.created event each, ${ROUNDS} rounds`, async () => {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const base = `same-name-${round}`;
+      const results = await concurrently(PARALLEL, () => app.gql(CREATE, { org: org.id, input: { name: `Same Name ${round}` } }, { as: owner }));
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: PARALLEL } });
+      const ids = results.map((r) => ok(r).createWorkspace.id as string);
+      const slugs = (ok(await app.gql(SLUGS, { id: org.id }, { as: owner })).organization.workspaces.nodes as Array<{ slug: string }>)
+        .map((w) => w.slug)
+        .filter((slug) => slug === base || slug.startsWith(`${base}-`));
+      expect(slugs.sort()).toEqual([base, ...Array.from({ length: PARALLEL - 1 }, (_, i) => `${base}-${i + 2}`)].sort());
+      for (const id of ids) expect({ id, events: (await auditRows(app, 'workspace.created', id)).length }).toEqual({ id, events: 1 });
+    }
+  });
+
+  it(`lets exactly one of ${PARALLEL} parallel creates with the same explicit slug succeed; the rest get CONFLICT and write nothing, ${ROUNDS} rounds`, async () => {
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const slug = `explicit-${round}-${Date.now()}`;
+      const results = await concurrently(PARALLEL, (i) => app.gql(CREATE, { org: org.id, input: { name: `Explicit ${round} ${i}`, slug } }, { as: owner }));
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: 1, '200:CONFLICT': PARALLEL - 1 } });
+      for (const r of results.filter((x) => x.errors)) expect(r.errors![0]!.message).toBe(`Workspace with slug '${slug}' already exists`);
+      const winner = ok(results.find((r) => !r.errors)!).createWorkspace;
+      expect(await readAll(app, `SELECT id FROM workspaces WHERE organization_id = $1 AND slug = $2`, [org.id, slug])).toEqual([{ id: winner.id }]);
+      expect(await readAll(app, `SELECT resource_id FROM audit_events WHERE action = 'workspace.created' AND resource_name LIKE $1`, [`Explicit ${round} %`])).toEqual([
+        { resource_id: winner.id },
+      ]);
     }
   });
 });
@@ -154,21 +179,30 @@ describe('setWorkspaceMemberRole cannot grant more than the caller holds', () =>
   });
 });
 
-describe('concurrent first grants', () => {
-  it('record a true previousRole: one of them sees the other', async () => {
+describe(`concurrent setWorkspaceMemberRole on one member ${RACE_NOTE}`, () => {
+  const ROLES = ['WORKSPACE_VIEWER', 'WORKSPACE_MEMBER', 'WORKSPACE_ADMIN'] as const;
+
+  it(`serialises ${PARALLEL} concurrent grants: one grant row, one event each, exactly one first grant, every previousRole true, ${ROUNDS} rounds`, async () => {
     const owner = uniqueEmail('grants-owner');
     const org = await createOrganization(app, owner);
-    const member = uniqueEmail('grants-member');
-    const memberId = await addMember(app, org.id, member, 'member');
-    const [a, b] = await Promise.all(
-      (['WORKSPACE_VIEWER', 'WORKSPACE_ADMIN'] as const).map((role) => app.gql(SET_ROLE, { ws: org.defaultWorkspaceId, user: memberId, role }, { as: owner })),
-    );
-    ok(a);
-    ok(b);
-    const changed = await events(org.id, owner, 'workspace.member_role_changed', org.defaultWorkspaceId);
-    const previous = changed.map((e) => (e.metadata as { previousRole: string | null }).previousRole);
-    // Serialised on the membership row: exactly one first grant, the other sees it.
-    expect(previous.filter((p) => p === null)).toHaveLength(1);
-    expect(previous.filter((p) => p !== null)).toHaveLength(1);
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const memberId = await addMember(app, org.id, uniqueEmail(`grants-member-${round}`), 'member');
+      const roles = Array.from({ length: PARALLEL }, (_, i) => ROLES[i % ROLES.length]!);
+      const results = await concurrently(PARALLEL, (i) => app.gql(SET_ROLE, { ws: org.defaultWorkspaceId, user: memberId, role: roles[i] }, { as: owner }));
+      expect({ round, outcomes: outcomes(results) }).toEqual({ round, outcomes: { ok: PARALLEL } });
+
+      const events = (await auditRows(app, 'workspace.member_role_changed', org.defaultWorkspaceId)).filter((e) => e.metadata?.userId === memberId);
+      expect({ round, events: events.length }).toEqual({ round, events: PARALLEL });
+      const final = await grantOf(org.defaultWorkspaceId, memberId);
+      expect(await readAll(app, `SELECT count(*)::int AS n FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`, [org.defaultWorkspaceId, memberId])).toEqual([
+        { n: 1 },
+      ]);
+      // Serialised on the membership row: the previous roles are exactly the roles granted before,
+      // i.e. null once (the first grant) plus every granted role except the one that stayed.
+      const previous = events.map((e) => String(e.metadata!.previousRole)).sort();
+      const expected = [...events.map((e) => String(e.metadata!.role)), 'null'];
+      expected.splice(expected.indexOf(String(final)), 1);
+      expect({ round, previous }).toEqual({ round, previous: expected.sort() });
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { codes, ok, startTestApp, type GqlResult, type TestApp } from '../../helpers/app';
+import { readAll } from '../../helpers/db';
 import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 
 let app: TestApp;
@@ -135,8 +136,7 @@ describe('updateWorkspace and deleteWorkspace', () => {
     expect(codes(gone)).toEqual(['NOT_FOUND']);
     expect(gone.data?.workspace ?? null).toBeNull();
     expect(codes(await app.gql(`query($id: ID!) { environment(id: $id) { id } }`, { id: env.id }, { as: owner }))).toEqual(['NOT_FOUND']);
-    const rows = await app.db.withConnection((r) => r.query(`SELECT count(*)::int AS n FROM environments WHERE workspace_id = $1`, [ws.id]));
-    expect(rows[0].n).toBe(0);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM environments WHERE workspace_id = $1`, [ws.id])).toEqual([{ n: 0 }]);
     const deleted = await events(org.id, owner, 'workspace.deleted');
     expect(deleted.map((e) => e.resourceId)).toEqual([ws.id]);
   });
