@@ -53,7 +53,7 @@ async function gql(url: string, token: string, query: string, variables: Record<
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   }).catch((error: unknown) => {
-    throw new Error(`${query.slice(0, 60)}…: ${String(error)} (${String((error as { cause?: unknown }).cause)}) at ${new Date().toISOString()}`);
+    throw new Error(`${query.slice(0, 60)}…: ${String(error)} (${String((error as { cause?: unknown }).cause)})`, { cause: error });
   });
   return (await res.json()) as { data?: any; errors?: any[] };
 }
@@ -106,7 +106,7 @@ describe('the service on the embedded database', () => {
         expect(r.errors?.map((e) => e.extensions.code)).toEqual(['NOT_FOUND']);
       });
     } catch (error) {
-      throw new Error(`${String(error)} (${String((error as { cause?: unknown }).cause)})\n--- service output ---\n${first.output()}`);
+      throw new Error(`${String(error)}\n--- service output ---\n${first.output()}`, { cause: error });
     } finally {
       await stop(first);
     }
