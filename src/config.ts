@@ -22,6 +22,8 @@ export interface ExternalIssuerConfig {
 
 export interface Config {
   port: number;
+  /** Highest query cost (objects a query may return, SPEC §8) accepted before execution. */
+  maxQueryCost: number;
   databaseUrl?: string;
   dataDir: string;
   dbPoolMax: number;
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     port: int(env, 'PORT', 4000, 0, 65535),
+    maxQueryCost: int(env, 'MAX_QUERY_COST', 100_000, 1, 1_000_000_000),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: path.resolve(read(env, 'DATA_DIR') ?? './.data'),
     // Start-up holds the migration lock on one connection while migrating on another.

@@ -13,6 +13,8 @@ import { ANONYMOUS, type Principal } from './auth/principal';
 import { AppError, isConnectionError, UnauthenticatedError } from './common/errors';
 import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
+import { inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
+import { queryCostPlugin } from './graphql/query-cost';
 import { healthRoutes } from './http/health';
 import { buildAppSchema } from './schema';
 
@@ -26,6 +28,7 @@ const REQUEST_ERROR_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION
 /**
  * Lets the service's typed errors through and masks everything else as INTERNAL_SERVER_ERROR
  * (no SQL, stack or constraint name); the request id is added when the response is sent.
+ * graphql-js's own request errors are shown without the client's value (it could be a secret).
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
@@ -36,7 +39,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const code = formatted.extensions?.code;
   if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && original instanceof GraphQLError) {
     const { stacktrace: _s, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    return { ...formatted, message: withoutEchoedInput(formatted.message), extensions };
   }
   if (isConnectionError(original)) {
     return { message: 'The database is unavailable; try again shortly', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE' } };
@@ -150,8 +153,12 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     maxDepth: { n: 10 },
     maxAliases: { n: 15 },
     maxDirectives: { n: 50 },
-    maxTokens: { n: 2000 },
-    costLimit: { maxCost: 5000 },
+    // graphql-js counts tokens itself (parseOptions below): armor's re-parse turned every
+    // syntax error into an HTTP 500.
+    maxTokens: { enabled: false },
+    // Cost is counted per object with the request's variables by queryCostPlugin (SPEC §8);
+    // armor's estimate ignores variables and reports its refusals as "Syntax Error".
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: true },
   }).protect();
   const apollo = new ApolloServer<RequestContext>({
@@ -161,10 +168,20 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     // main.ts owns SIGTERM/SIGINT (drain, then close the database); Apollo's own handler would race it.
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
+    parseOptions: { maxTokens: 2000 },
     includeStacktraceInErrorResponses: false,
     formatError,
     validationRules: armor.validationRules,
-    plugins: [...armor.plugins, ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), requestPlugin(deps)],
+    plugins: [
+      ...armor.plugins,
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Before any SQL: input first (so a bad variable is reported as such), then cost.
+      inputGuardPlugin(),
+      queryCostPlugin(deps.config.maxQueryCost),
+      requestPlugin(deps),
+    ],
   });
   await apollo.start();
 
