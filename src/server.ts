@@ -15,7 +15,9 @@ import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
 import { inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
 import { queryCostPlugin } from './graphql/query-cost';
+import { corsMiddleware } from './http/cors';
 import { healthRoutes } from './http/health';
+import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { buildAppSchema } from './schema';
 
 export interface ServerDeps extends AppServices {
@@ -47,14 +49,18 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }
 
+/**
+ * Per GraphQL request: logs unexpected errors, finishes the request transaction before the body
+ * goes out, sets the HTTP status, and hands operation, principal, error codes and statement
+ * count to the request log line (src/http/request-log.ts), which is written once per request.
+ */
 function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart({ contextValue }) {
-      const started = process.hrtime.bigint();
-      let operationName: string | null = null;
+      const log: RequestLogDetails = requestLogOf(contextValue) ?? {};
       return {
         async didResolveOperation({ operationName: name }) {
-          operationName = name ?? null;
+          log.operation = name ?? null;
         },
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
@@ -87,32 +93,30 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
-          deps.logger.info(
-            {
-              requestId: contextValue.requestId,
-              operation: operationName,
-              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-              status: response.http.status ?? 200,
-              principal: contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null,
-              errors: errors.map((e) => e.extensions?.code),
-              queries: contextValue.tx.queryCount,
-            },
-            'graphql request',
-          );
+          log.principal = contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null;
+          log.errors = errors.map((e) => String(e.extensions?.code));
+          log.queries = contextValue.tx.queryCount;
         },
       };
     },
   };
 }
 
-async function principalFrom(authorization: string | undefined, verifier: TokenVerifier): Promise<Principal> {
+/** The request's principal; a refused token throws UNAUTHENTICATED (401) and leaves the reason, never the token, for the log. */
+async function principalFrom(authorization: string | undefined, verifier: TokenVerifier, log: RequestLogDetails): Promise<Principal> {
   if (!authorization) return ANONYMOUS;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
+  if (!match) {
+    log.reason = 'malformed header';
+    throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
+  }
   try {
     return { kind: 'user', identity: await verifier.verify(match[1]!) };
   } catch (error) {
-    if (error instanceof InvalidTokenError) throw new UnauthenticatedError('Invalid or expired token', 401);
+    if (error instanceof InvalidTokenError) {
+      log.reason = tokenRefusalReason(error.message);
+      throw new UnauthenticatedError('Invalid or expired token', 401);
+    }
     throw error;
   }
 }
@@ -129,6 +133,7 @@ function containsNul(value: unknown): boolean {
 
 function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
   if (containsNul(req.body) || containsNul(req.query)) {
+    logDetails(res).reason = 'NUL character';
     res.status(400).json({ errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
     return;
   }
@@ -193,6 +198,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     res.setHeader('x-request-id', requestId);
     next();
   });
+  app.use(requestLogger(deps.logger));
+  app.use(corsMiddleware(deps.config.corsOrigins));
   app.use(healthRoutes(deps));
   app.use(
     '/graphql',
@@ -200,12 +207,13 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     refuseNul,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const principal = await principalFrom(req.headers.authorization, deps.verifier);
-        return new RequestContext(deps, principal, {
+        const principal = await principalFrom(req.headers.authorization, deps.verifier, logDetails(res));
+        const context = new RequestContext(deps, principal, {
           requestId: res.locals.requestId as string,
           ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
           userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
         });
+        return withRequestLog(context, logDetails(res));
       },
     }),
   );
@@ -213,6 +221,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!error?.status) return next(error);
     const code = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    logDetails(res).reason = error.status === 413 ? 'payload too large' : (error.type ?? 'bad request');
     res.status(error.status).json({ errors: [{ message: error.type ?? 'Bad request', extensions: { code } }] });
   });
 
