@@ -19,9 +19,13 @@ export async function createAuth(config: Config): Promise<{ verifier: TokenVerif
   return { verifier: await devIssuer.verifier(), devIssuer };
 }
 
-/** A URL a browser on this machine can open: the wildcard addresses are reached through localhost. */
+/**
+ * A URL a browser on this machine can open: loopback and the wildcard addresses are shown as
+ * localhost (what the default CORS origins and most bookmarks use; clients fall back between
+ * IPv4 and IPv6), any other address as it is.
+ */
 export function bannerUrl(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  const reachable = ['0.0.0.0', '::', '127.0.0.1', 'localhost'].includes(host) ? 'localhost' : host;
   return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
