@@ -12,7 +12,9 @@ RUN npm run build \
 
 # ---- runtime ----
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production
+# Production unless overridden (docker-compose.yml defaults to development for a first try).
+# In a container the service must listen on every interface to be reachable through a port.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=4000
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -21,6 +23,7 @@ COPY --from=build /app/package.json ./package.json
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 4000
+# Follows PORT, whatever the container is started with.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:4000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "dist/src/main.js"]

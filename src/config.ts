@@ -1,3 +1,4 @@
+import net from 'node:net';
 import path from 'node:path';
 
 /** Raised for a configuration value the service cannot start with; the message is one line naming the variable. */
@@ -20,8 +21,20 @@ export interface ExternalIssuerConfig {
   audience: string;
 }
 
+/**
+ * Origins allowed to call the API from a browser (SPEC §7): exact origins, any origin (`*`,
+ * never in production), or any `http://localhost:<port>` / `http://127.0.0.1:<port>` (the
+ * default outside production).
+ */
+export type CorsOrigins = { kind: 'list'; origins: string[] } | { kind: 'any' } | { kind: 'loopback' };
+
 export interface Config {
   port: number;
+  /** Interface to listen on. */
+  host: string;
+  corsOrigins: CorsOrigins;
+  /** Highest query cost (objects a query may return, SPEC §8) accepted before execution. */
+  maxQueryCost: number;
   databaseUrl?: string;
   dataDir: string;
   dbPoolMax: number;
@@ -109,6 +122,38 @@ function isCidrOrAddress(value: string): boolean {
   return /^\d+$/.test(bits) && Number(bits) <= (isV4 ? 32 : 128);
 }
 
+function corsOrigins(env: Env, production: boolean): CorsOrigins {
+  const raw = read(env, 'CORS_ORIGINS');
+  if (raw === undefined) return production ? { kind: 'list', origins: [] } : { kind: 'loopback' };
+  if (raw === '*') {
+    if (production) throw new ConfigError('CORS_ORIGINS', '"*" is not allowed in production: list the exact origins');
+    return { kind: 'any' };
+  }
+  const origins = raw.split(',').map((o) => o.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    // An origin is scheme://host[:port], exactly as browsers send it: no path, no trailing slash.
+    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError('CORS_ORIGINS', `"${origin}" is not an origin such as https://app.example.com (scheme, host and port only)`);
+    }
+  }
+  return { kind: 'list', origins };
+}
+
+function host(env: Env, production: boolean): string {
+  const raw = read(env, 'HOST');
+  if (raw === undefined) return production ? '0.0.0.0' : '127.0.0.1';
+  if (raw !== 'localhost' && net.isIP(raw) === 0) {
+    throw new ConfigError('HOST', `must be an IP address such as 127.0.0.1, 0.0.0.0 or :: (got "${raw}")`);
+  }
+  return raw;
+}
+
 /**
  * Reads and validates the whole configuration at once. Any bad value throws a ConfigError whose
  * message is the single line the process prints before exiting.
@@ -158,6 +203,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     port: int(env, 'PORT', 4000, 0, 65535),
+    host: host(env, production),
+    corsOrigins: corsOrigins(env, production),
+    maxQueryCost: int(env, 'MAX_QUERY_COST', 100_000, 1, 1_000_000_000),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: path.resolve(read(env, 'DATA_DIR') ?? './.data'),
     // Start-up holds the migration lock on one connection while migrating on another.

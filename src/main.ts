@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import path from 'node:path';
-import pino from 'pino';
 import { DevIssuer } from './auth/dev-issuer';
 import { createExternalVerifier, type TokenVerifier } from './auth/jwt';
+import { tokenCommandLine } from './cli/token';
+import { createLogger } from './common/logging';
 import { type Config, ConfigError, loadConfig } from './config';
 import { Envelope, loadMasterKey } from './crypto/envelope';
 import { Database } from './database/database';
@@ -18,6 +19,16 @@ export async function createAuth(config: Config): Promise<{ verifier: TokenVerif
   return { verifier: await devIssuer.verifier(), devIssuer };
 }
 
+/**
+ * A URL a browser on this machine can open: loopback and the wildcard addresses are shown as
+ * localhost (what the default CORS origins and most bookmarks use; clients fall back between
+ * IPv4 and IPv6), any other address as it is.
+ */
+export function bannerUrl(host: string, port: number): string {
+  const reachable = ['0.0.0.0', '::', '127.0.0.1', 'localhost'].includes(host) ? 'localhost' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -29,7 +40,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = pino({ level: config.logLevel, base: { service: 'tenant-service' } });
+  const logger = createLogger(config.logLevel);
   const master = loadMasterKey(config.secretsMasterKey, config.dataDir);
   if (master.generated) logger.warn({ dataDir: config.dataDir }, 'SECRETS_MASTER_KEY is not set: using a key generated in DATA_DIR (development only)');
 
@@ -42,16 +53,19 @@ async function main(): Promise<void> {
   await seedDefaultOrganization(db);
   const { verifier, devIssuer } = await createAuth(config);
   const server = await createServer({ config, db, logger, envelope: new Envelope(master.key), verifier });
-  await new Promise<void>((resolve) => server.httpServer.listen(config.port, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.httpServer.once('error', reject);
+    server.httpServer.listen(config.port, config.host, resolve);
+  });
   const address = server.httpServer.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
   // The banner goes to stdout whatever LOG_LEVEL is, outside the structured log.
   const lines = [
-    `Tenant service ready at http://localhost:${port}/graphql (${db.embedded ? `embedded database in ${path.join(config.dataDir, 'pglite')}` : 'PostgreSQL'})`,
+    `Tenant service ready at ${bannerUrl(config.host, port)}/graphql (listening on ${config.host}; ${db.embedded ? `embedded database in ${path.join(config.dataDir, 'pglite')}` : 'PostgreSQL'})`,
   ];
   if (devIssuer) {
-    lines.push(`Dev token for ${config.adminEmail} (valid 12 h; more with \`npm run token -- --email you@example.com\`):`);
+    lines.push(`Dev token for ${config.adminEmail} (valid 12 h; more with: ${tokenCommandLine(config.dataDir, config.adminEmail)}):`);
     lines.push(await devIssuer.sign({ email: config.adminEmail, name: 'Admin' }));
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -13,7 +13,11 @@ import { ANONYMOUS, type Principal } from './auth/principal';
 import { AppError, isConnectionError, UnauthenticatedError } from './common/errors';
 import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
+import { inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
+import { queryCostPlugin } from './graphql/query-cost';
+import { corsMiddleware } from './http/cors';
 import { healthRoutes } from './http/health';
+import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { buildAppSchema } from './schema';
 
 export interface ServerDeps extends AppServices {
@@ -26,6 +30,7 @@ const REQUEST_ERROR_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION
 /**
  * Lets the service's typed errors through and masks everything else as INTERNAL_SERVER_ERROR
  * (no SQL, stack or constraint name); the request id is added when the response is sent.
+ * graphql-js's own request errors are shown without the client's value (it could be a secret).
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
@@ -36,7 +41,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   const code = formatted.extensions?.code;
   if (typeof code === 'string' && REQUEST_ERROR_CODES.has(code) && original instanceof GraphQLError) {
     const { stacktrace: _s, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
+    return { ...formatted, message: withoutEchoedInput(formatted.message), extensions };
   }
   if (isConnectionError(original)) {
     return { message: 'The database is unavailable; try again shortly', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE' } };
@@ -44,14 +49,18 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }
 
+/**
+ * Per GraphQL request: logs unexpected errors, finishes the request transaction before the body
+ * goes out, sets the HTTP status, and hands operation, principal, error codes and statement
+ * count to the request log line (src/http/request-log.ts), which is written once per request.
+ */
 function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart({ contextValue }) {
-      const started = process.hrtime.bigint();
-      let operationName: string | null = null;
+      const log: RequestLogDetails = requestLogOf(contextValue) ?? {};
       return {
         async didResolveOperation({ operationName: name }) {
-          operationName = name ?? null;
+          log.operation = name ?? null;
         },
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
@@ -84,32 +93,30 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
-          deps.logger.info(
-            {
-              requestId: contextValue.requestId,
-              operation: operationName,
-              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-              status: response.http.status ?? 200,
-              principal: contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null,
-              errors: errors.map((e) => e.extensions?.code),
-              queries: contextValue.tx.queryCount,
-            },
-            'graphql request',
-          );
+          log.principal = contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null;
+          log.errors = errors.map((e) => String(e.extensions?.code));
+          log.queries = contextValue.tx.queryCount;
         },
       };
     },
   };
 }
 
-async function principalFrom(authorization: string | undefined, verifier: TokenVerifier): Promise<Principal> {
+/** The request's principal; a refused token throws UNAUTHENTICATED (401) and leaves the reason, never the token, for the log. */
+async function principalFrom(authorization: string | undefined, verifier: TokenVerifier, log: RequestLogDetails): Promise<Principal> {
   if (!authorization) return ANONYMOUS;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (!match) throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
+  if (!match) {
+    log.reason = 'malformed header';
+    throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
+  }
   try {
     return { kind: 'user', identity: await verifier.verify(match[1]!) };
   } catch (error) {
-    if (error instanceof InvalidTokenError) throw new UnauthenticatedError('Invalid or expired token', 401);
+    if (error instanceof InvalidTokenError) {
+      log.reason = tokenRefusalReason(error.message);
+      throw new UnauthenticatedError('Invalid or expired token', 401);
+    }
     throw error;
   }
 }
@@ -126,6 +133,7 @@ function containsNul(value: unknown): boolean {
 
 function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
   if (containsNul(req.body) || containsNul(req.query)) {
+    logDetails(res).reason = 'NUL character';
     res.status(400).json({ errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
     return;
   }
@@ -150,8 +158,12 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     maxDepth: { n: 10 },
     maxAliases: { n: 15 },
     maxDirectives: { n: 50 },
-    maxTokens: { n: 2000 },
-    costLimit: { maxCost: 5000 },
+    // graphql-js counts tokens itself (parseOptions below): armor's re-parse turned every
+    // syntax error into an HTTP 500.
+    maxTokens: { enabled: false },
+    // Cost is counted per object with the request's variables by queryCostPlugin (SPEC §8);
+    // armor's estimate ignores variables and reports its refusals as "Syntax Error".
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: true },
   }).protect();
   const apollo = new ApolloServer<RequestContext>({
@@ -161,10 +173,20 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     // main.ts owns SIGTERM/SIGINT (drain, then close the database); Apollo's own handler would race it.
     stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
+    parseOptions: { maxTokens: 2000 },
     includeStacktraceInErrorResponses: false,
     formatError,
     validationRules: armor.validationRules,
-    plugins: [...armor.plugins, ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), requestPlugin(deps)],
+    plugins: [
+      ...armor.plugins,
+      ApolloServerPluginLandingPageDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // Before any SQL: input first (so a bad variable is reported as such), then cost.
+      inputGuardPlugin(),
+      queryCostPlugin(deps.config.maxQueryCost),
+      requestPlugin(deps),
+    ],
   });
   await apollo.start();
 
@@ -176,6 +198,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     res.setHeader('x-request-id', requestId);
     next();
   });
+  app.use(requestLogger(deps.logger));
+  app.use(corsMiddleware(deps.config.corsOrigins));
   app.use(healthRoutes(deps));
   app.use(
     '/graphql',
@@ -183,12 +207,13 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     refuseNul,
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
-        const principal = await principalFrom(req.headers.authorization, deps.verifier);
-        return new RequestContext(deps, principal, {
+        const principal = await principalFrom(req.headers.authorization, deps.verifier, logDetails(res));
+        const context = new RequestContext(deps, principal, {
           requestId: res.locals.requestId as string,
           ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
           userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
         });
+        return withRequestLog(context, logDetails(res));
       },
     }),
   );
@@ -196,6 +221,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!error?.status) return next(error);
     const code = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    logDetails(res).reason = error.status === 413 ? 'payload too large' : (error.type ?? 'bad request');
     res.status(error.status).json({ errors: [{ message: error.type ?? 'Bad request', extensions: { code } }] });
   });
 

@@ -16,6 +16,14 @@ export interface DevTokenClaims {
   ttlSeconds?: number;
 }
 
+/** `load(dataDir, { create: false })` found no key pair: minting a token with a new one would be refused by the service. */
+export class DevIssuerKeyMissingError extends Error {
+  constructor(readonly file: string) {
+    super(`No dev issuer key at ${file}: start the service first (it creates the key), or set DATA_DIR to the service's data directory`);
+    this.name = 'DevIssuerKeyMissingError';
+  }
+}
+
 /**
  * The development issuer: an ES256 key pair kept in DATA_DIR. Never used in production.
  * `npm run token` reads only this file, so it works while the service runs.
@@ -26,9 +34,11 @@ export class DevIssuer {
     readonly publicJwk: JWK,
   ) {}
 
-  static async load(dataDir: string): Promise<DevIssuer> {
+  /** The key pair in `dataDir`; made there unless `create` is false (then DevIssuerKeyMissingError). */
+  static async load(dataDir: string, options: { create?: boolean } = {}): Promise<DevIssuer> {
     const file = path.join(dataDir, KEY_FILE);
     if (!fs.existsSync(file)) {
+      if (options.create === false) throw new DevIssuerKeyMissingError(file);
       fs.mkdirSync(dataDir, { recursive: true });
       const { privateKey } = await generateKeyPair('ES256', { extractable: true });
       const jwk = { ...(await exportJWK(privateKey)), kid: randomUUID(), alg: 'ES256', use: 'sig' };

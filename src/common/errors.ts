@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'PRECONDITION_FAILED',
   'CONFLICT',
   'RATE_LIMITED',
+  'QUERY_TOO_COMPLEX',
   'INTERNAL_SERVER_ERROR',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -104,6 +105,14 @@ export class OrganizationInactiveError extends AppError {
   readonly code = 'ORGANIZATION_INACTIVE' as const;
   constructor(status: string) {
     super(`The organization is ${status.toLowerCase()} and cannot be changed`, 'ORGANIZATION_INACTIVE', { status });
+  }
+}
+
+/** The query may return more objects than MAX_QUERY_COST allows (SPEC §8): refused before it runs, HTTP 400. */
+export class QueryTooComplexError extends AppError {
+  readonly code = 'QUERY_TOO_COMPLEX' as const;
+  constructor(cost: number, limit: number, message = `Query cost ${cost} exceeds the limit of ${limit}: ask for fewer items (smaller \`first\`) or fewer nested lists`) {
+    super(message, 'QUERY_TOO_COMPLEX', { cost, limit }, 400);
   }
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { DevIssuer, type DevTokenClaims } from '../../src/auth/dev-issuer';
 import type { TokenVerifier } from '../../src/auth/jwt';
 import { type Config, loadConfig } from '../../src/config';
@@ -74,6 +74,8 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Replaces the dev issuer's verifier (external-issuer tests). */
   verifier?: TokenVerifier;
+  /** The service's logger (log tests read what it writes); silent by default. */
+  logger?: Logger;
 }
 
 /** Starts the whole service (migrations, seed, HTTP) on a fresh database and an ephemeral port. */
@@ -88,7 +90,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const server = await createServer({
     config,
     db,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     envelope,
     verifier: options.verifier ?? (await issuer.verifier()),
   });

@@ -65,4 +65,31 @@ describe('loadConfig', () => {
     });
     expect(ok).toMatchObject({ introspection: false, explorer: false, auth: { external: { issuer: 'https://idp/', audience: 'api' } } });
   });
+
+  describe('HOST, CORS_ORIGINS, MAX_QUERY_COST', () => {
+    const production = { NODE_ENV: 'production', SECRETS_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'), AUTH_JWKS_URL: 'https://idp.example.com/jwks', AUTH_ISSUER: 'https://idp.example.com/', AUTH_AUDIENCE: 'tenant' };
+
+    it('listens on 127.0.0.1 outside production and on every interface in it', () => {
+      expect(loadConfig({}).host).toBe('127.0.0.1');
+      expect(loadConfig(production).host).toBe('0.0.0.0');
+      expect(loadConfig({ HOST: '::' }).host).toBe('::');
+      expect(fails({ HOST: 'example.com' }).message).toBe('HOST: must be an IP address such as 127.0.0.1, 0.0.0.0 or :: (got "example.com")');
+    });
+
+    it('allows loopback origins by default outside production, none in production, * only outside it', () => {
+      expect(loadConfig({}).corsOrigins).toEqual({ kind: 'loopback' });
+      expect(loadConfig(production).corsOrigins).toEqual({ kind: 'list', origins: [] });
+      expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toEqual({ kind: 'any' });
+      expect(loadConfig({ CORS_ORIGINS: 'https://a.example, http://b.example:8080' }).corsOrigins).toEqual({ kind: 'list', origins: ['https://a.example', 'http://b.example:8080'] });
+      expect(fails({ ...production, CORS_ORIGINS: '*' }).message).toBe('CORS_ORIGINS: "*" is not allowed in production: list the exact origins');
+      expect(fails({ CORS_ORIGINS: 'https://a.example/' }).variable).toBe('CORS_ORIGINS');
+      expect(fails({ CORS_ORIGINS: 'a.example' }).variable).toBe('CORS_ORIGINS');
+    });
+
+    it('limits query cost to 100000 by default', () => {
+      expect(loadConfig({}).maxQueryCost).toBe(100_000);
+      expect(loadConfig({ MAX_QUERY_COST: '5000' }).maxQueryCost).toBe(5000);
+      expect(fails({ MAX_QUERY_COST: '0' }).variable).toBe('MAX_QUERY_COST');
+    });
+  });
 });
