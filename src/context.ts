@@ -132,6 +132,12 @@ export class RequestContext {
     return (await this.session()).viewer;
   }
 
+  /** Who the unit of work acted for, as far as it was resolved (for the request log; never opens the transaction). */
+  principalId(): string | null {
+    if (this.principal.kind === 'system') return `system:${this.principal.job}`;
+    return this.state.resolved?.viewer?.userId ?? null;
+  }
+
   private actor(): AuditActorRef {
     const v = this.state.resolved?.viewer;
     if (v) return { type: ActorType.USER, id: v.userId, email: v.email, name: v.name };

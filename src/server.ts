@@ -93,7 +93,7 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
-          log.principal = contextValue.principal.kind === 'user' ? ((await contextValue.viewer().catch(() => null))?.userId ?? null) : null;
+          log.principal = contextValue.principalId();
           log.errors = errors.map((e) => String(e.extensions?.code));
           log.queries = contextValue.tx.queryCount;
         },
