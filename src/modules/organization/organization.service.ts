@@ -195,7 +195,7 @@ export class OrganizationService {
       if (active > 0) {
         throw new PreconditionFailedError(
           'ACTIVE_ENVIRONMENTS',
-          `Cannot change the slug of an organization with ${plural(active, 'active environment')}: running environments may be addressed by it. Destroy them first.`,
+          `Cannot change the slug of an organization with ${plural(active, 'active environment')}: running environments may be addressed by it. Destroy ${active === 1 ? 'it' : 'them'} first.`,
         );
       }
       const [row] = await uniqueOrConflict(

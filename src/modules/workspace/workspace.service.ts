@@ -237,6 +237,6 @@ export class WorkspaceService {
       [workspace.organizationId, workspace.id],
     );
     const active = count?.n ?? 0;
-    if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot delete a workspace with ${plural(active, 'active environment')}. Destroy them first.`);
+    if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', `Cannot delete a workspace with ${plural(active, 'active environment')}. Destroy ${active === 1 ? 'it' : 'them'} first.`);
   }
 }

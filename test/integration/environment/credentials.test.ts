@@ -80,6 +80,9 @@ describe('changeOrganizationSlug', () => {
     const refused = await app.gql(CHANGE, { id: org.id, slug }, { as: owner });
     expect(codes(refused)).toEqual(['PRECONDITION_FAILED']);
     expect(refused.errors![0]!.extensions?.reason).toBe('ACTIVE_ENVIRONMENTS');
+    expect(refused.errors![0]!.message).toBe(
+      'Cannot change the slug of an organization with 1 active environment: running environments may be addressed by it. Destroy it first.',
+    );
     ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: env }, { as: owner }));
     expect(ok(await app.gql(CHANGE, { id: org.id, slug }, { as: owner })).changeOrganizationSlug.slug).toBe(slug);
   });

@@ -127,6 +127,7 @@ describe('updateWorkspace and deleteWorkspace', () => {
     const blocked = await app.gql(DELETE, { id: ws.id }, { as: owner });
     expect(codes(blocked)).toEqual(['PRECONDITION_FAILED']);
     expect(reason(blocked)).toBe('ACTIVE_ENVIRONMENTS');
+    expect(blocked.errors![0]!.message).toBe('Cannot delete a workspace with 1 active environment. Destroy it first.');
     expect(blocked.data).toBeNull();
 
     ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: env.id }, { as: owner }));
