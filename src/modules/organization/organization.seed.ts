@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../database/database';
-import { APP_ROLE } from '../../database/roles';
 import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
 
 export const DEFAULT_ORGANIZATION_KEY = 'default_organization';
@@ -21,7 +20,7 @@ export async function seedDefaultOrganization(db: Database): Promise<void> {
         const id = randomUUID();
         await runner.query(`INSERT INTO service_state (key, value) VALUES ($1, $2)`, [DEFAULT_ORGANIZATION_KEY, JSON.stringify({ id })]);
         // The rows themselves are written like any tenant's: as the service role, scoped to this organization.
-        await runner.query(`SELECT set_config('role', $1, true), set_config('app.org_ids', $2, true)`, [APP_ROLE, id]);
+        await runner.query(`SELECT app_set_scope('seed', NULL, $1)`, [id]);
         const query = (sql: string, params?: unknown[]) => runner.query(sql, params);
         await insertOrganizationRow(query, { id, name: 'Default', slug: 'default', createdBy: null });
         await insertOrganizationSkeleton(query, id, null);
