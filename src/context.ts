@@ -12,7 +12,7 @@ import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { environmentLoaders } from './modules/environment/environment.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
-import { claimDefaultOrganization } from './modules/user/user.provisioning';
+import { claimOrganization, defaultOrganizationToClaim } from './modules/user/user.provisioning';
 import { userLoaders } from './modules/user/user.loaders';
 import { workspaceLoaders } from './modules/workspace/workspace.loaders';
 
@@ -110,18 +110,22 @@ export class RequestContext {
     const session = await this.tx.open();
     this.state.resolved = session;
     const viewer = session.viewer;
-    if (viewer) {
-      const claimed = await claimDefaultOrganization(this.tx, session, viewer, this.config.adminEmail);
-      if (claimed) {
+    const claimable = viewer ? await defaultOrganizationToClaim(this.tx, session, viewer, this.config.adminEmail) : null;
+    if (viewer && claimable) {
+      // A write like a mutation's: in a savepoint, with its audit event, committed at once.
+      const claimed = await this.tx.savepoint(async () => {
+        if (!(await claimOrganization(this.tx, claimable, viewer))) return false;
         await this.audit.record({
-          organizationId: claimed,
+          organizationId: claimable,
           action: 'member.joined',
           resourceType: 'membership',
           resourceId: viewer.userId,
           resourceName: viewer.email,
           metadata: { roleKey: 'owner', via: 'ADMIN_EMAIL' },
         });
-      }
+        return true;
+      });
+      if (claimed) await this.tx.commit();
     }
     return session;
   }

@@ -204,9 +204,10 @@ export class Database {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Wait for queued work on the embedded database before closing it.
-    if (this.embedded) (await this.queue.acquire(60_000).catch(() => () => undefined))();
+    // No new unit of work from here on; the queued ones finish first, then the database closes
+    // while this holds the embedded connection (nobody is handed a connection being destroyed).
     this.closed = true;
+    if (this.embedded) await this.queue.acquire(60_000).catch(() => undefined);
     await this.health?.end().catch(() => undefined);
     await this.dataSource.destroy();
   }

@@ -50,6 +50,8 @@ export class TenantTransaction {
   /** Statements sent so far (the N+1 tests and the request log read it). */
   queryCount = 0;
   private readonly scopeRoles = new Map<string, string>();
+  /** The scope as of the last successful COMMIT (or the opening): what a failed COMMIT falls back to. */
+  private committedScope: ReadonlyMap<string, string> = new Map();
   private userId: string | null = null;
   private session?: Session;
   private openError?: unknown;
@@ -92,6 +94,7 @@ export class TenantTransaction {
 
   /** Runs fn in a savepoint: on error everything it wrote (and every widening of the scope) is undone and the error rethrown. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.depth === 0) await this.recover();
     const name = `sp_${++this.savepoints}`;
     const before = new Map(this.scopeRoles);
     await this.query(`SAVEPOINT ${name}`);
@@ -112,13 +115,38 @@ export class TenantTransaction {
     return result;
   }
 
-  /** Commits what was done so far and keeps the connection; the next statement begins a new transaction with the same scope. */
+  /**
+   * Commits what was done so far and keeps the connection; the next statement begins a new
+   * transaction with the same scope. A failed COMMIT has ended the transaction all the same
+   * (PostgreSQL rolled it back): the next statement begins anew, and the in-memory scope falls
+   * back to what was last committed.
+   */
   commit(): Promise<void> {
     return this.enqueue(async (runner) => {
       if (this.broken) throw new Error('the transaction was aborted by a failed statement; nothing can be committed');
-      await this.send(runner, 'COMMIT');
       this.active = false;
       this.wrote = false;
+      try {
+        await this.send(runner, 'COMMIT');
+      } catch (error) {
+        this.restoreScope(this.committedScope);
+        throw error;
+      }
+      this.committedScope = new Map(this.scopeRoles);
+    });
+  }
+
+  /**
+   * A read that failed outside any savepoint aborted the transaction; when nothing uncommitted
+   * was written in it, it is simply rolled back, so that the next mutation of the request
+   * starts afresh instead of failing on an aborted transaction.
+   */
+  private recover(): Promise<void> {
+    return this.enqueue(async (runner) => {
+      if (!this.broken || this.wrote || !this.active) return;
+      this.active = false;
+      this.broken = false;
+      await this.send(runner, 'ROLLBACK');
     });
   }
 
@@ -153,8 +181,9 @@ export class TenantTransaction {
 
   /**
    * Ends the unit of work. When a statement failed outside any savepoint, PostgreSQL has aborted
-   * the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had written in it,
-   * that is reported (throws) so the response cannot claim a change that was lost.
+   * the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had written in it
+   * (a savepoint released since the last commit), that is reported (throws) so the response cannot
+   * claim a change that was lost. A transaction that only read has nothing to lose.
    */
   async finish(commit = true): Promise<void> {
     if (this.ended) return;
@@ -172,7 +201,8 @@ export class TenantTransaction {
             await this.send(runner, 'COMMIT');
           } catch (error) {
             await this.send(runner, 'ROLLBACK').catch(() => undefined);
-            throw error;
+            // Only writes not yet committed can be lost; a transaction that only read lost nothing.
+            if (this.wrote) throw error;
           }
         } else await this.send(runner, 'ROLLBACK');
       } finally {
@@ -240,6 +270,7 @@ export class TenantTransaction {
 
   private resolve(result: OpenResult): void {
     for (const [organizationId, roleKey] of Object.entries(result.roles)) this.scopeRoles.set(organizationId, roleKey);
+    this.committedScope = new Map(this.scopeRoles);
     const user = result.user;
     this.userId = user?.id ?? null;
     this.session = {

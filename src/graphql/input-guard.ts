@@ -25,7 +25,15 @@ export function requestInputError(field: string, message: string, extensions: Re
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', field, ...extensions, http: { status: 400 } } });
 }
 
-/** PostgreSQL text cannot hold NUL; the HTTP edge refuses it in variables, this finds it in the query's own literals. */
+/** PostgreSQL text cannot hold NUL: true when a value (keys included) holds one anywhere. */
+export function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
+  return false;
+}
+
+/** PostgreSQL text cannot hold NUL; this finds it in the query's own literals. */
 function hasNulLiteral(document: DocumentNode): boolean {
   let found = false;
   visit(document, {
@@ -107,8 +115,8 @@ export function variableProblem(schema: GraphQLSchema, operation: OperationDefin
 
 /**
  * Checks the request's input before execution, at one place for every input:
- * - a NUL character in a string literal of the query is BAD_USER_INPUT (it would break the
- *   request's transaction in PostgreSQL);
+ * - a NUL character in a string literal of the query or in the decoded variables is
+ *   BAD_USER_INPUT (it would break the request's transaction in PostgreSQL);
  * - variables are coerced here first, so a coercion error names the path, the field and the
  *   problem but never the value (graphql-js would print the whole variable, secrets included,
  *   and suggest field names).
@@ -119,6 +127,8 @@ export function inputGuardPlugin(): ApolloServerPlugin {
       return {
         async didResolveOperation({ document, operation, request, schema }) {
           if (hasNulLiteral(document)) throw requestInputError('query', 'Input must not contain NUL characters');
+          // Decoded variables (a GET request's arrive as JSON text, which the HTTP edge cannot see through).
+          if (containsNul(request.variables) || containsNul(request.extensions)) throw requestInputError('variables', 'Input must not contain NUL characters');
           const problem = operation ? variableProblem(schema, operation, request.variables ?? {}) : null;
           if (problem) throw problem;
         },

@@ -12,6 +12,14 @@ beforeAll(async () => {
   const fresh = await freshDatabaseUrl();
   drop = fresh.drop;
   db = await Database.open({ url: fresh.url });
+  // A COMMIT that fails while the session lives on: a deferred constraint trigger (any deferrable
+  // foreign key, or SERIALIZABLE isolation, behaves the same).
+  await db.withConnection(async (r) => {
+    await r.query(`CREATE TABLE deferred_check (x int)`);
+    await r.query(`CREATE FUNCTION deferred_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'deferred check failed'; END $$`);
+    await r.query(`CREATE CONSTRAINT TRIGGER deferred_t AFTER INSERT ON deferred_check DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deferred_fail()`);
+    await r.query(`GRANT SELECT, INSERT ON deferred_check TO tenant_service_app`);
+  });
 });
 afterAll(async () => {
   await db?.close();
@@ -95,5 +103,36 @@ describe('the request transaction', () => {
     await tx.commit();
     expect(await tx.query(`SELECT current_setting('app.org_ids') AS s, current_user AS u`)).toEqual([{ s: id, u: 'tenant_service_app' }]);
     await tx.finish();
+  });
+
+  it('after a failed mid-unit COMMIT, begins anew as the service role with the scope last committed', async () => {
+    const tx = new TenantTransaction(db, { kind: 'anonymous' }, randomUUID());
+    const session = await tx.open();
+    const kept = randomUUID();
+    await tx.widen(kept, 'owner');
+    await tx.commit();
+    const lost = randomUUID();
+    await tx.savepoint(async () => {
+      await tx.widen(lost, 'owner');
+      await tx.query(`INSERT INTO deferred_check VALUES (1)`);
+    });
+    await expect(tx.commit()).rejects.toThrow(/deferred check failed/);
+    expect([...session.roles.keys()]).toEqual([kept]);
+    const [row] = await tx.query<{ who: string; scope: string; in_tx: boolean; rows: number }>(
+      `SELECT current_user AS who, current_setting('app.org_ids', true) AS scope, (now() <> statement_timestamp()) AS in_tx,
+              (SELECT count(*)::int FROM deferred_check) AS rows`,
+    );
+    expect(row).toEqual({ who: 'tenant_service_app', scope: kept, in_tx: expect.any(Boolean), rows: 0 });
+    await tx.finish();
+  });
+
+  it('does not let a failed read poison the next mutation of the same unit of work', async () => {
+    const id = randomUUID();
+    const tx = scoped(id);
+    await expect(tx.query(`SELECT 1 / 0`)).rejects.toThrow();
+    await tx.savepoint(() => tx.query(`INSERT INTO organizations (id, name, slug) VALUES ($1, 'After a failed read', $2)`, [id, `after-${Date.now()}`]));
+    await tx.commit();
+    await tx.finish();
+    expect(await exists(id)).toBe(true);
   });
 });

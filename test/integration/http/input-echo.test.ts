@@ -87,3 +87,18 @@ describe('NUL characters in the query text', () => {
     expect(count).toEqual([{ n: 0 }]);
   });
 });
+
+describe('NUL characters in the variables of a GET request', () => {
+  it('are refused with BAD_USER_INPUT: the JSON text hides them from the HTTP edge, the decoded variables do not', async () => {
+    const query = encodeURIComponent('query($s: String) { organization(slug: $s) { id } }');
+    // The URL carries `"acme\u0000"`: six ASCII characters that only JSON decoding turns into a NUL.
+    const variables = encodeURIComponent(JSON.stringify({ s: 'acme\u0000' }));
+    const res = await fetch(`${app.url}/graphql?query=${query}&variables=${variables}`, {
+      headers: { authorization: `Bearer ${await app.token(owner)}`, 'apollo-require-preflight': 'true' },
+    });
+    const body = (await res.json()) as { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+    expect(res.status).toBe(400);
+    expect(body.errors).toEqual([{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT', field: 'variables' } }]);
+    expect(res.headers.get('x-sql-statements')).toBe('0');
+  });
+});
