@@ -44,8 +44,7 @@ type Ref = { id: unknown };
  */
 const referenceResolvers = {
   Organization: {
-    __resolveReference: async (ref: Ref, ctx: RequestContext) =>
-      (await ctx.access.visibleOrganization(ref.id)) ?? Promise.reject(new NotFoundError('Organization')),
+    __resolveReference: (ref: Ref, ctx: RequestContext) => ctx.access.organization(ref.id),
   },
   Workspace: {
     __resolveReference: async (ref: Ref, ctx: RequestContext) =>

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -13,7 +13,7 @@ import { ANONYMOUS, type Principal } from './auth/principal';
 import { AppError, isConnectionError, UnauthenticatedError } from './common/errors';
 import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
-import { inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
+import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { healthRoutes } from './http/health';
@@ -123,14 +123,7 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** PostgreSQL text cannot hold NUL: such input is refused at the edge, before any statement could fail on it. */
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value !== null && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
-  return false;
-}
-
+/** NUL in a POST body is refused at the edge, before any statement could fail on it (and named in the request log). */
 function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
   if (containsNul(req.body) || containsNul(req.query)) {
     logDetails(res).reason = 'NUL character';
@@ -181,6 +174,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       ...armor.plugins,
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginInlineTraceDisabled(),
+      // No HTTP caching of GraphQL responses here: the cache-control plugin would only instrument every field.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // Before any SQL: input first (so a bad variable is reported as such), then cost.
       inputGuardPlugin(),

@@ -8,6 +8,7 @@ import type { Session } from '../database/tenant-transaction';
 import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.entity';
 import type { WorkspaceVisibilityMode } from '../modules/workspace/workspace.loaders';
 import type { Loaders } from '../context';
+import { VIEW_PERMISSION } from './operations';
 import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemRole, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
 const NONE: ReadonlySet<Permission> = new Set();
@@ -20,6 +21,8 @@ const NONE: ReadonlySet<Permission> = new Set();
 export class Access {
   /** Keyed by organization and role key: a role that changes in the request is a new key, never a stale answer. */
   private readonly permissionCache = new Map<string, Promise<ReadonlySet<Permission>>>();
+  /** Effective permissions per workspace, computed once per request (every field of a workspace and its environments asks). */
+  private readonly workspaceCache = new Map<string, Promise<ReadonlySet<Permission>>>();
 
   constructor(
     private readonly session: () => Promise<Session>,
@@ -58,6 +61,7 @@ export class Access {
   /** Forgets what was memoized (a mutation may have changed roles). */
   reset(): void {
     this.permissionCache.clear();
+    this.workspaceCache.clear();
   }
 
   /**
@@ -81,10 +85,16 @@ export class Access {
     return organization;
   }
 
+  /**
+   * The organization, if the viewer may see it: NOT_FOUND when it is not one of theirs (or is
+   * deleted and they are not its owner), FORBIDDEN when their role lacks what seeing it needs
+   * (`org.view`, the `*` of its fields in the matrix) or the given permission.
+   */
   async organization(id: unknown, permission?: Permission): Promise<Organization> {
     await this.requireViewer();
     const organization = await this.visibleOrganization(id);
     if (!organization) throw new NotFoundError('Organization');
+    await this.assertOrg(organization.id, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(organization.id, permission);
     return organization;
   }
@@ -97,13 +107,25 @@ export class Access {
    * Effective permissions in a workspace: the organization role when the workspace is visible
    * through it (ORGANIZATION visibility, or owner/admin) ∪ the viewer's workspace role there.
    */
-  async workspacePermissions(workspace: Workspace): Promise<ReadonlySet<Permission>> {
+  workspacePermissions(workspace: Workspace): Promise<ReadonlySet<Permission>> {
+    const key = `${workspace.organizationId}:${workspace.id}:${workspace.visibility}`;
+    let cached = this.workspaceCache.get(key);
+    if (!cached) {
+      cached = this.computeWorkspacePermissions(workspace);
+      this.workspaceCache.set(key, cached);
+    }
+    return cached;
+  }
+
+  private async computeWorkspacePermissions(workspace: Workspace): Promise<ReadonlySet<Permission>> {
     const role = await this.roleIn(workspace.organizationId);
     if (!role) return NONE;
     const organizationRoleApplies = workspace.visibility === 'ORGANIZATION' || SEES_RESTRICTED_WORKSPACES.includes(role);
     const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load({ organizationId: workspace.organizationId, workspaceId: workspace.id });
-    const result = new Set<Permission>(organizationRoleApplies ? await this.orgPermissions(workspace.organizationId) : NONE);
-    if (grant) for (const p of WORKSPACE_ROLE_PERMISSIONS[grant]) result.add(p);
+    const orgPermissions = organizationRoleApplies ? await this.orgPermissions(workspace.organizationId) : NONE;
+    if (!grant) return orgPermissions;
+    const result = new Set<Permission>(orgPermissions);
+    for (const p of WORKSPACE_ROLE_PERMISSIONS[grant]) result.add(p);
     return result;
   }
 
@@ -112,7 +134,7 @@ export class Access {
     if (!isUuid(id)) return null;
     const workspace = await this.loaders.workspaceById.load(id);
     if (!workspace || !(await this.visibleOrganization(workspace.organizationId))) return null;
-    return (await this.workspacePermissions(workspace)).has('workspace.view') ? workspace : null;
+    return (await this.workspacePermissions(workspace)).has(VIEW_PERMISSION.Workspace) ? workspace : null;
   }
 
   async workspace(id: unknown, permission?: Permission): Promise<Workspace> {
@@ -128,7 +150,7 @@ export class Access {
     const environment = await this.loaders.environmentById.load(id);
     if (!environment) return null;
     const workspace = await this.visibleWorkspace(environment.workspaceId);
-    return workspace ? { environment, workspace } : null;
+    return workspace && (await this.workspacePermissions(workspace)).has(VIEW_PERMISSION.Environment) ? { environment, workspace } : null;
   }
 
   async environment(id: unknown, permission?: Permission): Promise<{ environment: Environment; workspace: Workspace }> {

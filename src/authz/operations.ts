@@ -56,6 +56,16 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
   Environment: { '*': 'workspace.view' },
 };
 
+/**
+ * What seeing a tenant object at all needs (the `*` of its fields): checked once per object where
+ * it is reached (src/authz/access.ts), so that its plain fields need no rule of their own.
+ */
+export const VIEW_PERMISSION = {
+  Organization: FIELD_GUARDS.Organization['*']!,
+  Workspace: FIELD_GUARDS.Workspace['*']!,
+  Environment: FIELD_GUARDS.Environment['*']!,
+} as const;
+
 /** Types whose fields are open once their parent was reachable (the parent's rule decided). */
 export const OPEN_TYPES = [
   'Viewer',

@@ -1,4 +1,5 @@
 import type { GraphQLSchema } from 'graphql';
+import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
 import type { ShieldRule as IRule } from 'graphql-shield/typings/types';
@@ -89,7 +90,14 @@ const fieldRules: Record<keyof typeof FIELD_GUARDS, (permission: Permission) => 
     )),
 };
 
-/** The rule tree generated from the matrix data; anything not listed falls to `deny`. */
+/**
+ * The rule tree generated from the matrix data; anything not listed falls to `deny`.
+ *
+ * A tenant type's `*` permission (what seeing the object at all needs) is checked once per
+ * object, where the object is reached — every path goes through Access (`viewableOrganization`,
+ * `visibleWorkspace`, `visibleEnvironment`), which requires it — so its plain fields get `allow`.
+ * Fields with a permission of their own (settings, members, audit…) keep a rule of their own.
+ */
 export function ruleTree(schema: GraphQLSchema): IRules {
   const tree: Record<string, Record<string, IRule>> = {};
   for (const [typeName, guards] of Object.entries(OPERATION_GUARDS)) {
@@ -100,18 +108,31 @@ export function ruleTree(schema: GraphQLSchema): IRules {
     const type = schema.getType(typeName);
     if (!type || !('getFields' in type)) continue;
     const byField: Record<string, IRule> = {};
-    for (const field of Object.keys(type.getFields())) byField[field] = fieldRules[typeName](guards[field] ?? guards['*']!);
+    for (const field of Object.keys(type.getFields())) byField[field] = guards[field] ? fieldRules[typeName](guards[field]) : allow;
     tree[typeName] = byField;
   }
   for (const typeName of OPEN_TYPES) if (schema.getType(typeName)) tree[typeName] = { '*': allow };
   return tree as IRules;
 }
 
-export function permissions(schema: GraphQLSchema) {
-  return shield(ruleTree(schema), {
+/**
+ * The shield middleware, without the fields whose rule is `allow`: graphql-shield would wrap
+ * every field of the schema in an asynchronous rule check, and a list of a thousand objects would
+ * pay for it on every scalar. A field with no rule at all still falls to `deny`.
+ */
+export function permissions(schema: GraphQLSchema): IMiddlewareTypeMap {
+  const tree = ruleTree(schema) as Record<string, Record<string, IRule>>;
+  const generated = shield(tree, {
     fallbackRule: deny,
     fallbackError: () => new ForbiddenError(),
     allowExternalErrors: true,
     debug: false,
-  });
+  }).generate(schema) as IMiddlewareTypeMap;
+  for (const [typeName, fields] of Object.entries(generated)) {
+    if (typeof fields !== 'object') continue;
+    for (const field of Object.keys(fields)) {
+      if ((tree[typeName]?.[field] ?? tree[typeName]?.['*']) === allow) delete (fields as Record<string, unknown>)[field];
+    }
+  }
+  return generated;
 }

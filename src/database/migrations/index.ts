@@ -1,5 +1,6 @@
 import { Foundation1763900000000 } from './1763900000000-foundation';
 import { Hardening1764600000000 } from './1764600000000-hardening';
+import { RlsInitplan1764700000000 } from './1764700000000-rls-initplan';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
-export const MIGRATIONS = [Foundation1763900000000, Hardening1764600000000];
+export const MIGRATIONS = [Foundation1763900000000, Hardening1764600000000, RlsInitplan1764700000000];

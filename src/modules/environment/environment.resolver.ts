@@ -14,12 +14,12 @@ export class EnvironmentResolver {
 
   @FieldResolver(() => Workspace)
   async workspace(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Workspace> {
-    return found(await ctx.loaders.workspaceById.load(e.workspaceId), 'Workspace');
+    return found(await ctx.access.visibleWorkspace(e.workspaceId), 'Workspace');
   }
 
   @FieldResolver(() => Organization)
   async organization(@Root() e: Environment, @Ctx() ctx: RequestContext): Promise<Organization> {
-    return found(await ctx.loaders.organizationById.load(e.organizationId), 'Organization');
+    return ctx.access.organization(e.organizationId);
   }
 
   @FieldResolver(() => EnvironmentResources)

@@ -124,7 +124,7 @@ export class EnvironmentService {
           taken: async (candidates) =>
             (
               await query<{ s: string }>(
-                `SELECT lower(slug) AS s FROM environments WHERE organization_id = $1 AND workspace_id = $2 AND is_active AND lower(slug) = ANY($3::text[])`,
+                `SELECT slug AS s FROM environments WHERE organization_id = $1 AND workspace_id = $2 AND is_active AND slug = ANY($3::text[])`,
                 [organizationId, workspaceId, candidates],
               )
             ).map((r) => r.s),

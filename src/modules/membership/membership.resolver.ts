@@ -36,7 +36,7 @@ export class RoleResolver {
 export class MembershipResolver {
   @FieldResolver(() => Organization)
   async organization(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Organization> {
-    return found(await ctx.loaders.organizationById.load(m.organizationId), 'Organization');
+    return ctx.access.organization(m.organizationId);
   }
 
   @FieldResolver(() => User)

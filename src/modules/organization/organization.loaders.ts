@@ -9,14 +9,20 @@ import { Organization } from './organization.entity';
 export function organizationLoaders(query: SqlQuery, ds: DataSource) {
   const toOrganization = hydrator(ds, Organization);
   const toRole = hydrator(ds, Role);
+  const organizationById = keyedLoader<string, Organization>(
+    async (ids) => (await query(`SELECT * FROM organizations WHERE id = ANY($1::uuid[])`, [ids])).map(toOrganization),
+    (o) => o.id,
+  );
   return {
-    organizationById: keyedLoader<string, Organization>(
-      async (ids) => (await query(`SELECT * FROM organizations WHERE id = ANY($1::uuid[])`, [ids])).map(toOrganization),
-      (o) => o.id,
-    ),
+    organizationById,
+    /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
     organizationBySlug: keyedLoader<string, Organization>(
-      async (slugs) => (await query(`SELECT * FROM organizations WHERE lower(slug) = ANY($1::text[])`, [slugs.map((s) => s.toLowerCase())])).map(toOrganization),
-      (o) => o.slug.toLowerCase(),
+      async (slugs) => {
+        const rows = (await query(`SELECT * FROM organizations WHERE slug = ANY($1::text[])`, [slugs.map((s) => s.toLowerCase())])).map(toOrganization);
+        for (const o of rows) organizationById.prime(o.id, o);
+        return rows;
+      },
+      (o) => o.slug,
       (slug) => slug.toLowerCase(),
     ),
     memberCount: countLoader((ids) =>

@@ -28,7 +28,23 @@ export interface WorkspaceGrantRow {
 /** Per-request loaders of workspaces; every query runs under row-level security. */
 export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: () => Promise<string | null>) {
   const toWorkspace = hydrator(ds, Workspace);
+  /** The viewer's own workspace role, per workspace (primed by the page loader, which reads it with the page). */
+  const viewerWorkspaceRole = new DataLoader<{ organizationId: string; workspaceId: string }, WorkspaceRole | null, string>(
+    async (refs) => {
+      const userId = await viewerUserId();
+      if (!userId) return refs.map(() => null);
+      const rows = await query<{ workspace_id: string; role: WorkspaceRole }>(
+        `SELECT workspace_id, role FROM workspace_members
+         WHERE organization_id = ANY($1::uuid[]) AND user_id = $2 AND workspace_id = ANY($3::uuid[])`,
+        [[...new Set(refs.map((r) => r.organizationId))], userId, refs.map((r) => r.workspaceId)],
+      );
+      const byId = new Map(rows.map((r) => [r.workspace_id, r.role]));
+      return refs.map((r) => byId.get(r.workspaceId) ?? null);
+    },
+    { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
+  );
   return {
+    viewerWorkspaceRole,
     workspaceById: keyedLoader<string, Workspace>(
       async (ids) => (await query(`SELECT * FROM workspaces WHERE id = ANY($1::uuid[])`, [ids])).map(toWorkspace),
       (w) => w.id,
@@ -37,41 +53,33 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       async (keys) =>
         (
           await query(
-            `SELECT w.* FROM workspaces w JOIN unnest($1::uuid[], $2::text[]) AS k(org, slug) ON w.organization_id = k.org AND lower(w.slug) = k.slug`,
+            `SELECT w.* FROM workspaces w JOIN unnest($1::uuid[], $2::text[]) AS k(org, slug) ON w.organization_id = k.org AND w.slug = k.slug`,
             [keys.map((k) => k.organizationId), keys.map((k) => k.slug.toLowerCase())],
           )
         ).map(toWorkspace),
       (w) => ({ organizationId: w.organizationId, slug: w.slug }),
       (k) => `${k.organizationId}:${k.slug.toLowerCase()}`,
     ),
-    /** The viewer's own workspace role, per workspace. */
-    viewerWorkspaceRole: new DataLoader<{ organizationId: string; workspaceId: string }, WorkspaceRole | null, string>(
-      async (refs) => {
-        const userId = await viewerUserId();
-        if (!userId) return refs.map(() => null);
-        const rows = await query<{ workspace_id: string; role: WorkspaceRole }>(
-          `SELECT workspace_id, role FROM workspace_members
-           WHERE organization_id = ANY($1::uuid[]) AND user_id = $2 AND workspace_id = ANY($3::uuid[])`,
-          [[...new Set(refs.map((r) => r.organizationId))], userId, refs.map((r) => r.workspaceId)],
-        );
-        const byId = new Map(rows.map((r) => [r.workspace_id, r.role]));
-        return refs.map((r) => byId.get(r.workspaceId) ?? null);
-      },
-      { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
-    ),
     /** Pages of workspaces for many organizations, one statement per distinct (limit, cursor, visibility). */
     workspacePage: ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
-      async (organizationIds, limit, after, mode) =>
-        (
-          await query(
-            `SELECT * FROM (
-               SELECT w.*, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
-               FROM workspaces w
-               WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
-             ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
-            [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
-          )
-        ).map(toWorkspace),
+      async (organizationIds, limit, after, mode) => {
+        const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
+          `SELECT * FROM (
+             SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
+             FROM workspaces w
+             LEFT JOIN workspace_members vg ON vg.organization_id = w.organization_id AND vg.workspace_id = w.id AND vg.user_id = $6::uuid
+             WHERE w.organization_id = ANY($1::uuid[]) AND ($5::text = 'all' OR ($5::text = 'organization' AND w.visibility = 'ORGANIZATION') OR vg.role IS NOT NULL)
+               AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
+           ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
+          [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
+        );
+        return rows.map((row) => {
+          const w = toWorkspace(row);
+          // The viewer's grant came with the page: the permission rules of its fields need no statement of their own.
+          viewerWorkspaceRole.prime({ organizationId: w.organizationId, workspaceId: w.id }, row.viewer_role ?? null);
+          return w;
+        });
+      },
       (w) => w.organizationId,
     ),
     /** How many workspaces of each organization the viewer sees (one statement per mode). */

@@ -1,6 +1,5 @@
 import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { WorkspaceConnection } from '../../common/connections';
-import { found } from '../../common/errors';
 import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
@@ -23,7 +22,7 @@ export class WorkspaceResolver {
 
   @FieldResolver(() => Organization)
   async organization(@Root() w: Workspace, @Ctx() ctx: RequestContext): Promise<Organization> {
-    return found(await ctx.loaders.organizationById.load(w.organizationId), 'Organization');
+    return ctx.access.organization(w.organizationId);
   }
 
   @FieldResolver(() => [String])

@@ -69,7 +69,7 @@ export class WorkspaceService {
         name,
         fallback: 'workspace',
         taken: async (candidates) =>
-          (await query<{ s: string }>(`SELECT lower(slug) AS s FROM workspaces WHERE organization_id = $1 AND lower(slug) = ANY($2::text[])`, [organization.id, candidates])).map(
+          (await query<{ s: string }>(`SELECT slug AS s FROM workspaces WHERE organization_id = $1 AND slug = ANY($2::text[])`, [organization.id, candidates])).map(
             (r) => r.s,
           ),
         insert: async (slug) =>
