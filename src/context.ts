@@ -90,12 +90,13 @@ export class RequestContext {
       await this.session();
       return this.tx.query(sql, params);
     };
+    const users = userLoaders(q, ds);
     return {
-      ...organizationLoaders(q, ds),
+      ...users,
+      ...organizationLoaders(q, ds, users.userById),
       ...workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
       ...environmentLoaders(q, ds),
-      ...userLoaders(q, ds),
-      ...membershipLoaders(q, ds),
+      ...membershipLoaders(q, ds, users.userById),
       ...auditLoaders(q, ds),
     };
   }

@@ -1,8 +1,11 @@
+import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { keysetAfter } from '../../common/pagination';
 import { groupedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
+import type { User } from '../user/user.entity';
+import { userJson, userPrimer } from '../user/user.loaders';
 import { Membership } from './membership.entity';
 
 /** Narrows an organization's member list: a role key, and a LIKE pattern on name or email. */
@@ -16,8 +19,9 @@ const matches = (n: number) => `($${n}::text IS NULL OR m.role_key = $${n})
   AND ($${n + 1}::text IS NULL OR lower(u.email) LIKE $${n + 1} OR lower(coalesce(u.name, '')) LIKE $${n + 1})`;
 
 /** Per-request loaders of memberships; every query runs under row-level security. */
-export function membershipLoaders(query: SqlQuery, ds: DataSource) {
+export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
   const toMembership = hydrator(ds, Membership);
+  const primeUser = userPrimer(ds, userById);
   return {
     /** A user's memberships, oldest first; a deleted organization's only for its owner (who may restore it). */
     membershipsOfUser: groupedLoader<string, Membership>(
@@ -37,13 +41,17 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource) {
         (
           await query(
             `SELECT * FROM (
-               SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
+               SELECT m.*, ${userJson('u')} AS user_row, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
                FROM memberships m JOIN users u ON u.id = m.user_id
                WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
              ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
             [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
           )
-        ).map(toMembership),
+        ).map((row) => {
+          // The member's user came with the page.
+          primeUser(row);
+          return toMembership(row);
+        }),
       (m) => m.organizationId,
     ),
     filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) =>

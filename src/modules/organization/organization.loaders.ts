@@ -1,12 +1,16 @@
+import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { countLoader, groupedLoader, keyedLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Role } from '../membership/role.entity';
+import type { User } from '../user/user.entity';
+import { userJson, userPrimer } from '../user/user.loaders';
 import { Organization } from './organization.entity';
 
 /** Per-request loaders of organizations and their aggregates; every query runs under row-level security. */
-export function organizationLoaders(query: SqlQuery, ds: DataSource) {
+export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
+  const primeUser = userPrimer(ds, userById);
   const toOrganization = hydrator(ds, Organization);
   const toRole = hydrator(ds, Role);
   const organizationById = keyedLoader<string, Organization>(
@@ -34,8 +38,17 @@ export function organizationLoaders(query: SqlQuery, ds: DataSource) {
     environmentCount: countLoader((ids) =>
       query(`SELECT organization_id AS key, count(*) FROM environments WHERE organization_id = ANY($1::uuid[]) AND is_active GROUP BY organization_id`, [ids]),
     ),
+    /** The owner of each organization, its user read along (and primed). */
     ownerIdByOrganization: keyedLoader<string, { organization_id: string; user_id: string }>(
-      (ids) => query(`SELECT organization_id, user_id FROM memberships WHERE organization_id = ANY($1::uuid[]) AND role_key = 'owner'`, [ids]),
+      async (ids) => {
+        const rows = await query<{ organization_id: string; user_id: string; user_row: unknown }>(
+          `SELECT m.organization_id, m.user_id, ${userJson('u')} AS user_row FROM memberships m JOIN users u ON u.id = m.user_id
+           WHERE m.organization_id = ANY($1::uuid[]) AND m.role_key = 'owner'`,
+          [ids],
+        );
+        for (const row of rows) primeUser(row);
+        return rows;
+      },
       (r) => r.organization_id,
     ),
     rolesByOrganization: groupedLoader<string, Role>(
