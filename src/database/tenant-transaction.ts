@@ -56,6 +56,7 @@ export class TenantTransaction {
   private session?: Session;
   private openError?: unknown;
   private lease?: { runner: QueryRunner; done: () => Promise<void> };
+  private sender?: (sql: string, params?: unknown[]) => Promise<unknown>;
   /** Inside BEGIN … COMMIT on the leased connection. */
   private active = false;
   private ended = false;
@@ -224,7 +225,8 @@ export class TenantTransaction {
 
   private async send(runner: QueryRunner, sql: string, params?: unknown[]): Promise<unknown> {
     this.queryCount += 1;
-    return runner.query(sql, params);
+    this.sender ??= this.db.statementSender(runner);
+    return this.sender(sql, params);
   }
 
   private async begin(): Promise<QueryRunner> {
