@@ -49,14 +49,22 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
   };
 }
 
-/** The part of a pg client the prepared-statement path uses. */
-interface PreparingClient {
+/** The part of a pg client the statement sender uses. */
+interface PgClient {
   query(config: { name: string; text: string; values: unknown[] } | string): Promise<{ rows: unknown[] }>;
+  escapeLiteral(value: string): string;
   connection?: { parsedStatements?: Record<string, string> };
 }
 
+/** Sends a unit of work's statements (Database.statementSender). */
+export interface StatementSender {
+  send(sql: string, params?: unknown[]): Promise<unknown>;
+  /** BEGIN, then this statement (text parameters only): one round trip where the driver allows it. Returns the statement's rows. */
+  beginWith(sql: string, params: Array<string | null>): Promise<unknown>;
+}
+
 /** Prepared statements whose plan went stale on a connection; re-prepared on their next use there. */
-const staleStatements = new WeakMap<PreparingClient, Set<string>>();
+const staleStatements = new WeakMap<PgClient, Set<string>>();
 
 const preparedNames = new Map<string, string>();
 /** A stable name per SQL text (the same text is the same prepared statement on every connection). */
@@ -205,17 +213,23 @@ export class Database {
   }
 
   /**
-   * How a unit of work sends a statement on its leased connection. On PostgreSQL a statement
-   * with parameters goes out as a named prepared statement (one per distinct SQL text and
-   * connection): PostgreSQL parses and plans it once per connection instead of on every request
-   * — with row-level security the planning is a large share of a small query's cost. Statements
-   * without parameters (BEGIN, COMMIT, SAVEPOINT …) and everything on PGlite go through TypeORM.
+   * How a unit of work sends statements on its leased connection.
+   *
+   * On PostgreSQL it talks to the pg client directly: a statement with parameters goes out as a
+   * named prepared statement (one per distinct SQL text and connection), so PostgreSQL parses and
+   * plans it once per connection instead of on every request — with row-level security planning
+   * is a large share of a small query's cost; and BEGIN travels with the statement that opens the
+   * transaction, in one round trip (simple protocol, parameters as escaped literals). On PGlite
+   * every statement goes through TypeORM, one by one.
    */
-  statementSender(runner: QueryRunner): (sql: string, params?: unknown[]) => Promise<unknown> {
-    const client = this.embedded ? undefined : (runner as unknown as { databaseConnection?: PreparingClient }).databaseConnection;
-    if (!client || typeof client.query !== 'function') return (sql, params) => runner.query(sql, params);
-    return async (sql, params) => {
-      if (!params || params.length === 0) return runner.query(sql, params);
+  statementSender(runner: QueryRunner): StatementSender {
+    const client = this.embedded ? undefined : (runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
+    if (!client || typeof client.query !== 'function' || typeof client.escapeLiteral !== 'function') {
+      const send = (sql: string, params?: unknown[]) => runner.query(sql, params);
+      return { send, beginWith: async (sql, params) => (await send('BEGIN'), send(sql, params)) };
+    }
+    const send = async (sql: string, params?: unknown[]): Promise<unknown> => {
+      if (!params || params.length === 0) return (await client.query(sql)).rows;
       const name = preparedName(sql);
       const stale = staleStatements.get(client);
       if (stale?.delete(name)) {
@@ -224,13 +238,24 @@ export class Database {
         delete client.connection?.parsedStatements?.[name];
       }
       try {
-        const { rows } = await client.query({ name, text: sql, values: params });
-        return rows;
+        return (await client.query({ name, text: sql, values: params })).rows;
       } catch (error) {
         // "cached plan must not change result type": this transaction is lost, the next use re-prepares.
         if (pgError(error)?.code === '0A000') staleStatements.set(client, (stale ?? new Set()).add(name));
         throw error;
       }
+    };
+    const literal = (value: unknown): string => {
+      if (value === null || value === undefined) return 'NULL';
+      if (typeof value !== 'string') throw new TypeError('beginWith takes text parameters only');
+      return client.escapeLiteral(value);
+    };
+    return {
+      send,
+      beginWith: async (sql, params) => {
+        const results = (await client.query(`BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`)) as unknown as Array<{ rows: unknown[] }>;
+        return results[results.length - 1]!.rows;
+      },
     };
   }
 

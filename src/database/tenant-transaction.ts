@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { Principal, Viewer } from '../auth/principal';
-import type { Database } from './database';
+import type { Database, StatementSender } from './database';
 
 export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
@@ -56,7 +56,7 @@ export class TenantTransaction {
   private session?: Session;
   private openError?: unknown;
   private lease?: { runner: QueryRunner; done: () => Promise<void> };
-  private sender?: (sql: string, params?: unknown[]) => Promise<unknown>;
+  private sender?: StatementSender;
   /** Inside BEGIN … COMMIT on the leased connection. */
   private active = false;
   private ended = false;
@@ -226,7 +226,7 @@ export class TenantTransaction {
   private async send(runner: QueryRunner, sql: string, params?: unknown[]): Promise<unknown> {
     this.queryCount += 1;
     this.sender ??= this.db.statementSender(runner);
-    return this.sender(sql, params);
+    return this.sender.send(sql, params);
   }
 
   private async begin(): Promise<QueryRunner> {
@@ -235,14 +235,16 @@ export class TenantTransaction {
     try {
       this.lease ??= await this.db.lease();
       const { runner } = this.lease;
-      await this.send(runner, 'BEGIN');
+      this.sender ??= this.db.statementSender(runner);
+      // From here a failure rolls back, whether or not BEGIN got through.
       this.active = true;
       this.broken = false;
+      this.queryCount += 2;
       if (!this.session) {
-        const [row] = rowsOf<{ s: OpenResult }>(await this.send(runner, `SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())]));
+        const [row] = rowsOf<{ s: OpenResult }>(await this.sender.beginWith(`SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())]));
         this.resolve(row!.s);
       } else {
-        await this.send(runner, `SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
+        await this.sender.beginWith(`SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
       }
       return runner;
     } catch (error) {

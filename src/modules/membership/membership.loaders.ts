@@ -1,12 +1,13 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { keysetAfter } from '../../common/pagination';
-import { groupedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import type { User } from '../user/user.entity';
 import { userJson, userPrimer } from '../user/user.loaders';
 import { Membership } from './membership.entity';
+import { Role } from './role.entity';
 
 /** Narrows an organization's member list: a role key, and a LIKE pattern on name or email. */
 export interface MemberFilter {
@@ -21,8 +22,22 @@ const matches = (n: number) => `($${n}::text IS NULL OR m.role_key = $${n})
 /** Per-request loaders of memberships; every query runs under row-level security. */
 export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
   const toMembership = hydrator(ds, Membership);
+  const toRole = hydrator(ds, Role);
   const primeUser = userPrimer(ds, userById);
+  /** A role by its key in an organization (what a membership names); primed by the member page. */
+  const roleByKey = keyedLoader<{ organizationId: string; key: string }, Role>(
+    async (refs) =>
+      (
+        await query(`SELECT r.* FROM roles r JOIN unnest($1::uuid[], $2::text[]) AS k(org, key) ON r.organization_id = k.org AND r.key = k.key`, [
+          refs.map((r) => r.organizationId),
+          refs.map((r) => r.key),
+        ])
+      ).map(toRole),
+    (r) => ({ organizationId: r.organizationId, key: r.key }),
+    (r) => `${r.organizationId}:${r.key}`,
+  );
   return {
+    roleByKey,
     /** A user's memberships, oldest first; a deleted organization's only for its owner (who may restore it). */
     membershipsOfUser: groupedLoader<string, Membership>(
       async (userIds) =>
@@ -41,15 +56,18 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
         (
           await query(
             `SELECT * FROM (
-               SELECT m.*, ${userJson('u')} AS user_row, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
-               FROM memberships m JOIN users u ON u.id = m.user_id
+               SELECT m.*, ${userJson('u')} AS user_row, to_jsonb(r) AS role_row,
+                 row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
+               FROM memberships m JOIN users u ON u.id = m.user_id JOIN roles r ON r.organization_id = m.organization_id AND r.key = m.role_key
                WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
              ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
             [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
           )
         ).map((row) => {
-          // The member's user came with the page.
+          // The member's user and role came with the page.
           primeUser(row);
+          const role = toRole(row.role_row as Record<string, unknown>);
+          roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
           return toMembership(row);
         }),
       (m) => m.organizationId,

@@ -1,6 +1,6 @@
 import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { MembershipConnection } from '../../common/connections';
-import { found, NotFoundError } from '../../common/errors';
+import { found } from '../../common/errors';
 import type { ConnectionShape } from '../../common/pagination';
 import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
 import type { RequestContext } from '../../context';
@@ -46,9 +46,7 @@ export class MembershipResolver {
 
   @FieldResolver(() => Role)
   async role(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Role> {
-    const role = (await ctx.loaders.rolesByOrganization.load(m.organizationId)).find((r) => r.key === m.roleKey);
-    if (!role) throw new NotFoundError('Role');
-    return role;
+    return found(await ctx.loaders.roleByKey.load({ organizationId: m.organizationId, key: m.roleKey }), 'Role');
   }
 
   @FieldResolver(() => User, { nullable: true })

@@ -3,8 +3,14 @@ import { DatabaseUnavailableError } from '../../../src/common/errors';
 import { freshDatabaseUrl, usesRealPostgres } from '../../helpers/app';
 
 /** Settles with 'pending' when the promise has not settled by the time the marker resolves. */
-const settledWithin = async <T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> =>
-  Promise.race([promise, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
+const settledWithin = async <T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
 
 describe('waiting for a connection', () => {
   let db: Database;
