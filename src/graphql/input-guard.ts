@@ -33,8 +33,19 @@ export function containsNul(value: unknown): boolean {
   return false;
 }
 
+/** Apollo hands the same DocumentNode for the same query text: the answer is kept per document. */
+const nulLiterals = new WeakMap<DocumentNode, boolean>();
+
 /** PostgreSQL text cannot hold NUL; this finds it in the query's own literals. */
 function hasNulLiteral(document: DocumentNode): boolean {
+  const known = nulLiterals.get(document);
+  if (known !== undefined) return known;
+  const found = findNulLiteral(document);
+  nulLiterals.set(document, found);
+  return found;
+}
+
+function findNulLiteral(document: DocumentNode): boolean {
   let found = false;
   visit(document, {
     StringValue(node) {

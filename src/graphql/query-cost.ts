@@ -92,12 +92,31 @@ export function queryCost(schema: GraphQLSchema, document: DocumentNode, operati
  * `first` whatever the cost: at its field when the query is affordable, for the whole request
  * when it is not.
  */
+/**
+ * The cost of a document depends only on it, the operation and the variables: Apollo hands the
+ * same DocumentNode for the same query text, so the answer is kept per document (weakly) and per
+ * operation and variables (at most 64 entries each).
+ */
+const costCache = new WeakMap<DocumentNode, Map<string, ReturnType<typeof queryCost>>>();
+function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): ReturnType<typeof queryCost> {
+  let byInput = costCache.get(document);
+  if (!byInput) costCache.set(document, (byInput = new Map()));
+  const key = JSON.stringify([operationName ?? null, variables]);
+  if (byInput.has(key)) return byInput.get(key)!;
+  const result = queryCost(schema, document, operationName, variables);
+  // Large variables are not kept: the cache must not become a way to hold memory.
+  if (key.length > 2048) return result;
+  if (byInput.size >= 64) byInput.delete(byInput.keys().next().value!);
+  byInput.set(key, result);
+  return result;
+}
+
 export function queryCostPlugin(limit: number): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ document, operationName, request, schema }) {
-          const result = queryCost(schema, document, operationName, request.variables ?? {});
+          const result = cachedCost(schema, document, operationName, request.variables ?? {});
           if (!result) return;
           if ('tooLarge' in result) throw new QueryTooComplexError(limit + 1, limit, `Query is too large to cost (over ${MAX_QUERY_NODES} fields once fragments are expanded); the limit is ${limit}`);
           if (result.cost <= limit) return;
