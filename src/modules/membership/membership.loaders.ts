@@ -15,9 +15,14 @@ export interface MemberFilter {
   pattern: string | null;
 }
 
-/** The member filter over `m` (joined to `u`) with $n = role key and $n+1 = pattern. */
+/**
+ * The member filter over `m` with $n = role key and $n+1 = pattern. The users table is asked only
+ * when there is a pattern: joining it for every member would let the planner scan all users
+ * (each checked by its row-level-security policy) to find a page of twenty.
+ */
 const matches = (n: number) => `($${n}::text IS NULL OR m.role_key = $${n})
-  AND ($${n + 1}::text IS NULL OR lower(u.email) LIKE $${n + 1} OR lower(coalesce(u.name, '')) LIKE $${n + 1})`;
+  AND ($${n + 1}::text IS NULL OR EXISTS (SELECT 1 FROM users s WHERE s.id = m.user_id
+    AND (lower(s.email) LIKE $${n + 1} OR lower(coalesce(s.name, '')) LIKE $${n + 1})))`;
 
 /** Per-request loaders of memberships; every query runs under row-level security. */
 export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
@@ -55,26 +60,35 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
       async (organizationIds, limit, after, filter) =>
         (
           await query(
-            `SELECT * FROM (
-               SELECT m.*, ${userJson('u')} AS user_row, to_jsonb(r) AS role_row,
-                 row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
-               FROM memberships m JOIN users u ON u.id = m.user_id JOIN roles r ON r.organization_id = m.organization_id AND r.key = m.role_key
-               WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
-             ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
+            // The page first (memberships only), then each row's user and role by key: the planner
+            // cannot turn them into a scan of every user (each checked by its policy).
+            `WITH page AS MATERIALIZED (
+               SELECT * FROM (
+                 SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
+                 FROM memberships m
+                 WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
+               ) ranked WHERE rn <= $4
+             )
+             SELECT p.*,
+               (SELECT ${userJson('u')} FROM users u WHERE u.id = p.user_id) AS user_row,
+               (SELECT to_jsonb(r) FROM roles r WHERE r.organization_id = p.organization_id AND r.key = p.role_key) AS role_row
+             FROM page p ORDER BY p.organization_id, p.rn`,
             [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
           )
         ).map((row) => {
           // The member's user and role came with the page.
           primeUser(row);
-          const role = toRole(row.role_row as Record<string, unknown>);
-          roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
+          if (row.role_row && typeof row.role_row === 'object') {
+            const role = toRole(row.role_row as Record<string, unknown>);
+            roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
+          }
           return toMembership(row);
         }),
       (m) => m.organizationId,
     ),
     filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) =>
       query<{ owner: string; n: number }>(
-        `SELECT m.organization_id AS owner, count(*)::int AS n FROM memberships m JOIN users u ON u.id = m.user_id
+        `SELECT m.organization_id AS owner, count(*)::int AS n FROM memberships m
          WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(2)} GROUP BY m.organization_id`,
         [organizationIds, filter.roleKey, filter.pattern],
       ),

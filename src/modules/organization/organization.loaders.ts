@@ -42,8 +42,8 @@ export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: D
     ownerIdByOrganization: keyedLoader<string, { organization_id: string; user_id: string }>(
       async (ids) => {
         const rows = await query<{ organization_id: string; user_id: string; user_row: unknown }>(
-          `SELECT m.organization_id, m.user_id, ${userJson('u')} AS user_row FROM memberships m JOIN users u ON u.id = m.user_id
-           WHERE m.organization_id = ANY($1::uuid[]) AND m.role_key = 'owner'`,
+          `SELECT m.organization_id, m.user_id, (SELECT ${userJson('u')} FROM users u WHERE u.id = m.user_id) AS user_row
+           FROM memberships m WHERE m.organization_id = ANY($1::uuid[]) AND m.role_key = 'owner'`,
           [ids],
         );
         for (const row of rows) primeUser(row);
