@@ -113,18 +113,21 @@ export interface ConnectionShape<T> {
 
 /** Relay-style connection object: edges, nodes, pageInfo and (when the type has it) a lazy totalCount. */
 export function toConnection<T>(page: Page<T>): ConnectionShape<T> {
-  const edges = page.nodes.map((node) => ({ cursor: page.cursorOf(node), node }));
-  const connection: ConnectionShape<T> = {
-    edges,
-    nodes: page.nodes,
+  const { nodes } = page;
+  const first = nodes[0];
+  const last = nodes[nodes.length - 1];
+  const connection = {
+    nodes,
     pageInfo: {
       hasNextPage: page.hasNextPage,
       hasPreviousPage: page.hasPreviousPage,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges[edges.length - 1]?.cursor ?? null,
+      startCursor: first === undefined ? null : page.cursorOf(first),
+      endCursor: last === undefined ? null : page.cursorOf(last),
     },
-  };
-  // Counted only when asked for: a getter is read by the default resolver on demand.
+  } as ConnectionShape<T>;
+  // Edges (a cursor per node) and the count are made only when asked for: the default resolver reads the getters on demand.
+  let edges: ConnectionShape<T>['edges'] | undefined;
+  Object.defineProperty(connection, 'edges', { get: () => (edges ??= nodes.map((node) => ({ cursor: page.cursorOf(node), node }))), enumerable: true });
   if (page.totalCount) {
     const count = page.totalCount;
     Object.defineProperty(connection, 'totalCount', { get: () => count(), enumerable: true });

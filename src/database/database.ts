@@ -9,6 +9,7 @@ import { MIGRATIONS } from './migrations';
 
 import { DatabaseUnavailableError, pgError } from '../common/errors';
 import { APP_ROLE } from './roles';
+import { statementTypes } from './timestamps';
 
 export { APP_ROLE };
 const MIGRATION_LOCK_KEY = 7_461_220_301;
@@ -51,7 +52,7 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
 
 /** The part of a pg client the statement sender uses. */
 interface PgClient {
-  query(config: { name: string; text: string; values: unknown[] } | string): Promise<{ rows: unknown[] }>;
+  query(config: { name?: string; text: string; values?: unknown[]; types?: typeof statementTypes } | string): Promise<{ rows: unknown[] }>;
   escapeLiteral(value: string): string;
   connection?: { parsedStatements?: Record<string, string> };
 }
@@ -229,7 +230,7 @@ export class Database {
       return { send, beginWith: async (sql, params) => (await send('BEGIN'), send(sql, params)) };
     }
     const send = async (sql: string, params?: unknown[]): Promise<unknown> => {
-      if (!params || params.length === 0) return (await client.query(sql)).rows;
+      if (!params || params.length === 0) return (await client.query({ text: sql, types: statementTypes })).rows;
       const name = preparedName(sql);
       const stale = staleStatements.get(client);
       if (stale?.delete(name)) {
@@ -238,7 +239,7 @@ export class Database {
         delete client.connection?.parsedStatements?.[name];
       }
       try {
-        return (await client.query({ name, text: sql, values: params })).rows;
+        return (await client.query({ name, text: sql, values: params, types: statementTypes })).rows;
       } catch (error) {
         // "cached plan must not change result type": this transaction is lost, the next use re-prepares.
         if (pgError(error)?.code === '0A000') staleStatements.set(client, (stale ?? new Set()).add(name));
@@ -253,7 +254,8 @@ export class Database {
     return {
       send,
       beginWith: async (sql, params) => {
-        const results = (await client.query(`BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`)) as unknown as Array<{ rows: unknown[] }>;
+        const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
+        const results = (await client.query({ text, types: statementTypes })) as unknown as Array<{ rows: unknown[] }>;
         return results[results.length - 1]!.rows;
       },
     };
