@@ -50,8 +50,11 @@ export class TenantTransaction {
   /** Statements sent so far (the N+1 tests and the request log read it). */
   queryCount = 0;
   private readonly scopeRoles = new Map<string, string>();
-  /** The scope as of the last successful COMMIT (or the opening): what a failed COMMIT falls back to. */
-  private committedScope: ReadonlyMap<string, string> = new Map();
+  /**
+   * The scope as of the last successful COMMIT (or the opening), what a failed COMMIT falls back
+   * to; taken only when the scope first changes after it (undefined: unchanged since).
+   */
+  private committedScope?: ReadonlyMap<string, string>;
   private userId: string | null = null;
   private session?: Session;
   private openError?: unknown;
@@ -130,10 +133,11 @@ export class TenantTransaction {
       try {
         await this.send(runner, 'COMMIT');
       } catch (error) {
-        this.restoreScope(this.committedScope);
+        if (this.committedScope) this.restoreScope(this.committedScope);
+        this.committedScope = undefined;
         throw error;
       }
-      this.committedScope = new Map(this.scopeRoles);
+      this.committedScope = undefined;
     });
   }
 
@@ -153,13 +157,16 @@ export class TenantTransaction {
 
   /** The principal now belongs to an organization (it created or joined it): the policies let it in. */
   async widen(organizationId: string, roleKey: string): Promise<void> {
+    this.committedScope ??= new Map(this.scopeRoles);
     this.scopeRoles.set(organizationId, roleKey);
     await this.applyScope();
   }
 
   /** The principal no longer belongs to an organization (it left it). */
   async narrow(organizationId: string): Promise<void> {
-    if (!this.scopeRoles.delete(organizationId)) return;
+    if (!this.scopeRoles.has(organizationId)) return;
+    this.committedScope ??= new Map(this.scopeRoles);
+    this.scopeRoles.delete(organizationId);
     await this.applyScope();
   }
 
@@ -274,7 +281,6 @@ export class TenantTransaction {
 
   private resolve(result: OpenResult): void {
     for (const [organizationId, roleKey] of Object.entries(result.roles)) this.scopeRoles.set(organizationId, roleKey);
-    this.committedScope = new Map(this.scopeRoles);
     const user = result.user;
     this.userId = user?.id ?? null;
     this.session = {
