@@ -17,7 +17,8 @@ const TENANT_TABLES = ['roles', 'memberships', 'workspaces', 'workspace_members'
  * - slugs are lowercase by their CHECK constraint, so their unique indexes are on the column
  *   itself: `slug = $1` is an index condition PostgreSQL may apply before the policy (texteq is
  *   leakproof; `lower(slug)` is not, and made it check the policy on every organization first).
- * Same policies, same meaning: only how often the scope is computed changes.
+ * Same policies, same meaning: only how often the scope is computed changes. Setting the scope
+ * switches role only when needed.
  */
 export class RlsInitplan1764700000000 implements MigrationInterface {
   name = 'RlsInitplan1764700000000';
@@ -47,6 +48,15 @@ export class RlsInitplan1764700000000 implements MigrationInterface {
           SELECT o.slug FROM public.organizations o WHERE cardinality(candidates) <= 100 AND o.slug = ANY (candidates)
         $$`);
     await q.query(`GRANT EXECUTE ON FUNCTION organization_slugs_taken(text[]) TO ${APP_ROLE}`);
+    // Switching role costs a catalog check: only when the transaction is not the service's role yet
+    // (opening a transaction sets the scope three times).
+    await q.query(`
+      CREATE OR REPLACE FUNCTION app_set_scope(p_request_id text, p_user_id text, p_org_ids text) RETURNS void
+        LANGUAGE sql VOLATILE AS $$
+          SELECT CASE WHEN current_user <> '${APP_ROLE}' THEN set_config('role', '${APP_ROLE}', true) END,
+                 set_config('app.request_id', coalesce(p_request_id, ''), true),
+                 set_config('app.user_id', coalesce(p_user_id, ''), true), set_config('app.org_ids', coalesce(p_org_ids, ''), true)
+        $$`);
   }
 
   async down(): Promise<void> {
