@@ -75,10 +75,9 @@ export async function insertWithSlug<T>(a: SlugAllocation<T>): Promise<{ row: T;
   const base = slugify(a.name, a.fallback);
   await a.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${a.scope}:${base}`]);
   let collisions = 0;
-  for (let batch = 0; batch < 100; batch += 1) {
+  for (let batch = 0; batch < 100 && collisions < 20; batch += 1) {
     const candidates = slugCandidates(base, batch);
     const taken = new Set(await a.taken(candidates));
-    if (collisions >= 20) break;
     for (const slug of candidates) {
       if (taken.has(slug) || a.reserved?.has(slug)) continue;
       try {

@@ -63,14 +63,20 @@ export function ownedPageLoader<T, F>(
   const cacheKey = (k: OwnedPageKey<F>) => `${k.ownerId}:${group(k)}`;
   return new DataLoader<OwnedPageKey<F>, T[], string>(
     async (keys) => {
-      const groups = new Map<string, OwnedPageKey<F>[]>();
-      for (const key of keys) groups.set(group(key), [...(groups.get(group(key)) ?? []), key]);
+      const groups = new Map<string, { first: OwnedPageKey<F>; owners: Set<string> }>();
+      for (const key of keys) {
+        const g = group(key);
+        const existing = groups.get(g);
+        if (existing) existing.owners.add(key.ownerId);
+        else groups.set(g, { first: key, owners: new Set([key.ownerId]) });
+      }
       const results = new Map<string, T[]>();
-      for (const [g, members] of groups) {
-        const { limit, after, filter } = members[0]!;
-        for (const row of await fetch([...new Set(members.map((k) => k.ownerId))], limit, after, filter)) {
+      for (const [g, { first, owners }] of groups) {
+        for (const row of await fetch([...owners], first.limit, first.after, first.filter)) {
           const k = `${ownerOf(row)}:${g}`;
-          results.set(k, [...(results.get(k) ?? []), row]);
+          const list = results.get(k);
+          if (list) list.push(row);
+          else results.set(k, [row]);
         }
       }
       return keys.map((k) => results.get(cacheKey(k)) ?? []);
@@ -84,12 +90,16 @@ export function ownedCountLoader<F>(count: (ownerIds: string[], filter: F) => Pr
   const cacheKey = (k: { ownerId: string; filter: F }) => `${k.ownerId}:${JSON.stringify(k.filter)}`;
   return new DataLoader<{ ownerId: string; filter: F }, number, string>(
     async (keys) => {
+      const byFilter = new Map<string, { filter: F; owners: Set<string> }>();
+      for (const k of keys) {
+        const f = JSON.stringify(k.filter);
+        const existing = byFilter.get(f);
+        if (existing) existing.owners.add(k.ownerId);
+        else byFilter.set(f, { filter: k.filter, owners: new Set([k.ownerId]) });
+      }
       const counts = new Map<string, number>();
-      const filters = new Map<string, F>();
-      for (const k of keys) filters.set(JSON.stringify(k.filter), k.filter);
-      for (const [f, filter] of filters) {
-        const owners = [...new Set(keys.filter((k) => JSON.stringify(k.filter) === f).map((k) => k.ownerId))];
-        for (const r of await count(owners, filter)) counts.set(`${r.owner}:${f}`, Number(r.n));
+      for (const [f, { filter, owners }] of byFilter) {
+        for (const r of await count([...owners], filter)) counts.set(`${r.owner}:${f}`, Number(r.n));
       }
       return keys.map((k) => counts.get(cacheKey(k)) ?? 0);
     },

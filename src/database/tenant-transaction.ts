@@ -10,6 +10,9 @@ function rowsOf<T>(result: unknown): T[] {
   return result as T[];
 }
 
+/** Sets the scope the policies read (the SQL function is the one place that sets it). */
+const SET_SCOPE = `SELECT app_set_scope($1, $2, $3)`;
+
 /** What opening a transaction for a principal resolved: the user (for a user principal) and its organizations. */
 export interface Session {
   viewer: Viewer | null;
@@ -172,13 +175,17 @@ export class TenantTransaction {
 
   private applyScope(): Promise<void> {
     return this.enqueue(async (runner) => {
-      await this.send(runner, `SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
+      await this.send(runner, SET_SCOPE, this.scopeArguments());
     });
   }
 
-  /** The organizations the policies let this principal into: a user's memberships, or a system principal's one organization. */
-  private scopeOrganizations(): string {
-    return this.principal.kind === 'system' ? this.principal.organizationId : [...this.scopeRoles.keys()].join(',');
+  /**
+   * What app_set_scope needs: the request, the user, and the organizations the policies let this
+   * principal into (a user's memberships, or a system principal's one organization).
+   */
+  private scopeArguments(): [string, string | null, string] {
+    const organizations = this.principal.kind === 'system' ? this.principal.organizationId : [...this.scopeRoles.keys()].join(',');
+    return [this.requestId, this.userId, organizations];
   }
 
   /** ROLLBACK TO SAVEPOINT undoes the settings in the database; the in-memory scope follows. */
@@ -251,7 +258,7 @@ export class TenantTransaction {
         const [row] = rowsOf<{ s: OpenResult }>(await this.sender.beginWith(`SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())]));
         this.resolve(row!.s);
       } else {
-        await this.sender.beginWith(`SELECT app_set_scope($1, $2, $3)`, [this.requestId, this.userId, this.scopeOrganizations()]);
+        await this.sender.beginWith(SET_SCOPE, this.scopeArguments());
       }
       return runner;
     } catch (error) {

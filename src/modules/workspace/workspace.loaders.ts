@@ -12,10 +12,11 @@ import { Workspace, WorkspaceRole } from './workspace.entity';
  */
 export type WorkspaceVisibilityMode = 'all' | 'organization' | 'grants';
 
-/** The visibility predicate over `w` with $m = mode and $m+1 = the viewer's user id. */
-const visible = (m: number) => `($${m}::text = 'all'
-  OR ($${m}::text = 'organization' AND w.visibility = 'ORGANIZATION')
-  OR EXISTS (SELECT 1 FROM workspace_members g WHERE g.organization_id = w.organization_id AND g.workspace_id = w.id AND g.user_id = $${m + 1}::uuid))`;
+/** The viewer's own grant joined to `w` as `vg` ($u = the viewer's user id; none for other principals). */
+const viewerGrant = (u: number) =>
+  `LEFT JOIN workspace_members vg ON vg.organization_id = w.organization_id AND vg.workspace_id = w.id AND vg.user_id = $${u}::uuid`;
+/** Whether the viewer sees `w` ($m = mode), over `viewerGrant`. */
+const visible = (m: number) => `($${m}::text = 'all' OR ($${m}::text = 'organization' AND w.visibility = 'ORGANIZATION') OR vg.role IS NOT NULL)`;
 
 export interface WorkspaceGrantRow {
   organizationId: string;
@@ -66,10 +67,8 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
         const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
           `SELECT * FROM (
              SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
-             FROM workspaces w
-             LEFT JOIN workspace_members vg ON vg.organization_id = w.organization_id AND vg.workspace_id = w.id AND vg.user_id = $6::uuid
-             WHERE w.organization_id = ANY($1::uuid[]) AND ($5::text = 'all' OR ($5::text = 'organization' AND w.visibility = 'ORGANIZATION') OR vg.role IS NOT NULL)
-               AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
+             FROM workspaces w ${viewerGrant(6)}
+             WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
            ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
           [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
         );
@@ -85,7 +84,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
     /** How many workspaces of each organization the viewer sees (one statement per mode). */
     visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) =>
       query<{ owner: string; n: number }>(
-        `SELECT w.organization_id AS owner, count(*)::int AS n FROM workspaces w
+        `SELECT w.organization_id AS owner, count(*)::int AS n FROM workspaces w ${viewerGrant(3)}
          WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(2)} GROUP BY w.organization_id`,
         [organizationIds, mode, await viewerUserId()],
       ),
