@@ -65,6 +65,17 @@ export class Access {
   }
 
   /**
+   * The viewer's organizations whose role grants seeing them (`org.view`), with its role in each:
+   * what a list of organizations may show (the same check `organization()` makes for one).
+   */
+  async viewableOrganizations(): Promise<Map<string, string>> {
+    const { roles } = await this.session();
+    const entries = [...roles];
+    const permissions = await Promise.all(entries.map(([id]) => this.orgPermissions(id)));
+    return new Map(entries.filter((_, i) => permissions[i]!.has(VIEW_PERMISSION.Organization)));
+  }
+
+  /**
    * Which workspaces of an organization the viewer sees: `all` (owner, admin), `organization`
    * (its role holds workspace.view: ORGANIZATION ones plus granted ones), `grants` (granted only).
    */

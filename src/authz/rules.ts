@@ -94,8 +94,9 @@ const fieldRules: Record<keyof typeof FIELD_GUARDS, (permission: Permission) => 
  * The rule tree generated from the matrix data; anything not listed falls to `deny`.
  *
  * A tenant type's `*` permission (what seeing the object at all needs) is checked once per
- * object, where the object is reached — every path goes through Access (`viewableOrganization`,
- * `visibleWorkspace`, `visibleEnvironment`), which requires it — so its plain fields get `allow`.
+ * object, where the object is reached — every path goes through Access (`organization`,
+ * `viewableOrganizations`, `visibleWorkspace`, `visibleEnvironment`), which requires it — so
+ * its plain fields get `allow`.
  * Fields with a permission of their own (settings, members, audit…) keep a rule of their own.
  */
 export function ruleTree(schema: GraphQLSchema): IRules {

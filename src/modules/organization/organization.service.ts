@@ -48,7 +48,7 @@ export class OrganizationService {
   async listVisible(first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
     const page = keysetPage(first, after);
     await this.ctx.access.requireViewer();
-    const { roles } = await this.ctx.session();
+    const roles = await this.ctx.access.viewableOrganizations();
     const ids = [...roles.keys()];
     const owned = ids.filter((id) => roles.get(id) === 'owner');
     // A deleted organization stays visible to its owner only (to restore it).
