@@ -146,6 +146,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const schema = await buildAppSchema();
   const app = express();
   app.disable('x-powered-by');
+  // GraphQL responses are not cached by HTTP: no ETag (Express would hash every response body).
+  app.disable('etag');
   const httpServer = http.createServer(app);
   const armor = new ApolloArmor({
     maxDepth: { n: 10 },

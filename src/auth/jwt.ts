@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type KeyLike } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type FlattenedJWSInput, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type KeyLike } from 'jose';
 import type { TokenIdentity } from './principal';
 
 export interface TokenVerifier {
@@ -46,19 +46,68 @@ export interface VerifierOptions {
   trustEmail?: boolean;
 }
 
-/** Verifies with jose: pinned algorithms, issuer, audience, exp and sub required, ≤ 60 s of clock skew. */
+/** A token whose signature was checked, and the key that checked it. */
+interface VerifiedToken {
+  identity: TokenIdentity;
+  header: JWTHeaderParameters;
+  key: unknown;
+  exp: number;
+  nbf: number | undefined;
+}
+
+/** How many verified tokens are remembered (a token is a few hundred bytes). */
+export const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
+ * Verifies with jose: pinned algorithms, issuer, audience, exp and sub required, ≤ 60 s of clock skew.
+ *
+ * A signature check is a pure function of the token's bytes and the key, and costs more than the
+ * rest of a small request: a token seen before is not checked again as long as the key that
+ * verified it is still the one its header resolves to (a key dropped from the issuer's JWKS, or
+ * replaced, resolves to nothing or to another key object, and the token is verified afresh or
+ * refused). Expiry and not-before are checked on every request.
+ */
 export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, options: VerifierOptions): TokenVerifier {
+  const verified = new Map<string, VerifiedToken>();
+  const currentKey = async (header: JWTHeaderParameters, token: string): Promise<unknown> => {
+    if (typeof key !== 'function') return key;
+    const [protectedHeader = '', payload = '', signature = ''] = token.split('.');
+    const jws: FlattenedJWSInput = { protected: protectedHeader, payload, signature };
+    return key(header, jws);
+  };
+  const remembered = async (token: string): Promise<TokenIdentity | undefined> => {
+    const hit = verified.get(token);
+    if (!hit) return undefined;
+    const now = Date.now() / 1000;
+    if (hit.exp + CLOCK_TOLERANCE_SECONDS <= now || (hit.nbf !== undefined && hit.nbf - CLOCK_TOLERANCE_SECONDS > now)) {
+      verified.delete(token);
+      return undefined;
+    }
+    const stillTrusted = await currentKey(hit.header, token).then((k) => k === hit.key, () => false);
+    if (!stillTrusted) {
+      verified.delete(token);
+      return undefined;
+    }
+    return hit.identity;
+  };
   return {
     async verify(token: string): Promise<TokenIdentity> {
+      const known = await remembered(token);
+      if (known) return known;
       try {
-        const { payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
+        const result = await jwtVerify(token, key as JWTVerifyGetKey, {
           issuer: options.issuer,
           audience: options.audience,
           algorithms: options.algorithms,
           requiredClaims: ['exp', 'sub'],
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
         });
-        return identityFromClaims(payload, { trustEmail: options.trustEmail });
+        const { payload, protectedHeader } = result;
+        const identity = Object.freeze(identityFromClaims(payload, { trustEmail: options.trustEmail }));
+        if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
+        const usedKey = 'key' in result ? result.key : key;
+        verified.set(token, { identity, header: protectedHeader, key: usedKey, exp: payload.exp!, nbf: payload.nbf });
+        return identity;
       } catch (error) {
         if (error instanceof InvalidTokenError) throw error;
         if (error instanceof errors.JOSEError) throw new InvalidTokenError(error.code);

@@ -54,7 +54,25 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
 interface PgClient {
   query(config: { name?: string; text: string; values?: unknown[]; types?: typeof statementTypes } | string): Promise<{ rows: unknown[] }>;
   escapeLiteral(value: string): string;
-  connection?: { parsedStatements?: Record<string, string> };
+  connection?: { parsedStatements?: Record<string, string>; stream?: { cork(): void; uncork(): void } };
+}
+
+type PgQueryConfig = Parameters<PgClient['query']>[0];
+
+/**
+ * Sends one statement with its protocol messages (Parse, Bind, Describe, Execute, Sync) in one
+ * socket write: pg writes each message on its own, and an idle client submits synchronously, so
+ * corking the socket around the call turns four or five writes into one writev.
+ */
+function corked(client: PgClient, config: PgQueryConfig): Promise<{ rows: unknown[] }> {
+  const stream = client.connection?.stream;
+  if (!stream) return client.query(config);
+  stream.cork();
+  try {
+    return client.query(config);
+  } finally {
+    stream.uncork();
+  }
 }
 
 /** Sends a unit of work's statements (Database.statementSender). */
@@ -230,7 +248,7 @@ export class Database {
       return { send, beginWith: async (sql, params) => (await send('BEGIN'), send(sql, params)) };
     }
     const send = async (sql: string, params?: unknown[]): Promise<unknown> => {
-      if (!params || params.length === 0) return (await client.query({ text: sql, types: statementTypes })).rows;
+      if (!params || params.length === 0) return (await corked(client, { text: sql, types: statementTypes })).rows;
       const name = preparedName(sql);
       const stale = staleStatements.get(client);
       if (stale?.delete(name)) {
@@ -239,7 +257,7 @@ export class Database {
         delete client.connection?.parsedStatements?.[name];
       }
       try {
-        return (await client.query({ name, text: sql, values: params, types: statementTypes })).rows;
+        return (await corked(client, { name, text: sql, values: params, types: statementTypes })).rows;
       } catch (error) {
         // "cached plan must not change result type": this transaction is lost, the next use re-prepares.
         if (pgError(error)?.code === '0A000') staleStatements.set(client, (stale ?? new Set()).add(name));
@@ -255,7 +273,7 @@ export class Database {
       send,
       beginWith: async (sql, params) => {
         const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
-        const results = (await client.query({ text, types: statementTypes })) as unknown as Array<{ rows: unknown[] }>;
+        const results = (await corked(client, { text, types: statementTypes })) as unknown as Array<{ rows: unknown[] }>;
         return results[results.length - 1]!.rows;
       },
     };

@@ -30,7 +30,8 @@ export class TransactionEndedError extends Error {
 
 interface OpenResult {
   user?: { id: string; email: string; email_verified: boolean; name: string | null; created: boolean };
-  roles: Record<string, string>;
+  /** `organization:role` pairs, comma-separated (organization ids are UUIDs; role keys have neither `:` nor `,`). */
+  roles: string;
 }
 
 /**
@@ -287,7 +288,9 @@ export class TenantTransaction {
   }
 
   private resolve(result: OpenResult): void {
-    for (const [organizationId, roleKey] of Object.entries(result.roles)) this.scopeRoles.set(organizationId, roleKey);
+    if (result.roles) {
+      for (const pair of result.roles.split(',')) this.scopeRoles.set(pair.slice(0, 36), pair.slice(37));
+    }
     const user = result.user;
     this.userId = user?.id ?? null;
     this.session = {
