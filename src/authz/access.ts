@@ -9,7 +9,7 @@ import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.en
 import type { WorkspaceVisibilityMode } from '../modules/workspace/workspace.loaders';
 import type { Loaders } from '../context';
 import { VIEW_PERMISSION } from './operations';
-import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemRole, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
+import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemPermissions, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
 const NONE: ReadonlySet<Permission> = new Set();
 
@@ -41,14 +41,17 @@ export class Access {
 
   /** Permissions of the viewer's organization role (system roles from the matrix, custom ones from their row). */
   async orgPermissions(organizationId: string): Promise<ReadonlySet<Permission>> {
-    const key = await this.roleIn(organizationId);
+    return this.permissionsOf(organizationId, await this.roleIn(organizationId));
+  }
+
+  private permissionsOf(organizationId: string, key: string | null): ReadonlySet<Permission> | Promise<ReadonlySet<Permission>> {
     if (!key) return NONE;
+    const system = systemPermissions(key);
+    if (system) return system;
     const cacheKey = `${organizationId}:${key}`;
     let cached = this.permissionCache.get(cacheKey);
     if (!cached) {
       cached = (async () => {
-        const system = systemRole(key);
-        if (system) return new Set(system.permissions);
         const roles = await this.loaders.rolesByOrganization.load(organizationId);
         const custom = roles.find((r) => r.key === key);
         return new Set((custom?.storedPermissions ?? []).filter(isPermission));
@@ -70,9 +73,12 @@ export class Access {
    */
   async viewableOrganizations(): Promise<Map<string, string>> {
     const { roles } = await this.session();
-    const entries = [...roles];
-    const permissions = await Promise.all(entries.map(([id]) => this.orgPermissions(id)));
-    return new Map(entries.filter((_, i) => permissions[i]!.has(VIEW_PERMISSION.Organization)));
+    const viewable = new Map<string, string>();
+    for (const [id, key] of roles) {
+      const granted = this.permissionsOf(id, key);
+      if ((granted instanceof Promise ? await granted : granted).has(VIEW_PERMISSION.Organization)) viewable.set(id, key);
+    }
+    return viewable;
   }
 
   /**

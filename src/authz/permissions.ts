@@ -73,6 +73,10 @@ export const SYSTEM_ROLES: readonly SystemRoleDefinition[] = [
 export const SYSTEM_ROLE_KEYS: readonly string[] = SYSTEM_ROLES.map((r) => r.key);
 export const systemRole = (key: string): SystemRoleDefinition | undefined => SYSTEM_ROLES.find((r) => r.key === key);
 
+/** Each system role's permissions as one shared, read-only set (asked for every organization of every request). */
+const SYSTEM_PERMISSION_SETS: ReadonlyMap<string, ReadonlySet<Permission>> = new Map(SYSTEM_ROLES.map((r) => [r.key, new Set(r.permissions)]));
+export const systemPermissions = (key: string): ReadonlySet<Permission> | undefined => SYSTEM_PERMISSION_SETS.get(key);
+
 /** Permissions a workspace role adds inside its workspace. */
 export const WORKSPACE_ROLE_PERMISSIONS: Record<'WORKSPACE_ADMIN' | 'WORKSPACE_MEMBER' | 'WORKSPACE_VIEWER', readonly Permission[]> = {
   WORKSPACE_ADMIN: ['workspace.view', 'workspace.update', 'workspace.members.manage', 'environment.create', 'environment.update', 'environment.destroy'],
