@@ -1,12 +1,13 @@
 # syntax=docker/dockerfile:1
 
-# ---- build: compile TypeScript (decorator metadata needs tsc), then drop dev dependencies ----
+# ---- build: compile TypeScript (decorator metadata needs tsc), bundle the explorer, then drop dev dependencies ----
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ormconfig.ts ./
 COPY src ./src
+COPY explorer ./explorer
 RUN npm run build \
  && npm prune --omit=dev
 

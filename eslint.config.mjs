@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { defineConfig, globalIgnores } from 'eslint/config';
 
-const tsFiles = ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'ormconfig.ts'];
+const tsFiles = ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'explorer/**/*.{ts,tsx}', 'ormconfig.ts'];
 
 export default defineConfig([
   globalIgnores(['dist/', 'node_modules/', '.data/', 'coverage/']),

@@ -16,6 +16,7 @@ import { type AppServices, RequestContext } from './context';
 import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
+import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
 import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { buildAppSchema } from './schema';
@@ -198,6 +199,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use(requestLogger(deps.logger));
   app.use(corsMiddleware(deps.config.corsOrigins));
   app.use(healthRoutes(deps));
+  // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
+  app.use(explorerRoutes(deps.config.explorer, deps.logger));
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
