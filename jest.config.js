@@ -2,8 +2,6 @@
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  // Builds of the service that process-level tests start (test/helpers/service-process.ts).
-  modulePathIgnorePatterns: ['<rootDir>/.test-build/'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
   setupFiles: ['reflect-metadata'],
