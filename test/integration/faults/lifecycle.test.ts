@@ -54,9 +54,10 @@ onPostgres('the service as processes (PostgreSQL)', () => {
   it('two instances started at once on a fresh database both come up: migrations run once, under the advisory lock, and one default organization is seeded', async () => {
     const env = await environment();
     try {
-      // The same DATA_DIR and master key for both, as replicas sharing a volume: the dev key pair is made once.
-      const masterKey = crypto.randomBytes(32).toString('base64');
-      const [a, b] = await Promise.all([env.start({ SECRETS_MASTER_KEY: masterKey }), env.start({ SECRETS_MASTER_KEY: masterKey })]);
+      // One DATA_DIR for both, as replicas sharing a volume, and no SECRETS_MASTER_KEY (empty is
+      // unset): the dev key pair and the master key are generated there once, whole.
+      const [a, b] = await Promise.all([env.start({ SECRETS_MASTER_KEY: '' }), env.start({ SECRETS_MASTER_KEY: '' })]);
+      expect(fs.readdirSync(env.dataDir).sort()).toEqual(['dev-issuer-key.json', 'secrets-master.key']);
       for (const instance of [a!, b!]) {
         expect((await fetch(`${instance.url}/readyz`)).status).toBe(200);
         // Each instance accepts a token the other printed: one key pair.
