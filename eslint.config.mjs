@@ -6,7 +6,7 @@ import { defineConfig, globalIgnores } from 'eslint/config';
 const tsFiles = ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'explorer/**/*.{ts,tsx}', 'ormconfig.ts'];
 
 export default defineConfig([
-  globalIgnores(['dist/', 'node_modules/', '.data/', 'coverage/']),
+  globalIgnores(['dist/', '.test-build/', 'node_modules/', '.data/', 'coverage/']),
   {
     files: tsFiles,
     extends: [js.configs.recommended, tseslint.configs.recommended],

@@ -38,7 +38,12 @@ export interface Config {
   databaseUrl?: string;
   dataDir: string;
   dbPoolMax: number;
+  /** `statement_timeout` of the service's PostgreSQL sessions. */
   dbStatementTimeoutMs: number;
+  /** `idle_in_transaction_session_timeout` of the service's PostgreSQL sessions. */
+  dbIdleInTransactionTimeoutMs: number;
+  /** How long a unit of work waits for a pooled connection (or a new one) before failing with 503. */
+  dbConnectionTimeoutMs: number;
   auth: {
     external?: ExternalIssuerConfig;
     algorithms: string[];
@@ -211,6 +216,8 @@ export function loadConfig(env: Env = process.env): Config {
     // Start-up holds the migration lock on one connection while migrating on another.
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 2, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15000, 100, 600000),
+    dbIdleInTransactionTimeoutMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60000, 100, 3600000),
+    dbConnectionTimeoutMs: int(env, 'DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),
     auth: {
       external: jwksUrl && issuer && audience ? { jwksUrl, issuer, audience } : undefined,
       algorithms,

@@ -49,6 +49,8 @@ async function main(): Promise<void> {
     dataDir: path.join(config.dataDir, 'pglite'),
     poolMax: config.dbPoolMax,
     statementTimeoutMs: config.dbStatementTimeoutMs,
+    idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
+    connectionTimeoutMs: config.dbConnectionTimeoutMs,
   });
   await seedDefaultOrganization(db);
   const { verifier, devIssuer } = await createAuth(config);

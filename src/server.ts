@@ -28,6 +28,9 @@ export interface ServerDeps extends AppServices {
 /** Codes graphql-js and Apollo give to malformed requests: the client's fault, shown as they are. */
 const REQUEST_ERROR_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
 
+/** What a client sees when the database cannot be reached (HTTP 503); a new object each time (the request id is added to it). */
+const databaseUnavailable = (): GraphQLFormattedError => ({ message: 'The database is unavailable; try again shortly', extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE' } });
+
 /**
  * Lets the service's typed errors through and masks everything else as INTERNAL_SERVER_ERROR
  * (no SQL, stack or constraint name); the request id is added when the response is sent.
@@ -44,9 +47,7 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     const { stacktrace: _s, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, message: withoutEchoedInput(formatted.message), extensions };
   }
-  if (isConnectionError(original)) {
-    return { message: 'The database is unavailable; try again shortly', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE' } };
-  }
+  if (isConnectionError(original)) return { ...databaseUnavailable(), path: formatted.path };
   return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 }
 
@@ -73,17 +74,20 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
         },
         async willSendResponse({ response }) {
           let failedCommit = false;
+          let commitError: unknown;
           try {
             await contextValue.tx.finish();
           } catch (error) {
             failedCommit = true;
+            commitError = error;
             deps.logger.error({ requestId: contextValue.requestId, err: error }, 'request transaction failed to commit');
           }
           if (response.body.kind !== 'single') return;
           const result = response.body.singleResult;
           if (failedCommit) {
             result.data = null;
-            result.errors = [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }];
+            // The connection was lost at COMMIT (a database restart): 503 like any other request of the outage.
+            result.errors = [isConnectionError(commitError) ? databaseUnavailable() : { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }];
           }
           const errors = result.errors ?? [];
           for (const e of errors) {

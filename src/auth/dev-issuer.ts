@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type KeyLike } from 'jose';
+import { writeFileOnce } from '../common/files';
 import { createVerifier, type TokenVerifier } from './jwt';
 
 export const DEV_ISSUER = 'urn:tenant-service:dev';
@@ -39,15 +40,10 @@ export class DevIssuer {
     const file = path.join(dataDir, KEY_FILE);
     if (!fs.existsSync(file)) {
       if (options.create === false) throw new DevIssuerKeyMissingError(file);
-      fs.mkdirSync(dataDir, { recursive: true });
       const { privateKey } = await generateKeyPair('ES256', { extractable: true });
       const jwk = { ...(await exportJWK(privateKey)), kid: randomUUID(), alg: 'ES256', use: 'sig' };
-      try {
-        // wx: two instances starting together keep the first key written.
-        fs.writeFileSync(file, JSON.stringify(jwk), { flag: 'wx', mode: 0o600 });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
+      // Instances starting together keep the first key pair written.
+      writeFileOnce(file, JSON.stringify(jwk));
     }
     const jwk = JSON.parse(fs.readFileSync(file, 'utf8')) as JWK;
     const privateKey = (await importJWK(jwk, 'ES256')) as KeyLike;

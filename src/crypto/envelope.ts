@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileOnce } from '../common/files';
 import type { SqlQuery } from '../database/tenant-transaction';
 
 const FORMAT = 1;
@@ -77,14 +78,8 @@ export class Envelope {
 export function loadMasterKey(configured: Buffer | undefined, dataDir: string): { key: Buffer; generated: boolean } {
   if (configured) return { key: configured, generated: false };
   const file = path.join(dataDir, 'secrets-master.key');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(dataDir, { recursive: true });
-    try {
-      fs.writeFileSync(file, crypto.randomBytes(32).toString('base64'), { flag: 'wx', mode: 0o600 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-  }
+  // Instances starting together keep the first key written.
+  if (!fs.existsSync(file)) writeFileOnce(file, crypto.randomBytes(32).toString('base64'));
   const key = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
   if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
   return { key, generated: true };

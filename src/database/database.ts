@@ -20,7 +20,12 @@ export interface DatabaseOptions {
   /** PGlite data directory; absent: in memory (tests). */
   dataDir?: string;
   poolMax?: number;
+  /** PostgreSQL: `statement_timeout` of every session (default 15 s). */
   statementTimeoutMs?: number;
+  /** PostgreSQL: `idle_in_transaction_session_timeout` of every session (default 60 s). */
+  idleInTransactionTimeoutMs?: number;
+  /** PostgreSQL: how long a unit of work waits for a connection from the pool (default 5 s). */
+  connectionTimeoutMs?: number;
   /** Embedded database: how long a unit of work waits for the connection (default EMBEDDED_WAIT_MS). */
   connectionWaitMs?: number;
 }
@@ -35,9 +40,10 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
       extra: {
         max: options.poolMax ?? 10,
         // Fail fast when the pool is exhausted or the server is gone, rather than queueing forever.
-        connectionTimeoutMillis: 5000,
+        connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
+        // Sent as start-up parameters: they hold for the whole session, across SET LOCAL ROLE.
         statement_timeout: options.statementTimeoutMs ?? 15000,
-        idle_in_transaction_session_timeout: 60000,
+        idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60000,
         application_name: 'tenant-service',
       },
     };

@@ -83,7 +83,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenant-test-'));
   const { url: databaseUrl, drop } = await freshDatabaseUrl();
   const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
-  const db = await Database.open({ url: databaseUrl, poolMax: 10 });
+  const db = await Database.open({
+    url: databaseUrl,
+    poolMax: config.dbPoolMax,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
+    connectionTimeoutMs: config.dbConnectionTimeoutMs,
+  });
   await seedDefaultOrganization(db);
   const issuer = await DevIssuer.load(dataDir);
   const envelope = new Envelope(crypto.randomBytes(32));

@@ -16,6 +16,9 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       port: 4000,
       dbPoolMax: 10,
+      dbStatementTimeoutMs: 15000,
+      dbIdleInTransactionTimeoutMs: 60000,
+      dbConnectionTimeoutMs: 5000,
       adminEmail: 'admin@localhost',
       nodeEnv: 'development',
       trialDays: 14,
@@ -38,6 +41,8 @@ describe('loadConfig', () => {
     [{ PORT: 'abc' }, 'PORT', 'PORT: must be a whole number (got "abc")'],
     [{ PORT: '70000' }, 'PORT', 'PORT: must be between 0 and 65535 (got 70000)'],
     [{ DB_POOL_MAX: '1' }, 'DB_POOL_MAX', 'DB_POOL_MAX: must be between 2 and 1000 (got 1)'],
+    [{ DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' }, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: must be between 100 and 3600000 (got 0)'],
+    [{ DB_CONNECTION_TIMEOUT_MS: '5s' }, 'DB_CONNECTION_TIMEOUT_MS', 'DB_CONNECTION_TIMEOUT_MS: must be a whole number (got "5s")'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'DATABASE_URL: must use postgres or postgresql'],
     [{ SECRETS_MASTER_KEY: 'c2hvcnQ=' }, 'SECRETS_MASTER_KEY', 'SECRETS_MASTER_KEY: must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)'],
     [{ AUTH_ALGORITHMS: 'HS256' }, 'AUTH_ALGORITHMS', expect.stringContaining('AUTH_ALGORITHMS: "HS256" is not an accepted asymmetric algorithm')],
