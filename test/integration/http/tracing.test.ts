@@ -203,5 +203,9 @@ onPostgres('one trace per request, HTTP → GraphQL → SQL', () => {
     // No token, email or GraphQL document value reaches a span.
     const text = JSON.stringify(spans);
     for (const leak of [token, adminEmail, token.split('.')[1]!]) expect(text).not.toContain(leak);
+
+    // main.ts applied LOG_LEVEL=warn: its start-up warning, none of the request or shutdown info lines.
+    const logLines = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(logLines.map((l) => [l.level, l.msg])).toEqual([[40, expect.stringContaining('SECRETS_MASTER_KEY is not set')]]);
   }, 60_000);
 });
