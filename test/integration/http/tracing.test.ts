@@ -196,6 +196,7 @@ onPostgres('one trace per request, HTTP → GraphQL → SQL', () => {
     // The GET query's text was in its query string: not recorded.
     const getServer = spans.filter((s) => s.traceId === getTrace && s.kind === SERVER);
     expect(getServer.map((s) => attribute(s, 'url.query'))).toEqual(['[redacted]']);
+    expect(JSON.stringify(getServer)).not.toMatch(/Typename|__typename/);
     // Probes and scrapes make no spans; start-up (schema parsing, migrations) makes no traces of its own.
     expect(spans.filter((s) => s.traceId === probeTrace)).toEqual([]);
     const exported = new Set(spans.map((s) => s.spanId));
