@@ -41,8 +41,8 @@ export function startTelemetry(env: Env = process.env): boolean {
   if (state.sdk) return true;
   if (!tracingEnabled(env)) return false;
   // Traces only: metrics are served by /metrics and logs go to stdout, unless asked otherwise.
-  env.OTEL_METRICS_EXPORTER ??= 'none';
-  env.OTEL_LOGS_EXPORTER ??= 'none';
+  if (!set(env, 'OTEL_METRICS_EXPORTER')) env.OTEL_METRICS_EXPORTER = 'none';
+  if (!set(env, 'OTEL_LOGS_EXPORTER')) env.OTEL_LOGS_EXPORTER = 'none';
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded only when tracing is on, synchronously, before the instrumented modules */
   const { NodeSDK: SDK, tracing, api } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
