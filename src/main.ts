@@ -1,3 +1,6 @@
+// First, and as a side-effect import (never elided): when tracing is on, its instrumentations
+// must hook http, express, graphql and pg before anything loads them.
+import './telemetry';
 import 'reflect-metadata';
 import path from 'node:path';
 import { DevIssuer } from './auth/dev-issuer';
@@ -9,6 +12,7 @@ import { Envelope, loadMasterKey } from './crypto/envelope';
 import { Database } from './database/database';
 import { seedDefaultOrganization } from './modules/organization/organization.seed';
 import { createServer } from './server';
+import { shutdownTelemetry } from './telemetry';
 
 /** The external issuer when configured; otherwise the dev issuer's key pair in DATA_DIR (never in production). */
 export async function createAuth(config: Config): Promise<{ verifier: TokenVerifier; devIssuer: DevIssuer | null }> {
@@ -80,6 +84,8 @@ async function main(): Promise<void> {
     try {
       await server.stop();
       await db.close();
+      // The spans of the last requests are flushed before the process exits.
+      await shutdownTelemetry();
       logger.info('stopped');
       logger.flush();
       process.exit(0);

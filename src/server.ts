@@ -18,6 +18,7 @@ import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
+import { Metrics } from './http/metrics';
 import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { buildAppSchema } from './schema';
 
@@ -113,6 +114,7 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (!match) {
     log.reason = 'malformed header';
+    log.errors = ['UNAUTHENTICATED'];
     throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
   }
   try {
@@ -120,6 +122,7 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
   } catch (error) {
     if (error instanceof InvalidTokenError) {
       log.reason = tokenRefusalReason(error.message);
+      log.errors = ['UNAUTHENTICATED'];
       throw new UnauthenticatedError('Invalid or expired token', 401);
     }
     throw error;
@@ -131,7 +134,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** NUL in a POST body is refused at the edge, before any statement could fail on it (and named in the request log). */
 function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
   if (containsNul(req.body) || containsNul(req.query)) {
-    logDetails(res).reason = 'NUL character';
+    Object.assign(logDetails(res), { reason: 'NUL character', errors: ['BAD_USER_INPUT'] });
     res.status(400).json({ errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
     return;
   }
@@ -142,6 +145,8 @@ export interface AppServer {
   app: express.Express;
   httpServer: http.Server;
   apollo: ApolloServer<RequestContext>;
+  /** The Prometheus registry behind GET /metrics. */
+  metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish. */
   stop(): Promise<void>;
 }
@@ -200,9 +205,11 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     res.setHeader('x-request-id', requestId);
     next();
   });
-  app.use(requestLogger(deps.logger));
+  const metrics = new Metrics(() => deps.db.poolStats());
+  app.use(requestLogger(deps.logger, metrics));
   app.use(corsMiddleware(deps.config.corsOrigins));
   app.use(healthRoutes(deps));
+  app.use(metrics.routes());
   // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
   app.use(explorerRoutes(deps.config.explorer, deps.logger));
   app.use(
@@ -225,7 +232,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!error?.status) return next(error);
     const code = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-    logDetails(res).reason = error.status === 413 ? 'payload too large' : (error.type ?? 'bad request');
+    Object.assign(logDetails(res), { reason: error.status === 413 ? 'payload too large' : (error.type ?? 'bad request'), errors: [code] });
     res.status(error.status).json({ errors: [{ message: error.type ?? 'Bad request', extensions: { code } }] });
   });
 
@@ -233,6 +240,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     app,
     httpServer,
     apollo,
+    metrics,
     async stop() {
       await apollo.stop();
     },

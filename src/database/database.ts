@@ -102,6 +102,18 @@ function preparedName(sql: string): string {
   return name;
 }
 
+/** The unit-of-work connections, as /metrics reports them (Database.poolStats). */
+export interface PoolStats {
+  /** Open connections (on the embedded database: its single connection). */
+  total: number;
+  /** Open connections not lent to a unit of work. */
+  idle: number;
+  /** Units of work waiting for a connection. */
+  waiting: number;
+  /** The most connections the pool opens. */
+  max: number;
+}
+
 /** How long a unit of work waits for the embedded database's single connection before giving up (503). */
 export const EMBEDDED_WAIT_MS = 10_000;
 
@@ -116,6 +128,11 @@ class ConnectionQueue {
 
   get isBusy(): boolean {
     return this.busy;
+  }
+
+  /** One connection, busy or idle, and the units of work queued for it. */
+  stats(): PoolStats {
+    return { total: 1, idle: this.busy ? 0 : 1, waiting: this.waiters.length, max: 1 };
   }
 
   acquire(timeoutMs: number): Promise<() => void> {
@@ -283,6 +300,14 @@ export class Database {
         return results[results.length - 1]!.rows;
       },
     };
+  }
+
+  /** The request pool's connections for /metrics: TypeORM's pg Pool on PostgreSQL, the connection queue on PGlite. */
+  poolStats(): PoolStats {
+    if (this.embedded) return this.queue.stats();
+    const pool = (this.dataSource.driver as unknown as { master?: Pool }).master;
+    if (!pool) return { total: 0, idle: 0, waiting: 0, max: 0 };
+    return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: pool.options.max ?? 10 };
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { Metrics } from './metrics';
 
 /** What the layers behind the HTTP edge add to the request's log line. */
 export interface RequestLogDetails {
@@ -22,9 +23,10 @@ export function logDetails(res: Response): RequestLogDetails {
 /**
  * Logs every request exactly once, when its response is finished (or the client went away):
  * method, path (never the query string, which may hold a GET query's variables), status,
- * duration, request id and whatever the GraphQL layer or the refusal added.
+ * duration, request id and whatever the GraphQL layer or the refusal added. The same moment
+ * feeds the request metrics, so that a request is measured once, from one set of details.
  */
-export function requestLogger(logger: Logger) {
+export function requestLogger(logger: Logger, metrics?: Metrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
     const details = logDetails(res);
@@ -32,13 +34,16 @@ export function requestLogger(logger: Logger) {
     const log = () => {
       if (logged) return;
       logged = true;
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const path = req.originalUrl.split('?')[0]!;
+      metrics?.observe({ path, method: req.method, status: res.statusCode, durationSeconds: durationMs / 1000, operation: details.operation, errors: details.errors });
       logger.info(
         {
           requestId: res.locals.requestId as string | undefined,
           method: req.method,
-          path: req.originalUrl.split('?')[0],
+          path,
           status: res.statusCode,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+          durationMs,
           ...(res.writableFinished ? {} : { aborted: true }),
           ...details,
         },
