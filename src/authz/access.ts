@@ -1,4 +1,4 @@
-import { ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
+import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
 import { isUuid } from '../common/validation';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Organization } from '../modules/organization/organization.entity';
@@ -51,14 +51,36 @@ export class Access {
     const cacheKey = `${organizationId}:${key}`;
     let cached = this.permissionCache.get(cacheKey);
     if (!cached) {
-      cached = (async () => {
-        const roles = await this.loaders.rolesByOrganization.load(organizationId);
-        const custom = roles.find((r) => r.key === key);
-        return new Set((custom?.storedPermissions ?? []).filter(isPermission));
-      })();
+      cached = this.rolePermissions(organizationId, key).then((granted) => granted ?? NONE);
       this.permissionCache.set(cacheKey, cached);
     }
     return cached;
+  }
+
+  /**
+   * The escalation rule (SPEC §4): nobody creates, edits, assigns or invites with a role holding
+   * a permission they do not hold themselves. `owner` is never granted this way (only by
+   * transferring ownership); a key that names no role of the organization is bad input.
+   */
+  async assertMayGrantRole(organizationId: string, roleKey: string, field = 'roleKey'): Promise<void> {
+    if (roleKey === 'owner') throw new BadUserInputError(field, 'The owner role is granted only by transferring ownership');
+    const granted = await this.rolePermissions(organizationId, roleKey);
+    if (!granted) throw new BadUserInputError(field, `Unknown role '${roleKey}'`);
+    await this.assertMayGrant(organizationId, granted);
+  }
+
+  /** Every permission given is one the viewer holds in the organization (else FORBIDDEN). */
+  async assertMayGrant(organizationId: string, permissions: Iterable<Permission>): Promise<void> {
+    const own = await this.orgPermissions(organizationId);
+    for (const p of permissions) if (!own.has(p)) throw new ForbiddenError(`You cannot grant '${p}', which you do not hold`);
+  }
+
+  /** The permissions a role key of the organization holds (system or custom), null when there is no such role. */
+  async rolePermissions(organizationId: string, roleKey: string): Promise<ReadonlySet<Permission> | null> {
+    const system = systemPermissions(roleKey);
+    if (system) return system;
+    const custom = (await this.loaders.rolesByOrganization.load(organizationId)).find((r) => r.key === roleKey);
+    return custom ? new Set(custom.storedPermissions.filter(isPermission)) : null;
   }
 
   /** Forgets what was memoized (a mutation may have changed roles). */
