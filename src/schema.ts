@@ -11,6 +11,7 @@ import type { RequestContext } from './context';
 import { EnvironmentResolver, WorkspaceEnvironmentsResolver } from './modules/environment/environment.resolver';
 import { EnvironmentMutationResolver } from './modules/environment/environment.mutations';
 import { WorkspaceMutationResolver } from './modules/workspace/workspace.mutations';
+import { MembershipMutationResolver } from './modules/membership/membership.mutations';
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
@@ -24,6 +25,7 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   OrganizationResolver,
   OrganizationMembersResolver,
   MembershipResolver,
+  MembershipMutationResolver,
   RoleResolver,
   WorkspaceResolver,
   OrganizationWorkspacesResolver,

@@ -2,6 +2,7 @@ import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError 
 import { isUuid } from '../common/validation';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Organization } from '../modules/organization/organization.entity';
+import type { Role } from '../modules/membership/role.entity';
 import { OrganizationStatus } from '../modules/organization/organization.types';
 import type { Viewer } from '../auth/principal';
 import type { Session } from '../database/tenant-transaction';
@@ -182,6 +183,17 @@ export class Access {
     if (!workspace) throw new NotFoundError('Workspace');
     if (permission && !(await this.workspacePermissions(workspace)).has(permission)) throw new ForbiddenError();
     return workspace;
+  }
+
+  /** A role of an organization the viewer may see (NOT_FOUND like a random id otherwise), FORBIDDEN without the permission. */
+  async role(id: unknown, permission?: Permission): Promise<Role> {
+    await this.requireViewer();
+    if (!isUuid(id)) throw new NotFoundError('Role');
+    const role = await this.loaders.roleById.load(id);
+    if (!role || !(await this.visibleOrganization(role.organizationId))) throw new NotFoundError('Role');
+    await this.assertOrg(role.organizationId, VIEW_PERMISSION.Organization);
+    if (permission) await this.assertOrg(role.organizationId, permission);
+    return role;
   }
 
   async visibleEnvironment(id: unknown): Promise<{ environment: Environment; workspace: Workspace } | null> {

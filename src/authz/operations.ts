@@ -7,12 +7,13 @@ import type { Permission } from './permissions';
 export type Guard =
   | { kind: 'public' }
   | { kind: 'authenticated' }
-  | { kind: 'organization' | 'workspace' | 'environment'; arg: string; permission: Permission };
+  | { kind: 'organization' | 'workspace' | 'environment' | 'role'; arg: string; permission: Permission };
 
 const authenticated: Guard = { kind: 'authenticated' };
 const org = (arg: string, permission: Permission): Guard => ({ kind: 'organization', arg, permission });
 const ws = (arg: string, permission: Permission): Guard => ({ kind: 'workspace', arg, permission });
 const env = (arg: string, permission: Permission): Guard => ({ kind: 'environment', arg, permission });
+const role = (arg: string, permission: Permission): Guard => ({ kind: 'role', arg, permission });
 
 export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<string, Guard> } = {
   Query: {
@@ -36,6 +37,14 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     createEnvironment: ws('workspaceId', 'environment.create'),
     updateEnvironment: env('id', 'environment.update'),
     destroyEnvironment: env('id', 'environment.destroy'),
+    updateMemberRole: org('organizationId', 'org.members.update_role'),
+    removeMember: org('organizationId', 'org.members.remove'),
+    // Any member may leave whatever their role; the service answers NOT_FOUND for an organization not theirs.
+    leaveOrganization: authenticated,
+    transferOwnership: org('organizationId', 'org.transfer'),
+    createRole: org('organizationId', 'org.roles.manage'),
+    updateRole: role('id', 'org.roles.manage'),
+    deleteRole: role('id', 'org.roles.manage'),
   },
 };
 

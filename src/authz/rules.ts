@@ -63,6 +63,10 @@ function operationRule(guard: Guard): IRule {
       return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
         decide(() => ctx.access.environment(args[guard.arg], guard.permission)),
       ));
+    case 'role':
+      return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.role(args[guard.arg], guard.permission)),
+      ));
   }
 }
 

@@ -101,6 +101,14 @@ export class FeatureDisabledError extends AppError {
   }
 }
 
+/** The organization requires multi-factor authentication and the token is single-factor (SPEC §2). */
+export class MfaRequiredError extends AppError {
+  readonly code = 'MFA_REQUIRED' as const;
+  constructor(message = 'This organization requires multi-factor authentication') {
+    super(message, 'MFA_REQUIRED');
+  }
+}
+
 export class OrganizationInactiveError extends AppError {
   readonly code = 'ORGANIZATION_INACTIVE' as const;
   constructor(status: string) {

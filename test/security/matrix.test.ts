@@ -21,6 +21,8 @@ interface Fixture {
   /** A destroyed environment: updates fail on input, destroys on state, nothing changes. */
   environmentId: string;
   bystanderId: string;
+  /** The organization's `viewer` system role: not editable, so a holder's call changes nothing. */
+  systemRoleId: string;
   emails: Record<string, string>;
 }
 const fx = { emails: {} } as Fixture;
@@ -89,6 +91,41 @@ const CASES: Record<string, Case> = {
     variables: (f) => ({ id: f.environmentId }),
     holder: ['PRECONDITION_FAILED'],
   },
+  updateMemberRole: {
+    document: `mutation($org: ID!, $user: ID!) { updateMemberRole(organizationId: $org, userId: $user, roleKey: "owner") { id } }`,
+    variables: (f) => ({ org: f.orgId, user: f.bystanderId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'roleKey' },
+  },
+  removeMember: {
+    document: `mutation($org: ID!, $user: ID!) { removeMember(organizationId: $org, userId: $user) }`,
+    variables: (f) => ({ org: f.orgId, user: '00000000-0000-4000-8000-000000000000' }),
+    holder: ['NOT_FOUND'],
+  },
+  transferOwnership: {
+    document: `mutation($org: ID!, $user: ID!) { transferOwnership(organizationId: $org, newOwnerId: $user, confirmation: "nope") { id } }`,
+    variables: (f) => ({ org: f.orgId, user: f.bystanderId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'confirmation' },
+  },
+  createRole: {
+    document: `mutation($org: ID!) { createRole(organizationId: $org, input: { key: "Bad Key", name: "x", permissions: [] }) { id } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'key' },
+  },
+  updateRole: {
+    document: `mutation($id: ID!) { updateRole(id: $id, input: { name: "Mine" }) { id } }`,
+    variables: (f) => ({ id: f.systemRoleId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'SYSTEM_ROLE' },
+  },
+  deleteRole: {
+    document: `mutation($id: ID!) { deleteRole(id: $id) }`,
+    variables: (f) => ({ id: f.systemRoleId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'SYSTEM_ROLE' },
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -102,9 +139,15 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   createEnvironment: 'environment.create',
   updateEnvironment: 'environment.update',
   destroyEnvironment: 'environment.destroy',
+  updateMemberRole: 'org.members.update_role',
+  removeMember: 'org.members.remove',
+  transferOwnership: 'org.transfer',
+  createRole: 'org.roles.manage',
+  updateRole: 'org.roles.manage',
+  deleteRole: 'org.roles.manage',
 };
 
-const SCOPED_KINDS = ['organization', 'workspace', 'environment'];
+const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'role'];
 /** Mutations the service registers (its resolvers are loaded by the test helper's import of the server). */
 const REGISTERED = new Set(getMetadataStorage().mutations.map((m) => m.schemaName));
 const GUARDED = Object.entries(OPERATION_GUARDS.Mutation).filter(
@@ -144,6 +187,8 @@ beforeAll(async () => {
     ),
   );
   fx.environmentId = env.id;
+  const [role] = await app.db.withConnection((r) => r.query(`SELECT id FROM roles WHERE organization_id = $1 AND key = 'viewer'`, [org.id]));
+  fx.systemRoleId = role.id;
 });
 afterAll(async () => {
   await app?.close();

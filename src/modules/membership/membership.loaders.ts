@@ -43,6 +43,8 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
   );
   return {
     roleByKey,
+    /** A role by id, among the principal's organizations (row-level security hides the others). */
+    roleById: keyedLoader<string, Role>(async (ids) => (await query(`SELECT * FROM roles WHERE id = ANY($1::uuid[])`, [ids])).map(toRole), (r) => r.id),
     /** A user's memberships, oldest first; a deleted organization's only for its owner (who may restore it). */
     membershipsOfUser: groupedLoader<string, Membership>(
       async (userIds) =>

@@ -53,7 +53,9 @@ export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: D
     ),
     rolesByOrganization: groupedLoader<string, Role>(
       async (ids) =>
-        (await query(`SELECT * FROM roles WHERE organization_id = ANY($1::uuid[]) ORDER BY is_system DESC, created_at, key`, [ids])).map(toRole),
+        // System roles first, from the most to the least powerful; then custom roles, oldest first.
+        (await query(`SELECT * FROM roles WHERE organization_id = ANY($1::uuid[])
+          ORDER BY is_system DESC, array_position(ARRAY['owner', 'admin', 'member', 'viewer'], key), created_at, key`, [ids])).map(toRole),
       (r) => r.organizationId,
     ),
   };
