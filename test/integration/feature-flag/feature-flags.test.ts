@@ -296,3 +296,24 @@ describe('the restricted_workspaces gate (FEATURE_DISABLED)', () => {
     expect((await workspaces(org.id, owner)).map((w) => w.name).sort()).toEqual(['Default', 'Door', 'Open Lab', 'Vault 2'].sort());
   });
 });
+
+describe('Organization.features under a list', () => {
+  it('costs the same SQL statements for 1 organization as for 6 (plans and overrides batched)', async () => {
+    const statements = async (as: string): Promise<number> => {
+      const result = await app.gql(`{ organizations(first: 50) { nodes { id features { key enabled source } } } }`, {}, { as });
+      const data = ok(result);
+      expect(data.organizations.nodes.every((n: { features: Flag[] }) => n.features.some((f) => f.key === 'custom_roles'))).toBe(true);
+      return Number(result.headers.get('x-sql-statements'));
+    };
+    const one = uniqueEmail('ff-n1-one');
+    const many = uniqueEmail('ff-n1-many');
+    await createOrganization(app, one);
+    for (let i = 0; i < 6; i += 1) {
+      const created = await createOrganization(app, many);
+      if (i % 2 === 0) await setFeatureFlag(app, created.id, `beta.n${i}`, true, many);
+    }
+    const single = await statements(one);
+    expect(single).toBeGreaterThan(0);
+    expect(await statements(many)).toBe(single);
+  });
+});
