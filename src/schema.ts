@@ -14,6 +14,8 @@ import { WorkspaceMutationResolver } from './modules/workspace/workspace.mutatio
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
+import { PlanResolver } from './modules/billing/plan.resolver';
+import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
@@ -33,6 +35,8 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   WorkspaceEnvironmentsResolver,
   AuditResolver,
   OrganizationAuditResolver,
+  PlanResolver,
+  FeatureFlagResolver,
 ];
 
 type Ref = { id: unknown };

@@ -52,6 +52,7 @@ $$;
 SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');
+SELECT create_reference_table('plans');
 
 -- 3. Tenant tables: distributed on organization_id, all in one co-location group (that of
 --    `roles`), in foreign-key order: a table is distributed after the tables it references.
@@ -63,3 +64,4 @@ SELECT create_distributed_table('workspace_members', 'organization_id', colocate
 SELECT create_distributed_table('environments', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('organization_keys', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('audit_events', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('feature_flag_overrides', 'organization_id', colocate_with => 'roles');

@@ -22,6 +22,8 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     workspace: authenticated,
     environment: authenticated,
     permissionCatalog: authenticated,
+    // The catalogue is the same for every organization: any signed-in user may read it.
+    plans: authenticated,
     _entities: authenticated,
     _service: { kind: 'public' },
   },
@@ -36,6 +38,7 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     createEnvironment: ws('workspaceId', 'environment.create'),
     updateEnvironment: env('id', 'environment.update'),
     destroyEnvironment: env('id', 'environment.destroy'),
+    setFeatureFlag: org('organizationId', 'org.features.manage'),
   },
 };
 
@@ -82,6 +85,9 @@ export const OPEN_TYPES = [
   'WorkspaceMember',
   'AuditEvent',
   'AuditActor',
+  'Plan',
+  'PlanLimits',
+  'FeatureFlag',
   '_Service',
   'OrganizationConnection',
   'OrganizationEdge',

@@ -89,6 +89,12 @@ const CASES: Record<string, Case> = {
     variables: (f) => ({ id: f.environmentId }),
     holder: ['PRECONDITION_FAILED'],
   },
+  setFeatureFlag: {
+    document: `mutation($id: ID!) { setFeatureFlag(organizationId: $id, key: "Not A Key", enabled: true) { key } }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'key' },
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -102,6 +108,7 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   createEnvironment: 'environment.create',
   updateEnvironment: 'environment.update',
   destroyEnvironment: 'environment.destroy',
+  setFeatureFlag: 'org.features.manage',
 };
 
 const SCOPED_KINDS = ['organization', 'workspace', 'environment'];

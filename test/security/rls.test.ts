@@ -11,7 +11,8 @@ let app: TestApp;
 let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
-const TABLES = [...TENANT_TABLES];
+/** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides'];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
@@ -70,6 +71,17 @@ afterAll(async () => {
 });
 
 describe('catalog: RLS enabled, forced and checked on every tenant table', () => {
+  it('lists every table holding organization_id among the tenant tables checked here', async () => {
+    const rows: Array<{ relname: string }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)
+         ORDER BY 1`,
+      ),
+    );
+    expect(rows.map((r) => r.relname)).toEqual([...TABLES].sort());
+  });
+
   it('has relrowsecurity and relforcerowsecurity on every table of TENANT_TABLES', async () => {
     const rows: Array<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }> = await app.db.withConnection((r) =>
       r.query(
