@@ -10,6 +10,7 @@ import { ActorType } from './modules/audit/audit-event.entity';
 import { auditLoaders } from './modules/audit/audit.loaders';
 import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { environmentLoaders } from './modules/environment/environment.loaders';
+import { invitationLoaders } from './modules/invitation/invitation.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
 import { claimOrganization, defaultOrganizationToClaim } from './modules/user/user.provisioning';
@@ -21,7 +22,8 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof environmentLoaders> &
   ReturnType<typeof userLoaders> &
   ReturnType<typeof membershipLoaders> &
-  ReturnType<typeof auditLoaders>;
+  ReturnType<typeof auditLoaders> &
+  ReturnType<typeof invitationLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -98,6 +100,7 @@ export class RequestContext {
       ...environmentLoaders(q, ds),
       ...membershipLoaders(q, ds, users.userById),
       ...auditLoaders(q, ds),
+      ...invitationLoaders(q, ds),
     };
   }
 

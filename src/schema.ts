@@ -14,6 +14,7 @@ import { WorkspaceMutationResolver } from './modules/workspace/workspace.mutatio
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
+import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
@@ -33,6 +34,9 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   WorkspaceEnvironmentsResolver,
   AuditResolver,
   OrganizationAuditResolver,
+  InvitationResolver,
+  OrganizationInvitationsResolver,
+  ViewerInvitationsResolver,
 ];
 
 type Ref = { id: unknown };

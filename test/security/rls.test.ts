@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import { APP_ROLE } from '../../src/database/roles';
 import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
+import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-invitations';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -11,7 +12,7 @@ let app: TestApp;
 let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
-const TABLES = [...TENANT_TABLES];
+const TABLES = [...TENANT_TABLES, ...INVITATION_TABLES];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
