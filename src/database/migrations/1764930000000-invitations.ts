@@ -8,12 +8,16 @@ export const INVITATION_TABLES = ['invitations', 'email_outbox'] as const;
 
 const ts = 'timestamptz(3) NOT NULL DEFAULT now()';
 
-/** What the lookups return: exactly what `invitation(token)` may show, plus the ids to continue with. */
+/**
+ * What the lookups return: exactly what `invitation(token)` may show, plus the ids to continue
+ * with. An invitation of a deleted organization is not found.
+ */
 const PREVIEW_COLUMNS = `organization_id uuid, id uuid, organization_name text, email text, role_key text, role_id uuid, role_name text,
   role_description text, role_is_system boolean, role_permissions text[], status text, created_at timestamptz, expires_at timestamptz, accepted_at timestamptz`;
 const PREVIEW_SELECT = `i.organization_id, i.id, o.name, i.email, i.role_key, r.id, r.name, r.description, r.is_system, r.permissions, i.status, i.created_at, i.expires_at, i.accepted_at
   FROM public.invitations i JOIN public.organizations o ON o.id = i.organization_id
-  JOIN public.roles r ON r.organization_id = i.organization_id AND r.key = i.role_key`;
+  JOIN public.roles r ON r.organization_id = i.organization_id AND r.key = i.role_key
+  WHERE o.status <> 'DELETED'`;
 
 /**
  * Invitations (SPEC §5):
@@ -89,7 +93,7 @@ export class Invitations1764930000000 implements MigrationInterface {
     // The lookup role reads only the columns of a preview, never token hashes of other rows than
     // the one asked for (the hash is the key of the lookup), nor anything else of an organization.
     await q.query(`GRANT SELECT (organization_id, id, email, role_key, token_hash, status, created_at, expires_at, accepted_at) ON invitations TO ${INVITATION_LOOKUP_ROLE}`);
-    await q.query(`GRANT SELECT (id, name) ON organizations TO ${INVITATION_LOOKUP_ROLE}`);
+    await q.query(`GRANT SELECT (id, name, status) ON organizations TO ${INVITATION_LOOKUP_ROLE}`);
     await q.query(`GRANT SELECT (organization_id, id, key, name, description, is_system, permissions) ON roles TO ${INVITATION_LOOKUP_ROLE}`);
     await q.query(`GRANT SELECT (id, email, email_verified) ON users TO ${INVITATION_LOOKUP_ROLE}`);
     await q.query(`CREATE POLICY invitation_lookup ON invitations FOR SELECT TO ${INVITATION_LOOKUP_ROLE} USING (true)`);
@@ -102,7 +106,7 @@ export class Invitations1764930000000 implements MigrationInterface {
       CREATE FUNCTION invitation_by_token_hash(p_hash bytea) RETURNS TABLE (${PREVIEW_COLUMNS})
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
           SELECT ${PREVIEW_SELECT}
-          WHERE octet_length(p_hash) = 32 AND i.token_hash = p_hash
+          AND octet_length(p_hash) = 32 AND i.token_hash = p_hash
         $$`);
     await giveFunctionTo(q, 'invitation_by_token_hash(bytea)', INVITATION_LOOKUP_ROLE);
     await q.query(`GRANT EXECUTE ON FUNCTION invitation_by_token_hash(bytea) TO ${APP_ROLE}`);
@@ -112,8 +116,9 @@ export class Invitations1764930000000 implements MigrationInterface {
       CREATE FUNCTION invitations_pending_for_me() RETURNS TABLE (${PREVIEW_COLUMNS})
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
           SELECT ${PREVIEW_SELECT}
-          JOIN public.users u ON u.id = ${USER_INITPLAN} AND u.email_verified AND i.email = lower(u.email)
-          WHERE i.status = 'PENDING' AND i.expires_at > now()
+          AND i.status = 'PENDING' AND i.expires_at > now()
+          -- One value computed once (the principal's own verified address), so the partial index applies.
+          AND i.email = (SELECT lower(u.email) FROM public.users u WHERE u.id = ${USER_INITPLAN} AND u.email_verified)
           ORDER BY i.created_at DESC, i.id DESC
           LIMIT 100
         $$`);

@@ -15,15 +15,15 @@ import { InvitationService } from './invitation.service';
 import { InviteeService } from './invitee.service';
 
 /**
- * The organization of an invitation seen by someone who is not (yet) allowed to see it: its id
- * and name, and nothing else — any other stored field answers FORBIDDEN at its path.
+ * The organization of an invitation seen by someone who is not (yet) allowed to see it: its name
+ * and nothing else (SPEC §5). Every other stored field, its id included, answers FORBIDDEN at its
+ * path — and so does every field resolver and rule that needs the id (counts, owner, members…).
  */
-function organizationPreview(ctx: RequestContext, id: string, name: string): Organization {
+function organizationPreview(ctx: RequestContext, name: string): Organization {
   const preview = Object.create(Organization.prototype) as Organization;
-  Object.defineProperty(preview, 'id', { value: id, enumerable: true });
   Object.defineProperty(preview, 'name', { value: name, enumerable: true });
   for (const column of ctx.app.db.dataSource.getMetadata(Organization).columns) {
-    if (column.propertyName === 'id' || column.propertyName === 'name') continue;
+    if (column.propertyName === 'name') continue;
     Object.defineProperty(preview, column.propertyName, {
       get: () => {
         throw new ForbiddenError('An invitation shows only the name of its organization');
@@ -78,7 +78,7 @@ export class InvitationResolver {
       const visible = await ctx.access.visibleOrganization(invitation.organizationId);
       if (visible && (await ctx.access.orgPermissions(visible.id)).has(VIEW_PERMISSION.Organization)) return visible;
     }
-    return organizationPreview(ctx, invitation.organizationId, invitation.preview.organizationName);
+    return organizationPreview(ctx, invitation.preview.organizationName);
   }
 
   @FieldResolver(() => Role)

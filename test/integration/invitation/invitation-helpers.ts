@@ -57,7 +57,7 @@ export const ACCEPT = `mutation($token: String!) { acceptInvitation(token: $toke
 export const DECLINE = `mutation($token: String!) { declineInvitation(token: $token) { id status } }`;
 export const REVOKE = `mutation($id: ID!) { revokeInvitation(id: $id) { id status } }`;
 export const RESEND = `mutation($id: ID!) { resendInvitation(id: $id) { token invitation { id status expiresAt } } }`;
-export const PREVIEW = `query($token: String!) { invitation(token: $token) { id email status expiresAt role { key name } organization { id name } invitedBy { id } } }`;
+export const PREVIEW = `query($token: String!) { invitation(token: $token) { id email status expiresAt role { key name } organization { name } invitedBy { id } } }`;
 export const CREATE_ORG = `mutation($name: String!) { createOrganization(input: { name: $name }) { id name } }`;
 export const ME = `{ me { user { id } } }`;
 

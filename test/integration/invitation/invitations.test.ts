@@ -213,6 +213,26 @@ describe('acceptInvitation', () => {
     expect(ok(await t.as(email, ACCEPT, { token: again.token })).acceptInvitation.role.key).toBe('member');
   });
 
+  it('is CONFLICT for someone who became a member meanwhile; the invitation stays PENDING', async () => {
+    const email = uniqueEmail('inv-already');
+    const ticket = await invite(t, owner, org, email);
+    const id = await userId(t, email);
+    await withAllRows(t.app, (r) => r.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'viewer')`, [org, id]));
+    expect(errorOf(await t.as(email, ACCEPT, { token: ticket.token }))).toMatchObject({ code: 'CONFLICT' });
+    expect((await storedInvitation(t, ticket.invitation.id)).status).toBe('PENDING');
+    expect(await memberCount(t, org, id)).toBe(1);
+  });
+
+  it('finds no invitation of a deleted organization (NOT_FOUND, like an unknown token)', async () => {
+    const doomedOwner = uniqueEmail('inv-doomed');
+    const doomed = await createOrg(t, doomedOwner, 'Doomed');
+    const email = uniqueEmail('inv-doomed-guest');
+    const ticket = await invite(t, doomedOwner, doomed, email);
+    await withAllRows(t.app, (r) => r.query(`UPDATE organizations SET status = 'DELETED', deleted_at = now() WHERE id = $1`, [doomed]));
+    for (const document of [PREVIEW, ACCEPT]) expect(errorOf(await t.as(email, document, { token: ticket.token }))).toMatchObject({ code: 'NOT_FOUND', message: 'Invitation not found' });
+    expect(ok(await t.as(email, `{ me { pendingInvitations { id } } }`)).me.pendingInvitations).toEqual([]);
+  });
+
   it('re-invitation after removal works', async () => {
     const email = uniqueEmail('inv-back');
     const first = await invite(t, owner, org, email, 'viewer');
