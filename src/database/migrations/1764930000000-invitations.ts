@@ -132,6 +132,7 @@ export class Invitations1764930000000 implements MigrationInterface {
     await q.query(`DROP POLICY IF EXISTS invitation_lookup ON users`);
     await q.query(`DROP POLICY IF EXISTS invitation_lookup ON roles`);
     await q.query(`DROP POLICY IF EXISTS invitation_lookup ON organizations`);
+    await q.query(`REVOKE ALL ON users, organizations, roles FROM ${INVITATION_LOOKUP_ROLE}`);
     await q.query(`DROP TABLE IF EXISTS email_outbox`);
     await q.query(`DROP TABLE IF EXISTS invitations`);
   }
