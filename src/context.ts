@@ -12,6 +12,7 @@ import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { planLoaders } from './modules/billing/plan.loaders';
 import { environmentLoaders } from './modules/environment/environment.loaders';
 import { featureFlagLoaders } from './modules/feature-flag/feature-flag.loaders';
+import { invitationLoaders } from './modules/invitation/invitation.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
 import { claimOrganization, defaultOrganizationToClaim } from './modules/user/user.provisioning';
@@ -25,7 +26,8 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof membershipLoaders> &
   ReturnType<typeof auditLoaders> &
   ReturnType<typeof planLoaders> &
-  ReturnType<typeof featureFlagLoaders>;
+  ReturnType<typeof featureFlagLoaders> &
+  ReturnType<typeof invitationLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -105,6 +107,7 @@ export class RequestContext {
       ...auditLoaders(q, ds),
       ...plans,
       ...featureFlagLoaders(q, plans),
+      ...invitationLoaders(q, ds),
     };
   }
 

@@ -16,6 +16,7 @@ import { OrganizationResolver } from './modules/organization/organization.resolv
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
 import { PlanResolver } from './modules/billing/plan.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
+import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
@@ -37,6 +38,9 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   OrganizationAuditResolver,
   PlanResolver,
   FeatureFlagResolver,
+  InvitationResolver,
+  OrganizationInvitationsResolver,
+  ViewerInvitationsResolver,
 ];
 
 type Ref = { id: unknown };

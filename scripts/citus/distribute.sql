@@ -28,7 +28,8 @@ DECLARE
     'memberships_role_fkey',                                -- memberships (organization_id, role_key) → roles (organization_id, key)
     'workspace_members_organization_id_workspace_id_fkey',  -- workspace_members → workspaces (organization_id, id)
     'workspace_members_organization_id_user_id_fkey',       -- workspace_members → memberships (organization_id, user_id)
-    'environments_organization_id_workspace_id_fkey'        -- environments → workspaces (organization_id, id)
+    'environments_organization_id_workspace_id_fkey',       -- environments → workspaces (organization_id, id)
+    'invitations_role_fkey'                                 -- invitations (organization_id, role_key) → roles (organization_id, key)
   ];
 BEGIN
   FOREACH fk IN ARRAY tenant_fks LOOP
@@ -65,3 +66,5 @@ SELECT create_distributed_table('environments', 'organization_id', colocate_with
 SELECT create_distributed_table('organization_keys', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('audit_events', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('feature_flag_overrides', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('invitations', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('email_outbox', 'organization_id', colocate_with => 'roles');

@@ -1,6 +1,7 @@
 import { BadUserInputError, FeatureDisabledError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
 import { isUuid } from '../common/validation';
 import type { Environment } from '../modules/environment/environment.entity';
+import type { Invitation } from '../modules/invitation/invitation.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import { OrganizationStatus } from '../modules/organization/organization.types';
 import type { Viewer } from '../auth/principal';
@@ -200,6 +201,19 @@ export class Access {
     if (!workspace) throw new NotFoundError('Workspace');
     if (permission && !(await this.workspacePermissions(workspace)).has(permission)) throw new ForbiddenError();
     return workspace;
+  }
+
+  /**
+   * An invitation seen through its organization (by those who manage invitations there): NOT_FOUND
+   * when its organization is not visible, exactly like an id that does not exist.
+   */
+  async invitation(id: unknown, permission?: Permission): Promise<Invitation> {
+    await this.requireViewer();
+    const invitation = isUuid(id) ? await this.loaders.invitationById.load(id) : null;
+    if (!invitation || !(await this.visibleOrganization(invitation.organizationId))) throw new NotFoundError('Invitation');
+    await this.assertOrg(invitation.organizationId, VIEW_PERMISSION.Organization);
+    if (permission) await this.assertOrg(invitation.organizationId, permission);
+    return invitation;
   }
 
   async visibleEnvironment(id: unknown): Promise<{ environment: Environment; workspace: Workspace } | null> {

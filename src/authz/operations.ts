@@ -7,12 +7,14 @@ import type { Permission } from './permissions';
 export type Guard =
   | { kind: 'public' }
   | { kind: 'authenticated' }
-  | { kind: 'organization' | 'workspace' | 'environment'; arg: string; permission: Permission };
+  | { kind: 'organization' | 'workspace' | 'environment' | 'invitation'; arg: string; permission: Permission };
 
 const authenticated: Guard = { kind: 'authenticated' };
 const org = (arg: string, permission: Permission): Guard => ({ kind: 'organization', arg, permission });
 const ws = (arg: string, permission: Permission): Guard => ({ kind: 'workspace', arg, permission });
 const env = (arg: string, permission: Permission): Guard => ({ kind: 'environment', arg, permission });
+/** Scoped by an invitation id: its organization's permission. */
+const invitation = (arg: string, permission: Permission): Guard => ({ kind: 'invitation', arg, permission });
 
 export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<string, Guard> } = {
   Query: {
@@ -26,6 +28,8 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     plans: authenticated,
     _entities: authenticated,
     _service: { kind: 'public' },
+    // A preview by token needs no login (SPEC §2): what it shows is the lookup's narrow answer.
+    invitation: { kind: 'public' },
   },
   Mutation: {
     createOrganization: authenticated,
@@ -39,6 +43,12 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     updateEnvironment: env('id', 'environment.update'),
     destroyEnvironment: env('id', 'environment.destroy'),
     setFeatureFlag: org('organizationId', 'org.features.manage'),
+    inviteMember: org('organizationId', 'org.members.invite'),
+    resendInvitation: invitation('id', 'org.members.invite'),
+    revokeInvitation: invitation('id', 'org.members.invite'),
+    // The invitee is not a member yet: the token and their verified email decide (in the service).
+    acceptInvitation: authenticated,
+    declineInvitation: authenticated,
   },
 };
 
@@ -54,6 +64,7 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     members: 'org.members.list',
     roles: 'org.members.list',
     auditEvents: 'org.audit.view',
+    invitations: 'org.members.invite',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage' },
   Environment: { '*': 'workspace.view' },
@@ -97,4 +108,8 @@ export const OPEN_TYPES = [
   'MembershipEdge',
   'AuditEventConnection',
   'AuditEventEdge',
+  'Invitation',
+  'InvitationTicket',
+  'InvitationConnection',
+  'InvitationEdge',
 ];

@@ -63,6 +63,10 @@ function operationRule(guard: Guard): IRule {
       return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
         decide(() => ctx.access.environment(args[guard.arg], guard.permission)),
       ));
+    case 'invitation':
+      return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.invitation(args[guard.arg], guard.permission)),
+      ));
   }
 }
 

@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import { APP_ROLE } from '../../src/database/roles';
 import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
+import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-invitations';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -12,7 +13,7 @@ let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
 /** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
-const TABLES = [...TENANT_TABLES, 'feature_flag_overrides'];
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
@@ -153,7 +154,7 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
     expect(broken).toEqual([]);
   });
 
-  it('leads every index of a tenant table with organization_id, except memberships_user_idx', async () => {
+  it('leads every index of a tenant table with organization_id, except the lookups made before the organization is known', async () => {
     const rows: Array<{ index: string; lead: string | null }> = await app.db.withConnection((r) =>
       r.query(
         `SELECT i.indexrelid::regclass::text AS "index", a.attname::text AS lead
@@ -164,9 +165,15 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
       ),
     );
     expect(rows.length).toBeGreaterThanOrEqual(TABLES.length + 5);
-    // The one exception: the principal's own memberships are looked up by user before its
-    // organizations are known (request bootstrap, own_memberships policy), so that index leads with user_id.
-    expect(rows.filter((r) => r.lead !== 'organization_id')).toEqual([{ index: 'memberships_user_idx', lead: 'user_id' }]);
+    // The exceptions are looked up before the organization is known: the principal's own
+    // memberships by user (request bootstrap, own_memberships policy), an invitation by its token
+    // hash and the viewer's pending invitations by address (the SECURITY DEFINER lookups). None is unique.
+    const byName = (a: { index: string }, b: { index: string }) => a.index.localeCompare(b.index);
+    expect(rows.filter((r) => r.lead !== 'organization_id').sort(byName)).toEqual([
+      { index: 'invitations_pending_email_idx', lead: 'email' },
+      { index: 'invitations_token_hash_idx', lead: 'token_hash' },
+      { index: 'memberships_user_idx', lead: 'user_id' },
+    ]);
   });
 });
 
