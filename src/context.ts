@@ -9,7 +9,10 @@ import { type Session, TenantTransaction } from './database/tenant-transaction';
 import { ActorType } from './modules/audit/audit-event.entity';
 import { auditLoaders } from './modules/audit/audit.loaders';
 import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
+import { planLoaders } from './modules/billing/plan.loaders';
 import { environmentLoaders } from './modules/environment/environment.loaders';
+import { featureFlagLoaders } from './modules/feature-flag/feature-flag.loaders';
+import { invitationLoaders } from './modules/invitation/invitation.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
 import { claimOrganization, defaultOrganizationToClaim } from './modules/user/user.provisioning';
@@ -21,7 +24,10 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof environmentLoaders> &
   ReturnType<typeof userLoaders> &
   ReturnType<typeof membershipLoaders> &
-  ReturnType<typeof auditLoaders>;
+  ReturnType<typeof auditLoaders> &
+  ReturnType<typeof planLoaders> &
+  ReturnType<typeof featureFlagLoaders> &
+  ReturnType<typeof invitationLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -91,6 +97,7 @@ export class RequestContext {
       return this.tx.query(sql, params);
     };
     const users = userLoaders(q, ds);
+    const plans = planLoaders(q);
     return {
       ...users,
       ...organizationLoaders(q, ds, users.userById),
@@ -98,6 +105,9 @@ export class RequestContext {
       ...environmentLoaders(q, ds),
       ...membershipLoaders(q, ds, users.userById),
       ...auditLoaders(q, ds),
+      ...plans,
+      ...featureFlagLoaders(q, plans),
+      ...invitationLoaders(q, ds),
     };
   }
 

@@ -15,6 +15,9 @@ import { MembershipMutationResolver } from './modules/membership/membership.muta
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
+import { PlanResolver } from './modules/billing/plan.resolver';
+import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
+import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
@@ -35,6 +38,11 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   WorkspaceEnvironmentsResolver,
   AuditResolver,
   OrganizationAuditResolver,
+  PlanResolver,
+  FeatureFlagResolver,
+  InvitationResolver,
+  OrganizationInvitationsResolver,
+  ViewerInvitationsResolver,
 ];
 
 type Ref = { id: unknown };

@@ -28,7 +28,8 @@ DECLARE
     'memberships_role_fkey',                                -- memberships (organization_id, role_key) → roles (organization_id, key)
     'workspace_members_organization_id_workspace_id_fkey',  -- workspace_members → workspaces (organization_id, id)
     'workspace_members_organization_id_user_id_fkey',       -- workspace_members → memberships (organization_id, user_id)
-    'environments_organization_id_workspace_id_fkey'        -- environments → workspaces (organization_id, id)
+    'environments_organization_id_workspace_id_fkey',       -- environments → workspaces (organization_id, id)
+    'invitations_role_fkey'                                 -- invitations (organization_id, role_key) → roles (organization_id, key)
   ];
 BEGIN
   FOREACH fk IN ARRAY tenant_fks LOOP
@@ -52,6 +53,7 @@ $$;
 SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');
+SELECT create_reference_table('plans');
 
 -- 3. Tenant tables: distributed on organization_id, all in one co-location group (that of
 --    `roles`), in foreign-key order: a table is distributed after the tables it references.
@@ -63,3 +65,6 @@ SELECT create_distributed_table('workspace_members', 'organization_id', colocate
 SELECT create_distributed_table('environments', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('organization_keys', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('audit_events', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('feature_flag_overrides', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('invitations', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('email_outbox', 'organization_id', colocate_with => 'roles');

@@ -1,6 +1,7 @@
-import { BadUserInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
+import { BadUserInputError, FeatureDisabledError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
 import { isUuid } from '../common/validation';
 import type { Environment } from '../modules/environment/environment.entity';
+import type { Invitation } from '../modules/invitation/invitation.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import type { Role } from '../modules/membership/role.entity';
 import { OrganizationStatus } from '../modules/organization/organization.types';
@@ -24,6 +25,8 @@ export class Access {
   private readonly permissionCache = new Map<string, Promise<ReadonlySet<Permission>>>();
   /** Effective permissions per workspace, computed once per request (every field of a workspace and its environments asks). */
   private readonly workspaceCache = new Map<string, Promise<ReadonlySet<Permission>>>();
+  /** Enabled feature keys per organization, read once per request (plan ∪ overrides, from the database). */
+  private readonly featureCache = new Map<string, Promise<ReadonlySet<string>>>();
 
   constructor(
     private readonly session: () => Promise<Session>,
@@ -84,10 +87,26 @@ export class Access {
     return custom ? new Set(custom.storedPermissions.filter(isPermission)) : null;
   }
 
-  /** Forgets what was memoized (a mutation may have changed roles). */
+  /** Forgets what was memoized (a mutation may have changed roles or flags). */
   reset(): void {
     this.permissionCache.clear();
     this.workspaceCache.clear();
+    this.featureCache.clear();
+  }
+
+  /**
+   * The one gate of plan features and flags (SPEC §5): FEATURE_DISABLED, naming the feature,
+   * unless the organization's plan grants it or an override switches it on (an override wins
+   * either way). Read from the database once per request: a toggle applies from the next request.
+   * Callers check it after visibility, permission and input (SPEC §6 order), before state.
+   */
+  async requireFeature(organizationId: string, key: string): Promise<void> {
+    let enabled = this.featureCache.get(organizationId);
+    if (!enabled) {
+      enabled = this.loaders.featureFlagsByOrganization.load(organizationId).then((flags) => new Set(flags.filter((f) => f.enabled).map((f) => f.key)));
+      this.featureCache.set(organizationId, enabled);
+    }
+    if (!(await enabled).has(key)) throw new FeatureDisabledError(key);
   }
 
   /**
@@ -194,6 +213,19 @@ export class Access {
     await this.assertOrg(role.organizationId, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(role.organizationId, permission);
     return role;
+  }
+
+  /**
+   * An invitation seen through its organization (by those who manage invitations there): NOT_FOUND
+   * when its organization is not visible, exactly like an id that does not exist.
+   */
+  async invitation(id: unknown, permission?: Permission): Promise<Invitation> {
+    await this.requireViewer();
+    const invitation = isUuid(id) ? await this.loaders.invitationById.load(id) : null;
+    if (!invitation || !(await this.visibleOrganization(invitation.organizationId))) throw new NotFoundError('Invitation');
+    await this.assertOrg(invitation.organizationId, VIEW_PERMISSION.Organization);
+    if (permission) await this.assertOrg(invitation.organizationId, permission);
+    return invitation;
   }
 
   async visibleEnvironment(id: unknown): Promise<{ environment: Environment; workspace: Workspace } | null> {

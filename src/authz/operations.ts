@@ -7,13 +7,15 @@ import type { Permission } from './permissions';
 export type Guard =
   | { kind: 'public' }
   | { kind: 'authenticated' }
-  | { kind: 'organization' | 'workspace' | 'environment' | 'role'; arg: string; permission: Permission };
+  | { kind: 'organization' | 'workspace' | 'environment' | 'role' | 'invitation'; arg: string; permission: Permission };
 
 const authenticated: Guard = { kind: 'authenticated' };
 const org = (arg: string, permission: Permission): Guard => ({ kind: 'organization', arg, permission });
 const ws = (arg: string, permission: Permission): Guard => ({ kind: 'workspace', arg, permission });
 const env = (arg: string, permission: Permission): Guard => ({ kind: 'environment', arg, permission });
 const role = (arg: string, permission: Permission): Guard => ({ kind: 'role', arg, permission });
+/** Scoped by an invitation id: its organization's permission. */
+const invitation = (arg: string, permission: Permission): Guard => ({ kind: 'invitation', arg, permission });
 
 export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<string, Guard> } = {
   Query: {
@@ -23,8 +25,12 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     workspace: authenticated,
     environment: authenticated,
     permissionCatalog: authenticated,
+    // The catalogue is the same for every organization: any signed-in user may read it.
+    plans: authenticated,
     _entities: authenticated,
     _service: { kind: 'public' },
+    // A preview by token needs no login (SPEC §2): what it shows is the lookup's narrow answer.
+    invitation: { kind: 'public' },
   },
   Mutation: {
     createOrganization: authenticated,
@@ -45,6 +51,13 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     createRole: org('organizationId', 'org.roles.manage'),
     updateRole: role('id', 'org.roles.manage'),
     deleteRole: role('id', 'org.roles.manage'),
+    setFeatureFlag: org('organizationId', 'org.features.manage'),
+    inviteMember: org('organizationId', 'org.members.invite'),
+    resendInvitation: invitation('id', 'org.members.invite'),
+    revokeInvitation: invitation('id', 'org.members.invite'),
+    // The invitee is not a member yet: the token and their verified email decide (in the service).
+    acceptInvitation: authenticated,
+    declineInvitation: authenticated,
   },
 };
 
@@ -60,6 +73,7 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     members: 'org.members.list',
     roles: 'org.members.list',
     auditEvents: 'org.audit.view',
+    invitations: 'org.members.invite',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage' },
   Environment: { '*': 'workspace.view' },
@@ -91,6 +105,9 @@ export const OPEN_TYPES = [
   'WorkspaceMember',
   'AuditEvent',
   'AuditActor',
+  'Plan',
+  'PlanLimits',
+  'FeatureFlag',
   '_Service',
   'OrganizationConnection',
   'OrganizationEdge',
@@ -100,4 +117,8 @@ export const OPEN_TYPES = [
   'MembershipEdge',
   'AuditEventConnection',
   'AuditEventEdge',
+  'Invitation',
+  'InvitationTicket',
+  'InvitationConnection',
+  'InvitationEdge',
 ];

@@ -67,6 +67,10 @@ function operationRule(guard: Guard): IRule {
       return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
         decide(() => ctx.access.role(args[guard.arg], guard.permission)),
       ));
+    case 'invitation':
+      return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
+        decide(() => ctx.access.invitation(args[guard.arg], guard.permission)),
+      ));
   }
 }
 

@@ -1,5 +1,6 @@
 import { Connection } from './pagination';
 import { AuditEvent } from '../modules/audit/audit-event.entity';
+import { Invitation } from '../modules/invitation/invitation.entity';
 import { Membership } from '../modules/membership/membership.entity';
 import { Organization } from '../modules/organization/organization.entity';
 import { Workspace } from '../modules/workspace/workspace.entity';
@@ -8,5 +9,6 @@ import { Workspace } from '../modules/workspace/workspace.entity';
 export const OrganizationConnection = Connection('Organization', Organization);
 export const WorkspaceConnection = Connection('Workspace', Workspace);
 export const MembershipConnection = Connection('Membership', Membership);
+export const InvitationConnection = Connection('Invitation', Invitation);
 /** Audit connections have no totalCount: they may hold millions of rows. */
 export const AuditEventConnection = Connection('AuditEvent', AuditEvent, { totalCount: false });

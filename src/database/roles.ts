@@ -4,3 +4,5 @@ export const APP_ROLE = 'tenant_service_app';
 export const PROVISIONER_ROLE = 'tenant_service_provisioner';
 /** Owns `organization_slugs_taken`: may read `organizations.slug`, nothing else. */
 export const SLUG_LOOKUP_ROLE = 'tenant_service_slug_lookup';
+/** Owns the invitation lookups by token hash and for the viewer's own email: may read only what an invitation preview shows. */
+export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';

@@ -34,3 +34,17 @@ export async function addMember(app: TestApp, organizationId: string, email: str
   );
   return me.user.id;
 }
+
+/**
+ * Sets a feature flag override through `setFeatureFlag`, as `as` (who must hold
+ * org.features.manage), e.g. `restricted_workspaces`, which the trial plan PRO lacks.
+ */
+export async function setFeatureFlag(app: TestApp, organizationId: string, key: string, enabled: boolean, as: string): Promise<void> {
+  ok(
+    await app.gql(
+      `mutation($org: ID!, $key: String!, $enabled: Boolean!) { setFeatureFlag(organizationId: $org, key: $key, enabled: $enabled) { key enabled } }`,
+      { org: organizationId, key, enabled },
+      { as },
+    ),
+  );
+}

@@ -23,6 +23,8 @@ interface Fixture {
   bystanderId: string;
   /** The organization's `viewer` system role: not editable, so a holder's call changes nothing. */
   systemRoleId: string;
+  /** A revoked invitation: resending or revoking it fails on its state, nothing changes. */
+  invitationId: string;
   emails: Record<string, string>;
 }
 const fx = { emails: {} } as Fixture;
@@ -38,6 +40,24 @@ interface Case {
 }
 
 const CASES: Record<string, Case> = {
+  inviteMember: {
+    document: `mutation($id: ID!, $input: InviteMemberInput!) { inviteMember(organizationId: $id, input: $input) { token } }`,
+    variables: (f) => ({ id: f.orgId, input: { email: 'matrix-invitee@example.com', roleKey: 'viewer', expiresInDays: 0 } }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'expiresInDays' },
+  },
+  resendInvitation: {
+    document: `mutation($id: ID!) { resendInvitation(id: $id) { token } }`,
+    variables: (f) => ({ id: f.invitationId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'INVITATION_REVOKED' },
+  },
+  revokeInvitation: {
+    document: `mutation($id: ID!) { revokeInvitation(id: $id) { id } }`,
+    variables: (f) => ({ id: f.invitationId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'INVITATION_REVOKED' },
+  },
   updateOrganization: {
     document: `mutation($id: ID!, $input: UpdateOrganizationInput!) { updateOrganization(id: $id, input: $input) { id } }`,
     variables: (f) => ({ id: f.orgId, input: { name: '' } }),
@@ -126,6 +146,12 @@ const CASES: Record<string, Case> = {
     holder: ['PRECONDITION_FAILED'],
     extensions: { reason: 'SYSTEM_ROLE' },
   },
+  setFeatureFlag: {
+    document: `mutation($id: ID!) { setFeatureFlag(organizationId: $id, key: "Not A Key", enabled: true) { key } }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'key' },
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -145,9 +171,13 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   createRole: 'org.roles.manage',
   updateRole: 'org.roles.manage',
   deleteRole: 'org.roles.manage',
+  setFeatureFlag: 'org.features.manage',
+  inviteMember: 'org.members.invite',
+  resendInvitation: 'org.members.invite',
+  revokeInvitation: 'org.members.invite',
 };
 
-const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'role'];
+const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'invitation', 'role'];
 /** Mutations the service registers (its resolvers are loaded by the test helper's import of the server). */
 const REGISTERED = new Set(getMetadataStorage().mutations.map((m) => m.schemaName));
 const GUARDED = Object.entries(OPERATION_GUARDS.Mutation).filter(
@@ -189,6 +219,15 @@ beforeAll(async () => {
   fx.environmentId = env.id;
   const [role] = await app.db.withConnection((r) => r.query(`SELECT id FROM roles WHERE organization_id = $1 AND key = 'viewer'`, [org.id]));
   fx.systemRoleId = role.id;
+  // Written straight to the table: the fixture must add no audit event of its own.
+  const [invitation] = await app.db.withConnection((r) =>
+    r.query(
+      `INSERT INTO invitations (organization_id, email, role_key, token_hash, status, valid_days, expires_at, revoked_at)
+       VALUES ($1, 'matrix-revoked@example.com', 'viewer', sha256('matrix'::bytea), 'REVOKED', 7, now() + interval '7 days', now()) RETURNING id`,
+      [org.id],
+    ),
+  );
+  fx.invitationId = invitation.id;
 });
 afterAll(async () => {
   await app?.close();
@@ -217,6 +256,7 @@ describe('the matrix data matches SPEC §4', () => {
       members: 'org.members.list',
       roles: 'org.members.list',
       auditEvents: 'org.audit.view',
+      invitations: 'org.members.invite',
     });
   });
 
@@ -262,6 +302,7 @@ describe('field matrix on Organization', () => {
     members: 'members { totalCount }',
     roles: 'roles { key }',
     auditEvents: 'auditEvents(first: 1) { edges { cursor } }',
+    invitations: 'invitations { totalCount }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import { APP_ROLE } from '../../src/database/roles';
 import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
+import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-invitations';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -11,7 +12,8 @@ let app: TestApp;
 let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
-const TABLES = [...TENANT_TABLES];
+/** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
@@ -70,6 +72,17 @@ afterAll(async () => {
 });
 
 describe('catalog: RLS enabled, forced and checked on every tenant table', () => {
+  it('lists every table holding organization_id among the tenant tables checked here', async () => {
+    const rows: Array<{ relname: string }> = await app.db.withConnection((r) =>
+      r.query(
+        `SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped)
+         ORDER BY 1`,
+      ),
+    );
+    expect(rows.map((r) => r.relname)).toEqual([...TABLES].sort());
+  });
+
   it('has relrowsecurity and relforcerowsecurity on every table of TENANT_TABLES', async () => {
     const rows: Array<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }> = await app.db.withConnection((r) =>
       r.query(
@@ -141,7 +154,7 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
     expect(broken).toEqual([]);
   });
 
-  it('leads every index of a tenant table with organization_id, except memberships_user_idx', async () => {
+  it('leads every index of a tenant table with organization_id, except the lookups made before the organization is known', async () => {
     const rows: Array<{ index: string; lead: string | null }> = await app.db.withConnection((r) =>
       r.query(
         `SELECT i.indexrelid::regclass::text AS "index", a.attname::text AS lead
@@ -152,9 +165,15 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
       ),
     );
     expect(rows.length).toBeGreaterThanOrEqual(TABLES.length + 5);
-    // The one exception: the principal's own memberships are looked up by user before its
-    // organizations are known (request bootstrap, own_memberships policy), so that index leads with user_id.
-    expect(rows.filter((r) => r.lead !== 'organization_id')).toEqual([{ index: 'memberships_user_idx', lead: 'user_id' }]);
+    // The exceptions are looked up before the organization is known: the principal's own
+    // memberships by user (request bootstrap, own_memberships policy), an invitation by its token
+    // hash and the viewer's pending invitations by address (the SECURITY DEFINER lookups). None is unique.
+    const byName = (a: { index: string }, b: { index: string }) => a.index.localeCompare(b.index);
+    expect(rows.filter((r) => r.lead !== 'organization_id').sort(byName)).toEqual([
+      { index: 'invitations_pending_email_idx', lead: 'email' },
+      { index: 'invitations_token_hash_idx', lead: 'token_hash' },
+      { index: 'memberships_user_idx', lead: 'user_id' },
+    ]);
   });
 });
 

@@ -22,7 +22,7 @@ describe('layering', () => {
   it('services check no permission the shield rules already checked', () => {
     const services = all.filter((f) => f.endsWith('.service.ts'));
     expect(services.length).toBeGreaterThan(3);
-    expect(matching(services, /access\.(organization|workspace|environment)\([^)]*,\s*['"][a-z_.]+['"]/)).toEqual([]);
+    expect(matching(services, /access\.(organization|workspace|environment|invitation)\([^)]*,\s*['"][a-z_.]+['"]/)).toEqual([]);
     expect(matching(services, /assertOrg\(/)).toEqual([]);
   });
 

@@ -3,7 +3,7 @@ import { APP_ROLE, PROVISIONER_ROLE, SLUG_LOOKUP_ROLE } from '../roles';
 import { ORG_SCOPE_SQL, USER_SQL } from './1763900000000-foundation';
 
 /** Creates a NOLOGIN role once per cluster (test databases share it) that the migrating user may act as. */
-async function ensureRole(q: QueryRunner, role: string): Promise<void> {
+export async function ensureRole(q: QueryRunner, role: string): Promise<void> {
   await q.query(`
     DO $$ BEGIN
       IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN
@@ -23,7 +23,7 @@ async function ensureRole(q: QueryRunner, role: string): Promise<void> {
  * A non-superuser can only hand a function to a role that may create in its schema: the right
  * is granted for the change of owner and taken back at once.
  */
-async function giveFunctionTo(q: QueryRunner, signature: string, role: string): Promise<void> {
+export async function giveFunctionTo(q: QueryRunner, signature: string, role: string): Promise<void> {
   await q.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
   await q.query(`ALTER FUNCTION ${signature} OWNER TO ${role}`);
   await q.query(`REVOKE CREATE ON SCHEMA public FROM ${role}`);

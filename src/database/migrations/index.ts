@@ -2,6 +2,15 @@ import { Foundation1763900000000 } from './1763900000000-foundation';
 import { Hardening1764600000000 } from './1764600000000-hardening';
 import { RlsInitplan1764700000000 } from './1764700000000-rls-initplan';
 import { LeanBootstrap1764800000000 } from './1764800000000-lean-bootstrap';
+import { Invitations1764930000000 } from './1764930000000-invitations';
+import { PlansFeatureFlags1764950000000 } from './1764950000000-plans-feature-flags';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
-export const MIGRATIONS = [Foundation1763900000000, Hardening1764600000000, RlsInitplan1764700000000, LeanBootstrap1764800000000];
+export const MIGRATIONS = [
+  Foundation1763900000000,
+  Hardening1764600000000,
+  RlsInitplan1764700000000,
+  LeanBootstrap1764800000000,
+  Invitations1764930000000,
+  PlansFeatureFlags1764950000000,
+];

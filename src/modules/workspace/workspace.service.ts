@@ -11,6 +11,8 @@ import type { CreateWorkspaceInput, UpdateWorkspaceInput } from './workspace.inp
 
 const conflictMessage = (slug: string) => `Workspace with slug '${slug}' already exists`;
 const AUDITED_FIELDS = ['name', 'slug', 'description', 'visibility'] as const;
+/** The plan feature RESTRICTED visibility needs (SPEC §4). */
+const RESTRICTED_WORKSPACES = 'restricted_workspaces';
 
 const auditView = (w: Workspace): Record<string, unknown> => ({
   name: w.name,
@@ -57,6 +59,8 @@ export class WorkspaceService {
     const description = optionalText(input.description, 'description', 2000);
     // An explicit null is taken as "use the default", as GraphQL does for an omitted field.
     const chosenVisibility = visibility(input.visibility ?? WorkspaceVisibility.ORGANIZATION, 'visibility');
+    // After input (SPEC §6 order), before any write.
+    if (chosenVisibility === WorkspaceVisibility.RESTRICTED) await this.ctx.access.requireFeature(organization.id, RESTRICTED_WORKSPACES);
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
@@ -119,6 +123,11 @@ export class WorkspaceService {
       // The permission may rest on the visibility, which a concurrent update may just have changed.
       if (!(await this.ctx.access.workspacePermissions(current)).has('workspace.update')) throw new ForbiddenError();
       const next: Workspace = { ...current, ...patch };
+      // Making a workspace RESTRICTED needs the feature; one that already is stays editable (the
+      // locked row decides, not the first read: a concurrent update may have changed it meanwhile).
+      if (next.visibility === WorkspaceVisibility.RESTRICTED && current.visibility !== WorkspaceVisibility.RESTRICTED) {
+        await this.ctx.access.requireFeature(current.organizationId, RESTRICTED_WORKSPACES);
+      }
       const changes = diffChanges(auditView(current), auditView(next), AUDITED_FIELDS);
       const [row] = await uniqueOrConflict(
         (fn) => this.ctx.tx.savepoint(fn),

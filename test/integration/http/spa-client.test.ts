@@ -10,7 +10,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parse } from 'graphql';
 import { createClient, GraphQLRequestError } from '../../../examples/spa-client/src/client';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
-import { createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
+import { createOrganization, type CreatedOrganization, setFeatureFlag, uniqueEmail } from '../../helpers/factories';
 
 /** The example's documents by operation name, as written in its `graphql(...)` calls. */
 function exampleDocuments(): Map<string, TypedDocumentNode<any, any>> {
@@ -35,6 +35,8 @@ beforeAll(async () => {
   app = await startTestApp();
   owner = uniqueEmail('spa');
   org = await createOrganization(app, owner);
+  // The example creates a RESTRICTED workspace: a plan feature the trial plan (PRO) lacks.
+  await setFeatureFlag(app, org.id, 'restricted_workspaces', true, owner);
   ok(
     await app.gql(
       `mutation($ws: ID!) { createEnvironment(workspaceId: $ws, input: { name: "Staging", tier: STAGE, deploymentHost: AWS, resources: { cpu: 0.5, ramMb: 512, diskGb: 1 } }) { id } }`,

@@ -1,6 +1,6 @@
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll } from '../../helpers/db';
-import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
+import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 import { auditRows, concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS, serialChainEnd } from '../../helpers/races';
 
 let app: TestApp;
@@ -116,6 +116,8 @@ describe('setWorkspaceMemberRole cannot grant more than the caller holds', () =>
 
   beforeAll(async () => {
     org = await createOrganization(app, owner);
+    // RESTRICTED workspaces need the plan feature, which the trial plan (PRO) lacks.
+    await setFeatureFlag(app, org.id, 'restricted_workspaces', true, owner);
     wsAdminId = await addMember(app, org.id, wsAdmin, 'viewer');
     targetId = await addMember(app, org.id, target, 'viewer');
     // A custom organization role holding workspace.members.manage but none of the environment

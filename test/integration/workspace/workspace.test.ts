@@ -1,6 +1,6 @@
 import { codes, ok, startTestApp, type GqlResult, type TestApp } from '../../helpers/app';
 import { readAll } from '../../helpers/db';
-import { addMember, createOrganization, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
+import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -187,6 +187,8 @@ describe('workspace permissions and RESTRICTED visibility', () => {
     await addMember(app, org.id, admin, 'admin');
     memberId = await addMember(app, org.id, member, 'member');
     await addMember(app, org.id, viewer, 'viewer');
+    // RESTRICTED workspaces need the plan feature, which the trial plan (PRO) lacks.
+    await setFeatureFlag(app, org.id, 'restricted_workspaces', true, owner);
   });
 
   it('lets only admin (not member or viewer) create workspaces, and viewer cannot update', async () => {
