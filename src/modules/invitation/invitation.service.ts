@@ -1,3 +1,4 @@
+import { lockMembership } from '../membership/membership.lock';
 import { BadUserInputError, ConflictError, NotFoundError, PreconditionFailedError } from '../../common/errors';
 import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
 import { intInRange, optionalEmail } from '../../common/validation';
@@ -59,6 +60,10 @@ export class InvitationService {
     const query = this.ctx.tx.query;
 
     return this.ctx.mutate(async () => {
+      // The organization's membership lock first (src/modules/membership/membership.lock.ts): the
+      // role offered cannot be deleted or gain permissions between the check and the insert.
+      await lockMembership(this.ctx, organization.id, 'inviteMember');
+      await this.ctx.access.assertMayGrantRole(organization.id, input.roleKey, 'roleKey');
       // Invitations of one address to one organization are serialised: the last one wins, the others are REVOKED.
       await query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`invitation:${organization.id}:${email}`]);
       const members = await query(

@@ -1,3 +1,4 @@
+import { lockOrganizationMembership } from '../membership/membership.lock';
 import { ConflictError, ForbiddenError, NotFoundError } from '../../common/errors';
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
@@ -158,6 +159,8 @@ export class InviteeService {
       const organizationId = invitation.organizationId;
       const wasMember = (await this.ctx.access.roleIn(organizationId)) !== null;
       if (!wasMember) await this.ctx.joined(organizationId, invitation.roleKey);
+      // The organization's membership lock first, as every membership change takes it.
+      await lockOrganizationMembership(this.ctx, organizationId);
       const [row] = await this.ctx.tx.query(`SELECT ${INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, invitation.id]);
       if (!row) throw new NotFoundError('Invitation');
       const locked = this.toInvitation(row);

@@ -3,7 +3,7 @@ import { NotFoundError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 
 /** The mutations that take this lock (their guard's permission is re-checked under it). */
-export type LockingMutation = 'updateMemberRole' | 'removeMember' | 'leaveOrganization' | 'transferOwnership' | 'createRole' | 'updateRole' | 'deleteRole';
+export type LockingMutation = 'updateMemberRole' | 'removeMember' | 'leaveOrganization' | 'transferOwnership' | 'createRole' | 'updateRole' | 'deleteRole' | 'inviteMember';
 
 /**
  * The one lock of an organization's membership and roles (SPEC §5: exactly one owner at all times,
@@ -38,8 +38,7 @@ export type LockingMutation = 'updateMemberRole' | 'removeMember' | 'leaveOrgani
  */
 export async function lockMembership(ctx: RequestContext, organizationId: string, mutation: LockingMutation): Promise<string> {
   const query = ctx.tx.query;
-  const [organization] = await query(`SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
-  if (!organization) throw new NotFoundError('Organization');
+  await lockOrganizationMembership(ctx, organizationId);
   const viewer = await ctx.access.requireViewer();
   const [own] = await query<{ role_key: string }>(`SELECT role_key FROM memberships WHERE organization_id = $1 AND user_id = $2`, [organizationId, viewer.userId]);
   if (!own) throw new NotFoundError('Organization');
@@ -51,4 +50,14 @@ export async function lockMembership(ctx: RequestContext, organizationId: string
   const guard = OPERATION_GUARDS.Mutation[mutation];
   if (guard && 'permission' in guard) await ctx.access.assertOrg(organizationId, guard.permission);
   return own.role_key;
+}
+
+/**
+ * Only the lock, for a principal who is not a member yet (accepting or declining an invitation):
+ * the membership it adds, with the role it names, cannot interleave with a role's deletion or a
+ * change of the roles the escalation checks read.
+ */
+export async function lockOrganizationMembership(ctx: RequestContext, organizationId: string): Promise<void> {
+  const [organization] = await ctx.tx.query(`SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
+  if (!organization) throw new NotFoundError('Organization');
 }

@@ -1,7 +1,9 @@
+import { Client } from 'pg';
+import { usesRealPostgres } from '../../helpers/app';
 import { readAll } from '../../helpers/db';
 import { uniqueEmail } from '../../helpers/factories';
 import { concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS } from '../../helpers/races';
-import { ACCEPT, auditCount, createOrg, invite, type InvitationApp, memberCount, REVOKE, startInvitationApp, storedInvitation, userId } from './invitation-helpers';
+import { ACCEPT, auditCount, createOrg, INVITE, invite, type InvitationApp, memberCount, REVOKE, startInvitationApp, storedInvitation, userId } from './invitation-helpers';
 
 /** Invitations under concurrency (SPEC §5: racing accepts yield exactly one membership). */
 let t: InvitationApp;
@@ -16,6 +18,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.app.close();
 });
+
+/** Waits (bounded) until `count` of the service's sessions wait on a lock. */
+async function untilServiceWaits(side: Client, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND wait_event_type = 'Lock'`);
+    if (rows[0].n >= count) return;
+    if (Date.now() > deadline) throw new Error(`expected ${count} service sessions waiting on a lock, saw ${rows[0].n}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 const joinedEvents = async (user: string): Promise<number> =>
   (await readAll<{ n: number }>(t.app, `SELECT count(*)::int AS n FROM audit_events WHERE organization_id = $1 AND action = 'member.joined' AND resource_id = $2`, [org, user]))[0]!.n;
@@ -68,4 +81,37 @@ describe(`races ${RACE_NOTE}`, () => {
       expect(rows).toEqual([{ status: 'PENDING', n: 1 }, { status: 'REVOKED', n: PARALLEL - 1 }]);
     }
   });
+
+  (usesRealPostgres() ? it : it.skip)('an invitation with a custom role, held mid-way, and that role\'s deletion: the deletion waits for the membership lock and answers CONFLICT (no half-made invitation, no internal error)', async () => {
+    const CREATE_ROLE = `mutation($org: ID!, $key: String!) { createRole(organizationId: $org, input: { key: $key, name: $key, permissions: ["org.view"] }) { id } }`;
+    const DELETE_ROLE = `mutation($id: ID!) { deleteRole(id: $id) }`;
+    const created = await t.as(owner, CREATE_ROLE, { org, key: 'held_role' });
+    expect(created.errors).toBeUndefined();
+    const email = uniqueEmail('held-invite');
+    // The test's own session holds the per-address lock an invitation takes, so the invitation stops half-way.
+    const side = new Client({ connectionString: (t.app.db.dataSource.options as { url: string }).url, application_name: 'invitation-race-test' });
+    await side.connect();
+    try {
+      await side.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [`invitation:${org}:${email}`]);
+      const invitation = t.as(owner, INVITE, { org, input: { email, roleKey: 'held_role' } });
+      await untilServiceWaits(side, 1);
+      const deletion = t.as(owner, DELETE_ROLE, { id: created.data!.createRole.id });
+      // The deletion must queue behind the invitation's membership lock (it would otherwise delete the role under it).
+      await Promise.race([deletion, untilServiceWaits(side, 2)]);
+      await side.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [`invitation:${org}:${email}`]);
+      const [invited, deleted] = await Promise.all([invitation, deletion]);
+      expect(invited.errors).toBeUndefined();
+      expect(deleted.errors?.map((e) => e.extensions?.code)).toEqual(['CONFLICT']);
+      const [left] = await readAll<{ roles: number; pending: number }>(
+        t.app,
+        `SELECT (SELECT count(*)::int FROM roles WHERE organization_id = $1 AND key = 'held_role') AS roles,
+                (SELECT count(*)::int FROM invitations WHERE organization_id = $1 AND email = $2 AND status = 'PENDING') AS pending`,
+        [org, email],
+      );
+      expect(left).toEqual({ roles: 1, pending: 1 });
+    } finally {
+      await side.end();
+    }
+  });
+
 });
