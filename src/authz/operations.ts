@@ -36,6 +36,9 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     createOrganization: authenticated,
     updateOrganization: org('id', 'org.settings.update'),
     changeOrganizationSlug: org('id', 'org.settings.update'),
+    // Owner only (the service checks the role under the organization lock): org.delete alone is not enough.
+    deleteOrganization: org('id', 'org.delete'),
+    restoreOrganization: org('id', 'org.delete'),
     createWorkspace: org('organizationId', 'workspace.create'),
     updateWorkspace: ws('id', 'workspace.update'),
     deleteWorkspace: ws('id', 'workspace.delete'),

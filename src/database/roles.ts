@@ -6,3 +6,5 @@ export const PROVISIONER_ROLE = 'tenant_service_provisioner';
 export const SLUG_LOOKUP_ROLE = 'tenant_service_slug_lookup';
 /** Owns the invitation lookups by token hash and for the viewer's own email: may read only what an invitation preview shows. */
 export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
+/** Owns the purge functions: may read whether an organization is due and delete a due one, nothing else. */
+export const PURGER_ROLE = 'tenant_service_purger';

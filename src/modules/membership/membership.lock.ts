@@ -3,7 +3,10 @@ import { NotFoundError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 
 /** The mutations that take this lock (their guard's permission is re-checked under it). */
-export type LockingMutation = 'updateMemberRole' | 'removeMember' | 'leaveOrganization' | 'transferOwnership' | 'createRole' | 'updateRole' | 'deleteRole' | 'inviteMember';
+export type LockingMutation =
+  | 'deleteOrganization'
+  | 'restoreOrganization'
+  | 'updateMemberRole' | 'removeMember' | 'leaveOrganization' | 'transferOwnership' | 'createRole' | 'updateRole' | 'deleteRole' | 'inviteMember';
 
 /**
  * The one lock of an organization's membership and roles (SPEC §5: exactly one owner at all times,

@@ -8,6 +8,7 @@ import { User } from '../user/user.entity';
 import { Organization } from './organization.entity';
 import { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { OrganizationService } from './organization.service';
+import { OrganizationDeletionService } from './organization-deletion.service';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
 
 @Resolver(() => Organization)
@@ -53,6 +54,16 @@ export class OrganizationResolver {
   @Mutation(() => Organization)
   changeOrganizationSlug(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string, @Arg('slug', () => String) slug: string): Promise<Organization> {
     return new OrganizationService(ctx).changeSlug(id, slug);
+  }
+
+  @Mutation(() => Organization, { description: 'Soft delete (owner only): restorable until purgeAt, then purged for good.' })
+  deleteOrganization(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string, @Arg('confirmSlug', () => String) confirmSlug: string): Promise<Organization> {
+    return new OrganizationDeletionService(ctx).delete(id, confirmSlug);
+  }
+
+  @Mutation(() => Organization, { description: 'Brings a soft-deleted organization back before its purgeAt (owner only).' })
+  restoreOrganization(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string): Promise<Organization> {
+    return new OrganizationDeletionService(ctx).restore(id);
   }
 
   @FieldResolver(() => Boolean)
