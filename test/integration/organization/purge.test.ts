@@ -1,0 +1,189 @@
+import pino from 'pino';
+import { randomUUID } from 'node:crypto';
+import { systemPrincipal } from '../../../src/auth/principal';
+import type { AppServices } from '../../../src/context';
+import { TenantTransaction } from '../../../src/database/tenant-transaction';
+import { duePurges, purgeOrganization } from '../../../src/jobs/organization-purge.job';
+import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
+import { readAll, withAllRows } from '../../helpers/db';
+import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
+import { concurrently, PARALLEL, RACE_NOTE, ROUNDS } from '../../helpers/races';
+
+/**
+ * The purge of a soft-deleted organization (SPEC §5): once `purge_at` has passed (compared with
+ * the database's now(); tests move the column into the past), the job removes the organization
+ * and every row below it in every tenant table — enumerated from the catalog, so that a table
+ * added later is checked too — its audit trail included, logs it, and frees the slug. Another
+ * organization is untouched.
+ */
+
+let app: TestApp;
+let services: AppServices;
+const logLines: Array<Record<string, any>> = [];
+
+/** Every table of the schema with an organization_id column, read from the catalog. */
+async function tenantTables(): Promise<string[]> {
+  const rows = await readAll<{ name: string }>(
+    app,
+    `SELECT c.relname AS name FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+       AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'organization_id' AND NOT a.attisdropped) ORDER BY 1`,
+  );
+  return rows.map((r) => r.name);
+}
+
+/** Rows of one organization per tenant table, plus its organizations row, read on a connection that sees every row. */
+async function rowsOf(organizationId: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const [org] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM organizations WHERE id = $1`, [organizationId]);
+  counts.organizations = org!.n;
+  for (const table of await tenantTables()) {
+    const [row] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM "${table}" WHERE organization_id = $1`, [organizationId]);
+    counts[table] = row!.n;
+  }
+  return counts;
+}
+
+const moveDue = (organizationId: string, sql = `now() - interval '1 second'`) =>
+  withAllRows(app, (runner) => runner.query(`UPDATE organizations SET purge_at = ${sql} WHERE id = $1`, [organizationId]));
+
+const DELETE = `mutation($id: ID!, $slug: String!) { deleteOrganization(id: $id, confirmSlug: $slug) { status } }`;
+
+/**
+ * An organization with a row in as many tenant tables as the API can fill today: members, a
+ * custom role, workspaces with a grant, a destroyed environment with encrypted credentials (the
+ * organization's data key), an invitation with its outbox row, a feature flag override, audit events.
+ */
+async function populatedOrganization(label: string): Promise<{ org: CreatedOrganization; owner: string }> {
+  const owner = uniqueEmail(`${label}-owner`);
+  const org = await createOrganization(app, owner);
+  const member = uniqueEmail(`${label}-member`);
+  const memberId = await addMember(app, org.id, member, 'member');
+  ok(await app.gql(`mutation($org: ID!) { createRole(organizationId: $org, input: { key: "operator", name: "Operator", permissions: ["org.view"] }) { key } }`, { org: org.id }, { as: owner }));
+  const ws = ok(await app.gql<{ createWorkspace: { id: string } }>(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Payments" }) { id } }`, { org: org.id }, { as: owner })).createWorkspace.id;
+  ok(await app.gql(`mutation($ws: ID!, $user: ID!) { setWorkspaceMemberRole(workspaceId: $ws, userId: $user, role: WORKSPACE_ADMIN) { id } }`, { ws, user: memberId }, { as: owner }));
+  const env = ok(
+    await app.gql<{ createEnvironment: { id: string } }>(
+      `mutation($ws: ID!) { createEnvironment(workspaceId: $ws, input: { name: "Prod", tier: PROD, deploymentHost: AWS, resources: { cpu: 0.5, ramMb: 512, diskGb: 5 },
+         cloudCredentials: { accessKeyId: "AKIA-PURGE", secretAccessKey: "s3cr3t" } }) { id } }`,
+      { ws },
+      { as: owner },
+    ),
+  ).createEnvironment.id;
+  ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: env }, { as: owner }));
+  ok(await app.gql(`mutation($org: ID!) { inviteMember(organizationId: $org, input: { email: "${label}-invitee@example.com", roleKey: "viewer" }) { token } }`, { org: org.id }, { as: owner }));
+  ok(await app.gql(`mutation($org: ID!) { setFeatureFlag(organizationId: $org, key: "beta.purge", enabled: true) { key } }`, { org: org.id }, { as: owner }));
+  return { org, owner };
+}
+
+beforeAll(async () => {
+  app = await startTestApp();
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
+  services = { config: app.config, db: app.db, envelope: app.envelope, logger };
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('the purge of a deleted organization', () => {
+  let doomed: { org: CreatedOrganization; owner: string };
+  let bystander: { org: CreatedOrganization; owner: string };
+  let before: Record<string, number>;
+  let bystanderBefore: Record<string, number>;
+
+  beforeAll(async () => {
+    doomed = await populatedOrganization('doomed');
+    bystander = await populatedOrganization('bystander');
+    ok(await app.gql(DELETE, { id: doomed.org.id, slug: doomed.org.slug }, { as: doomed.owner }));
+    before = await rowsOf(doomed.org.id);
+    bystanderBefore = await rowsOf(bystander.org.id);
+  });
+
+  it('starts from an organization with rows in every tenant table', () => {
+    const empty = Object.entries(before).filter(([, n]) => n === 0).map(([t]) => t);
+    expect(empty).toEqual([]);
+  });
+
+  it('is not due before purge_at: not listed, and purging it does nothing', async () => {
+    expect(await duePurges(services)).not.toContain(doomed.org.id);
+    expect(await purgeOrganization(services, doomed.org.id)).toBeNull();
+    expect(await rowsOf(doomed.org.id)).toEqual(before);
+  });
+
+  it('cannot be forced early: the purge function refuses an organization that is not due, and the service role cannot delete organizations', async () => {
+    await TenantTransaction.run(app.db, systemPrincipal(doomed.org.id, 'test'), randomUUID(), async (tx) => {
+      expect(await tx.query(`SELECT app_purge_organization($1) AS purged`, [doomed.org.id])).toEqual([{ purged: false }]);
+    });
+    const denied = await TenantTransaction.run(app.db, systemPrincipal(doomed.org.id, 'test'), randomUUID(), (tx) =>
+      tx.query(`DELETE FROM organizations WHERE id = $1`, [doomed.org.id]),
+    ).then(
+      () => 'deleted',
+      (error: { driverError?: { code?: string }; code?: string }) => error.driverError?.code ?? error.code,
+    );
+    expect(denied).toBe('42501');
+    expect(await rowsOf(doomed.org.id)).toEqual(before);
+  });
+
+  it('once purge_at has passed, removes the organization and every row of it in every tenant table, audit trail included, and nothing of another organization', async () => {
+    await moveDue(doomed.org.id);
+    expect(await duePurges(services)).toContain(doomed.org.id);
+    expect(await duePurges(services)).not.toContain(bystander.org.id);
+    logLines.length = 0;
+
+    const report = await purgeOrganization(services, doomed.org.id);
+    expect(report).toEqual({ organizationId: doomed.org.id, slug: doomed.org.slug, rows: before });
+
+    const after = await rowsOf(doomed.org.id);
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    expect(Object.entries(after).filter(([, n]) => n !== 0)).toEqual([]);
+    expect(await rowsOf(bystander.org.id)).toEqual(bystanderBefore);
+    expect(await duePurges(services)).not.toContain(doomed.org.id);
+  });
+
+  it('logs the purge in the structured log: organization id, slug and the rows removed per table', () => {
+    const purged = logLines.filter((l) => l.event === 'organization.purged');
+    expect(purged).toHaveLength(1);
+    expect(purged[0]).toMatchObject({ level: 30, msg: 'organization purged', job: 'organization-purge', organizationId: doomed.org.id, slug: doomed.org.slug, rows: before });
+    expect(purged[0]!.requestId).toMatch(/^organization-purge:[0-9a-f-]{36}$/);
+  });
+
+  it('is idempotent: a second purge finds nothing', async () => {
+    expect(await purgeOrganization(services, doomed.org.id)).toBeNull();
+  });
+
+  it('leaves the owner nothing to see (NOT_FOUND) and frees the slug for anyone', async () => {
+    expect(codes(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: doomed.org.id }, { as: doomed.owner }))).toEqual(['NOT_FOUND']);
+    const taken = ok(
+      await app.gql<{ createOrganization: { slug: string } }>(`mutation($slug: String!) { createOrganization(input: { name: "Reborn", slug: $slug }) { slug } }`, { slug: doomed.org.slug }, { as: bystander.owner }),
+    );
+    expect(taken.createOrganization.slug).toBe(doomed.org.slug);
+  });
+});
+
+describe('a restored organization', () => {
+  it('is not purged, even with a due time left behind in purge_at', async () => {
+    const owner = uniqueEmail('restored-owner');
+    const org = await createOrganization(app, owner);
+    ok(await app.gql(DELETE, { id: org.id, slug: org.slug }, { as: owner }));
+    ok(await app.gql(`mutation($id: ID!) { restoreOrganization(id: $id) { status } }`, { id: org.id }, { as: owner }));
+    // A due time left behind by hand on an ACTIVE organization does not make it due.
+    await moveDue(org.id);
+    expect(await duePurges(services)).not.toContain(org.id);
+    expect(await purgeOrganization(services, org.id)).toBeNull();
+    expect((await rowsOf(org.id)).organizations).toBe(1);
+  });
+});
+
+describe('concurrent purges', () => {
+  it(`purge one organization exactly once, whoever runs it ${RACE_NOTE}`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const owner = uniqueEmail(`race-${round}`);
+      const org = await createOrganization(app, owner);
+      await addMember(app, org.id, uniqueEmail(`race-member-${round}`), 'viewer');
+      ok(await app.gql(DELETE, { id: org.id, slug: org.slug }, { as: owner }));
+      await moveDue(org.id);
+      const reports = await concurrently(PARALLEL, () => purgeOrganization(services, org.id));
+      expect(reports.filter((r) => r !== null)).toHaveLength(1);
+      expect(Object.values(await rowsOf(org.id)).every((n) => n === 0)).toBe(true);
+    }
+  });
+});
