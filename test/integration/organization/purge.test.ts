@@ -2,6 +2,7 @@ import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import { systemPrincipal } from '../../../src/auth/principal';
 import type { AppServices } from '../../../src/context';
+import { PURGER_ROLE } from '../../../src/database/roles';
 import { TenantTransaction } from '../../../src/database/tenant-transaction';
 import { duePurges, purgeOrganization } from '../../../src/jobs/organization-purge.job';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
@@ -185,5 +186,42 @@ describe('concurrent purges', () => {
       expect(reports.filter((r) => r !== null)).toHaveLength(1);
       expect(Object.values(await rowsOf(org.id)).every((n) => n === 0)).toBe(true);
     }
+  });
+});
+
+describe('the purger role and its functions', () => {
+  it('owns both SECURITY DEFINER functions, pinned to pg_catalog, and may read only id, status, purge_at of organizations and delete them', async () => {
+    const functions = await readAll<{ name: string; owner: string; config: string[] | null; definer: boolean }>(
+      app,
+      `SELECT p.proname AS name, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config, p.prosecdef AS definer
+       FROM pg_proc p WHERE p.proname IN ('app_purge_organization', 'organizations_due_for_purge') ORDER BY p.proname`,
+    );
+    expect(functions).toEqual([
+      { name: 'app_purge_organization', owner: PURGER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true },
+      { name: 'organizations_due_for_purge', owner: PURGER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true },
+    ]);
+    const [rights] = await readAll<Record<string, boolean>>(
+      app,
+      `SELECT r.rolcanlogin AS login, r.rolsuper AS super, r.rolbypassrls AS bypass,
+              has_column_privilege($1, 'organizations', 'status', 'SELECT') AS status, has_column_privilege($1, 'organizations', 'name', 'SELECT') AS name,
+              has_column_privilege($1, 'organizations', 'slug', 'SELECT') AS slug, has_table_privilege($1, 'organizations', 'DELETE') AS delete_orgs,
+              has_table_privilege($1, 'organizations', 'UPDATE') AS update_orgs, has_table_privilege($1, 'audit_events', 'SELECT') AS audit,
+              has_table_privilege($1, 'memberships', 'DELETE') AS memberships, has_schema_privilege($1, 'public', 'CREATE') AS create_in_schema
+       FROM pg_roles r WHERE r.rolname = $1`,
+      [PURGER_ROLE],
+    );
+    expect(rights).toEqual({
+      login: false,
+      super: false,
+      bypass: false,
+      status: true,
+      name: false,
+      slug: false,
+      delete_orgs: true,
+      update_orgs: false,
+      audit: false,
+      memberships: false,
+      create_in_schema: false,
+    });
   });
 });
