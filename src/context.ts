@@ -15,6 +15,7 @@ import { featureFlagLoaders } from './modules/feature-flag/feature-flag.loaders'
 import { invitationLoaders } from './modules/invitation/invitation.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
+import { organizationDeletionLoaders } from './modules/organization/organization-deletion.impact';
 import { claimOrganization, defaultOrganizationToClaim } from './modules/user/user.provisioning';
 import { userLoaders } from './modules/user/user.loaders';
 import { workspaceLoaders } from './modules/workspace/workspace.loaders';
@@ -27,7 +28,8 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof auditLoaders> &
   ReturnType<typeof planLoaders> &
   ReturnType<typeof featureFlagLoaders> &
-  ReturnType<typeof invitationLoaders>;
+  ReturnType<typeof invitationLoaders> &
+  ReturnType<typeof organizationDeletionLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -108,6 +110,7 @@ export class RequestContext {
       ...plans,
       ...featureFlagLoaders(q, plans),
       ...invitationLoaders(q, ds),
+      ...organizationDeletionLoaders(q),
     };
   }
 

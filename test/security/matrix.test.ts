@@ -64,6 +64,18 @@ const CASES: Record<string, Case> = {
     holder: ['BAD_USER_INPUT'],
     extensions: { field: 'name' },
   },
+  deleteOrganization: {
+    document: `mutation($id: ID!) { deleteOrganization(id: $id, confirmSlug: "nope") { id } }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'confirmSlug' },
+  },
+  restoreOrganization: {
+    document: `mutation($id: ID!) { restoreOrganization(id: $id) { id } }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'ORGANIZATION_NOT_DELETED' },
+  },
   changeOrganizationSlug: {
     document: `mutation($id: ID!, $slug: String!) { changeOrganizationSlug(id: $id, slug: $slug) { id } }`,
     variables: (f) => ({ id: f.orgId, slug: 'Bad Slug' }),
@@ -158,6 +170,8 @@ const CASES: Record<string, Case> = {
 const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   updateOrganization: 'org.settings.update',
   changeOrganizationSlug: 'org.settings.update',
+  deleteOrganization: 'org.delete',
+  restoreOrganization: 'org.delete',
   createWorkspace: 'workspace.create',
   updateWorkspace: 'workspace.update',
   deleteWorkspace: 'workspace.delete',
@@ -257,6 +271,7 @@ describe('the matrix data matches SPEC §4', () => {
       roles: 'org.members.list',
       auditEvents: 'org.audit.view',
       invitations: 'org.members.invite',
+      deletionImpact: 'org.delete',
     });
   });
 
@@ -303,6 +318,7 @@ describe('field matrix on Organization', () => {
     roles: 'roles { key }',
     auditEvents: 'auditEvents(first: 1) { edges { cursor } }',
     invitations: 'invitations { totalCount }',
+    deletionImpact: 'deletionImpact { blockers }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

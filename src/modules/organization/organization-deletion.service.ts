@@ -2,6 +2,7 @@ import { BadUserInputError, ForbiddenError, MfaRequiredError, OrganizationInacti
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
 import { lockMembership } from '../membership/membership.lock';
+import { deletionImpacts } from './organization-deletion.impact';
 import { Organization } from './organization.entity';
 import { OrganizationStatus } from './organization.types';
 
@@ -39,11 +40,12 @@ export class OrganizationDeletionService {
       const mfa = this.ctx.principal.kind === 'user' && this.ctx.principal.identity.mfa;
       if (current.security?.requireMfa && !mfa) throw new MfaRequiredError('Deleting this organization requires multi-factor authentication');
       if (current.status === OrganizationStatus.DELETED) throw new OrganizationInactiveError(OrganizationStatus.DELETED);
-      const [{ active }] = (await this.ctx.tx.query<{ active: number }>(
-        `SELECT count(*)::int AS active FROM environments WHERE organization_id = $1 AND is_active`,
-        [id],
-      )) as [{ active: number }];
+      const [impact] = await deletionImpacts(this.ctx.tx.query, [id]);
+      const active = impact?.activeEnvironments ?? 0;
       if (active > 0) throw new PreconditionFailedError('ACTIVE_ENVIRONMENTS', activeEnvironmentsMessage(active), { activeEnvironments: active });
+      if (impact?.blockers.includes('ACTIVE_SUBSCRIPTION')) {
+        throw new PreconditionFailedError('ACTIVE_SUBSCRIPTION', 'Cannot delete an organization with an active paid subscription. Cancel the subscription first.');
+      }
       // Due time in the database's clock: the purge job compares purge_at with now() of the same clock.
       const [row] = await this.ctx.tx.query(
         `UPDATE organizations SET status = 'DELETED', deleted_at = now(), purge_at = now() + make_interval(days => $2::int), updated_at = now()

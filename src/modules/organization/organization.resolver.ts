@@ -9,6 +9,7 @@ import { Organization } from './organization.entity';
 import { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { OrganizationService } from './organization.service';
 import { OrganizationDeletionService } from './organization-deletion.service';
+import { DeletionImpact } from './organization-deletion.impact';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
 
 @Resolver(() => Organization)
@@ -64,6 +65,13 @@ export class OrganizationResolver {
   @Mutation(() => Organization, { description: 'Brings a soft-deleted organization back before its purgeAt (owner only).' })
   restoreOrganization(@Ctx() ctx: RequestContext, @Arg('id', () => ID) id: string): Promise<Organization> {
     return new OrganizationDeletionService(ctx).restore(id);
+  }
+
+  @FieldResolver(() => DeletionImpact, { nullable: true, description: 'What deleting this organization would remove, and what blocks it now (org.delete).' })
+  async deletionImpact(@Root() o: Organization, @Ctx() ctx: RequestContext): Promise<DeletionImpact> {
+    const impact = await ctx.loaders.deletionImpactByOrganization.load(o.id);
+    if (!impact) throw new NotFoundError('Organization');
+    return impact;
   }
 
   @FieldResolver(() => Boolean)

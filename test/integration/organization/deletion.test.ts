@@ -149,6 +149,30 @@ describe('deleteOrganization: what blocks it', () => {
   });
 });
 
+describe('Organization.deletionImpact', () => {
+  const IMPACT = `query($id: ID!) { organization(id: $id) { id deletionImpact { workspaces environments activeEnvironments members pendingInvitations apiKeys secrets blockers } } }`;
+
+  it('counts what deletion would remove and lists the blockers, for the owner; null with FORBIDDEN for roles without org.delete', async () => {
+    const t = await team('impact');
+    ok(await app.gql(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Second" }) { id } }`, { org: t.org.id }, { as: t.owner }));
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) ids.push(ok(await app.gql<{ createEnvironment: { id: string } }>(CREATE_ENV, { ws: t.org.defaultWorkspaceId, name }, { as: t.owner })).createEnvironment.id);
+    ok(await app.gql(DESTROY_ENV, { id: ids[0] }, { as: t.owner }));
+    ok(await app.gql(`mutation($org: ID!) { inviteMember(organizationId: $org, input: { email: "impact-invitee@example.com", roleKey: "viewer" }) { token } }`, { org: t.org.id }, { as: t.owner }));
+
+    const impact = async () => ok(await app.gql<{ organization: { deletionImpact: Record<string, unknown> } }>(IMPACT, { id: t.org.id }, { as: t.owner })).organization.deletionImpact;
+    expect(await impact()).toEqual({ workspaces: 2, environments: 3, activeEnvironments: 2, members: 3, pendingInvitations: 1, apiKeys: 0, secrets: 0, blockers: ['ACTIVE_ENVIRONMENTS'] });
+    for (const id of ids.slice(1)) ok(await app.gql(DESTROY_ENV, { id }, { as: t.owner }));
+    expect(await impact()).toMatchObject({ environments: 3, activeEnvironments: 0, blockers: [] });
+
+    for (const as of [t.admin, t.member]) {
+      const result = await app.gql<{ organization: { id: string; deletionImpact: unknown } }>(IMPACT, { id: t.org.id }, { as });
+      expect(result.data?.organization).toEqual({ id: t.org.id, deletionImpact: null });
+      expect(result.errors?.map((e) => [e.path, e.extensions?.code])).toEqual([[['organization', 'deletionImpact'], 'FORBIDDEN']]);
+    }
+  });
+});
+
 describe('a deleted organization', () => {
   let t: Team;
   let deleted: OrgView;
