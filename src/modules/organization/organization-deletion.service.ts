@@ -32,13 +32,13 @@ export class OrganizationDeletionService {
    * (active environments, an active paid subscription).
    */
   async delete(id: string, confirmSlug: string): Promise<Organization> {
-    await this.ctx.access.organization(id);
+    // Checked first on the organization as the request found it (so that input and MFA errors
+    // precede the read-only check every mutation passes), and again under the lock.
+    this.assertConfirmed(await this.ctx.access.organization(id), confirmSlug);
     return this.ctx.mutate(async () => {
       if ((await lockMembership(this.ctx, id, 'deleteOrganization')) !== 'owner') throw new ForbiddenError('Only the owner can delete the organization');
       const current = await this.current(id);
-      if (confirmSlug !== current.slug) throw new BadUserInputError('confirmSlug', "confirmSlug must be exactly the organization's slug");
-      const mfa = this.ctx.principal.kind === 'user' && this.ctx.principal.identity.mfa;
-      if (current.security?.requireMfa && !mfa) throw new MfaRequiredError('Deleting this organization requires multi-factor authentication');
+      this.assertConfirmed(current, confirmSlug);
       if (current.status === OrganizationStatus.DELETED) throw new OrganizationInactiveError(OrganizationStatus.DELETED);
       const [impact] = await deletionImpacts(this.ctx.tx.query, [id]);
       const active = impact?.activeEnvironments ?? 0;
@@ -97,6 +97,13 @@ export class OrganizationDeletionService {
       });
       return restored;
     });
+  }
+
+  /** BAD_USER_INPUT unless confirmSlug is exactly the slug; MFA_REQUIRED when the organization requires MFA and the token has none. */
+  private assertConfirmed(organization: Organization, confirmSlug: string): void {
+    if (confirmSlug !== organization.slug) throw new BadUserInputError('confirmSlug', "confirmSlug must be exactly the organization's slug");
+    const mfa = this.ctx.principal.kind === 'user' && this.ctx.principal.identity.mfa;
+    if (organization.security?.requireMfa && !mfa) throw new MfaRequiredError('Deleting this organization requires multi-factor authentication');
   }
 
   /** The organization row as it is under the lock. */

@@ -225,3 +225,30 @@ describe('the purger role and its functions', () => {
     });
   });
 });
+
+describe('RETENTION_DAYS=0', () => {
+  let zero: TestApp;
+  beforeAll(async () => {
+    zero = await startTestApp({ env: { RETENTION_DAYS: '0' } });
+  });
+  afterAll(async () => {
+    await zero?.close();
+  });
+
+  it('makes a deleted organization due at once (purgeAt = deletedAt): the next run purges it', async () => {
+    const owner = uniqueEmail('zero-owner');
+    const org = await createOrganization(zero, owner);
+    const deleted = ok(
+      await zero.gql<{ deleteOrganization: { deletedAt: string; purgeAt: string } }>(
+        `mutation($id: ID!, $slug: String!) { deleteOrganization(id: $id, confirmSlug: $slug) { deletedAt purgeAt } }`,
+        { id: org.id, slug: org.slug },
+        { as: owner },
+      ),
+    ).deleteOrganization;
+    expect(deleted.purgeAt).toBe(deleted.deletedAt);
+    const zeroServices = { config: zero.config, db: zero.db, envelope: zero.envelope, logger: pino({ level: 'silent' }) };
+    expect(await duePurges(zeroServices)).toEqual([org.id]);
+    expect(await purgeOrganization(zeroServices, org.id)).toMatchObject({ organizationId: org.id, slug: org.slug });
+    expect(codes(await zero.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: org.id }, { as: owner }))).toEqual(['NOT_FOUND']);
+  });
+});
