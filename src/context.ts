@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Access } from './authz/access';
+import { ALLOWED_WHILE_INACTIVE } from './authz/operations';
+import { OrganizationInactiveError } from './common/errors';
+import { READ_ONLY_STATUSES } from './modules/billing/subscription.types';
 import { systemPrincipal, type Principal, type Viewer } from './auth/principal';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
@@ -62,7 +65,12 @@ export class RequestContext {
    * Mutable per-request state lives in a holder: Apollo Server hands resolvers a shallow clone of
    * the context, and the clone must share the session.
    */
-  private readonly state: { session?: Promise<Session>; resolved?: Session } = {};
+  private readonly state: {
+    session?: Promise<Session>;
+    resolved?: Session;
+    /** The organization the current mutation writes to, as its guard resolved it (null: none), and the mutation's name. */
+    write?: { operation: string; organizationId: string | null; checked?: Promise<void> };
+  } = {};
 
   constructor(
     readonly app: AppServices,
@@ -72,7 +80,7 @@ export class RequestContext {
     this.requestId = origin.requestId ?? randomUUID();
     this.tx = new TenantTransaction(app.db, principal, this.requestId);
     this.loaders = this.createLoaders();
-    this.access = new Access(() => this.session(), this.loaders);
+    this.access = new Access(() => this.session(), this.loaders, () => this.assertWritable());
     this.audit = new AuditWriter(this.tx.query, () => this.actor(), {
       ipAddress: origin.ipAddress,
       userAgent: origin.userAgent,
@@ -168,6 +176,7 @@ export class RequestContext {
    */
   async mutate<T>(work: () => Promise<T>): Promise<T> {
     await this.session();
+    await this.assertWritable();
     try {
       const result = await this.tx.savepoint(work);
       await this.tx.commit();
@@ -176,6 +185,27 @@ export class RequestContext {
       for (const loader of Object.values(this.loaders)) loader.clearAll();
       this.access.reset();
     }
+  }
+
+  /** Called by the shield rule of every mutation (before its resolver): the organization it writes to, if its guard names one. */
+  scopeWrite(operation: string, organizationId: string | null): void {
+    this.state.write = { operation, organizationId };
+  }
+
+  /**
+   * SPEC §5: a SUSPENDED or EXPIRED organization is read-only except for billing, deletion and
+   * member removal (ORGANIZATION_INACTIVE). Checked once per mutation, after visibility,
+   * permission and input (the mutation's resolver validated before calling mutate) and before
+   * feature flags, quotas and state (SPEC §6 order): `mutate` and `Access.requireFeature` call it.
+   */
+  assertWritable(): Promise<void> {
+    const write = this.state.write;
+    if (!write?.organizationId || ALLOWED_WHILE_INACTIVE.has(write.operation)) return Promise.resolve();
+    write.checked ??= (async () => {
+      const [row] = await this.tx.query<{ status: string }>(`SELECT status FROM subscriptions WHERE organization_id = $1`, [write.organizationId]);
+      if (row && (READ_ONLY_STATUSES as readonly string[]).includes(row.status)) throw new OrganizationInactiveError(row.status);
+    })();
+    return write.checked;
   }
 
   /** The principal now belongs to an organization (created or joined in this unit of work). */

@@ -6,3 +6,5 @@ export const PROVISIONER_ROLE = 'tenant_service_provisioner';
 export const SLUG_LOOKUP_ROLE = 'tenant_service_slug_lookup';
 /** Owns the invitation lookups by token hash and for the viewer's own email: may read only what an invitation preview shows. */
 export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
+/** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
+export const JOB_SCAN_ROLE = 'tenant_service_job_scan';

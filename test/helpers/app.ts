@@ -90,7 +90,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
     connectionTimeoutMs: config.dbConnectionTimeoutMs,
   });
-  await seedDefaultOrganization(db);
+  await seedDefaultOrganization(db, config.trialDays);
   const issuer = await DevIssuer.load(dataDir);
   const envelope = new Envelope(crypto.randomBytes(32));
   const server = await createServer({

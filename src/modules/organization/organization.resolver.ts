@@ -8,6 +8,7 @@ import { User } from '../user/user.entity';
 import { Organization } from './organization.entity';
 import { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { OrganizationService } from './organization.service';
+import { organizationStatus } from '../billing/subscription.resolver';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
 
 @Resolver(() => Organization)
@@ -56,8 +57,8 @@ export class OrganizationResolver {
   }
 
   @FieldResolver(() => Boolean)
-  isActive(@Root() o: Organization): boolean {
-    return o.status === OrganizationStatus.ACTIVE;
+  async isActive(@Ctx() ctx: RequestContext, @Root() o: Organization): Promise<boolean> {
+    return (await organizationStatus(ctx, o)) === OrganizationStatus.ACTIVE;
   }
 
   @FieldResolver(() => OrganizationSettings, { nullable: true, description: 'Null with FORBIDDEN without org.settings.view.' })
