@@ -59,6 +59,8 @@ export interface RequestOptions {
 
 export interface TestApp {
   url: string;
+  /** The PostgreSQL database of this app (undefined on PGlite): a second instance can open it. */
+  databaseUrl: string | undefined;
   db: Database;
   config: Config;
   issuer: DevIssuer;
@@ -111,6 +113,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   return {
     url,
+    databaseUrl,
     db,
     config,
     issuer,

@@ -76,24 +76,6 @@ describe('a new organization', () => {
   });
 });
 
-describe('TRIAL_DAYS=0', () => {
-  let noTrial: TestApp;
-  beforeAll(async () => {
-    noTrial = await startTestApp({ env: { TRIAL_DAYS: '0' } });
-  });
-  afterAll(async () => {
-    await noTrial?.close();
-  });
-
-  it('starts new organizations on FREE/ACTIVE at once, without a trial', async () => {
-    const owner = uniqueEmail('free');
-    const org = await createOrganization(noTrial, owner);
-    const s = ok(await noTrial.gql(ORG_BILLING, { id: org.id }, { as: owner })).organization.subscription;
-    expect(s).toMatchObject({ status: 'ACTIVE', plan: { key: 'FREE' }, trialEndsAt: null, effectiveLimits: { maxMembers: 3, maxWorkspaces: 1 } });
-    expect(Date.parse(s.currentPeriodEnd) - Date.parse(s.currentPeriodStart)).toBeGreaterThanOrEqual(28 * DAY);
-  });
-});
-
 describe('changePlan', () => {
   it('from TRIALING applies at once, even a cheaper plan (ACTIVE, new period from now); an upgrade applies at once; a downgrade is scheduled', async () => {
     const owner = uniqueEmail('plans');
