@@ -97,7 +97,7 @@ export function billingWebhookRoutes(app: AppServices): Router {
         if (before.status === event.status) return { status: 200, body: { result: 'unchanged', status: before.status } };
         if (!TRANSITIONS[event.status]!.includes(before.status)) {
           // Nothing is recorded: the savepoint rolls the event id back with everything else.
-          throw Object.assign(new Error('transition refused'), { webhook: { status: 409, body: { error: `a ${before.status} subscription cannot become ${event.status}` } } });
+          throw Object.assign(new Error('transition refused'), { webhook: { status: 409, body: { error: `subscription status ${before.status} cannot become ${event.status}` } } });
         }
         const after = await setStatus(query, event.organizationId, event.status);
         await recordStatusChange(ctx, before, after, { source: 'billing_webhook', eventId: event.id });
