@@ -61,6 +61,8 @@ export interface Config {
   personalOrganizations: boolean;
   rateLimitUserPerMinute: number;
   jobIntervalSeconds: number;
+  /** HMAC-SHA256 key of the billing webhook; without it POST /billing/webhook answers 404. */
+  billingWebhookSecret?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,6 +127,12 @@ function isCidrOrAddress(value: string): boolean {
   if (!isV4 && !isV6) return false;
   if (bits === undefined) return true;
   return /^\d+$/.test(bits) && Number(bits) <= (isV4 ? 32 : 128);
+}
+
+function webhookSecret(env: Env): string | undefined {
+  const raw = read(env, 'BILLING_WEBHOOK_SECRET');
+  if (raw !== undefined && raw.length < 16) throw new ConfigError('BILLING_WEBHOOK_SECRET', 'must be at least 16 characters');
+  return raw;
 }
 
 function corsOrigins(env: Env, production: boolean): CorsOrigins {
@@ -234,5 +242,6 @@ export function loadConfig(env: Env = process.env): Config {
     personalOrganizations: bool(env, 'PERSONAL_ORGANIZATIONS', false),
     rateLimitUserPerMinute: int(env, 'RATE_LIMIT_USER_PER_MINUTE', 600, 1, 1_000_000),
     jobIntervalSeconds: int(env, 'JOB_INTERVAL_SECONDS', 60, 1, 86400),
+    billingWebhookSecret: webhookSecret(env),
   };
 }

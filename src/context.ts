@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Access } from './authz/access';
+import { ALLOWED_WHEN_DELETED, ALLOWED_WHILE_INACTIVE } from './authz/operations';
+import { OrganizationInactiveError } from './common/errors';
+import { READ_ONLY_STATUSES } from './modules/billing/subscription.types';
+import { OrganizationStatus } from './modules/organization/organization.types';
 import { systemPrincipal, type Principal, type Viewer } from './auth/principal';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
@@ -64,7 +68,12 @@ export class RequestContext {
    * Mutable per-request state lives in a holder: Apollo Server hands resolvers a shallow clone of
    * the context, and the clone must share the session.
    */
-  private readonly state: { session?: Promise<Session>; resolved?: Session } = {};
+  private readonly state: {
+    session?: Promise<Session>;
+    resolved?: Session;
+    /** The organization the current mutation writes to, as its guard resolved it (null: none), and the mutation's name. */
+    write?: { operation: string; organizationId: string | null; checked?: Promise<void> };
+  } = {};
 
   constructor(
     readonly app: AppServices,
@@ -74,7 +83,7 @@ export class RequestContext {
     this.requestId = origin.requestId ?? randomUUID();
     this.tx = new TenantTransaction(app.db, principal, this.requestId);
     this.loaders = this.createLoaders();
-    this.access = new Access(() => this.session(), this.loaders);
+    this.access = new Access(() => this.session(), this.loaders, () => this.assertWritable());
     this.audit = new AuditWriter(this.tx.query, () => this.actor(), {
       ipAddress: origin.ipAddress,
       userAgent: origin.userAgent,
@@ -171,6 +180,7 @@ export class RequestContext {
    */
   async mutate<T>(work: () => Promise<T>): Promise<T> {
     await this.session();
+    await this.assertWritable();
     try {
       const result = await this.tx.savepoint(work);
       await this.tx.commit();
@@ -179,6 +189,33 @@ export class RequestContext {
       for (const loader of Object.values(this.loaders)) loader.clearAll();
       this.access.reset();
     }
+  }
+
+  /** Called by the shield rule of every mutation (before its resolver): the organization it writes to, if its guard names one. */
+  scopeWrite(operation: string, organizationId: string | null): void {
+    this.state.write = { operation, organizationId };
+  }
+
+  /**
+   * SPEC §5: a SUSPENDED or EXPIRED organization is read-only except for billing, deletion and
+   * member removal; a soft-deleted (DELETED) one is read-only for everything but its restore
+   * (ORGANIZATION_INACTIVE, with `extensions.status`). Checked once per mutation, after visibility,
+   * permission and input (the mutation's resolver validated before calling mutate) and before
+   * feature flags, quotas and state (SPEC §6 order): `mutate` and `Access.requireFeature` call it.
+   */
+  assertWritable(): Promise<void> {
+    const write = this.state.write;
+    if (!write?.organizationId || ALLOWED_WHEN_DELETED.has(write.operation)) return Promise.resolve();
+    write.checked ??= (async () => {
+      const [row] = await this.tx.query<{ organization_status: string; status: string | null }>(
+        `SELECT o.status AS organization_status, s.status FROM organizations o LEFT JOIN subscriptions s ON s.organization_id = o.id WHERE o.id = $1`,
+        [write.organizationId],
+      );
+      if (row?.organization_status === OrganizationStatus.DELETED) throw new OrganizationInactiveError(OrganizationStatus.DELETED);
+      if (ALLOWED_WHILE_INACTIVE.has(write.operation)) return;
+      if (row?.status && (READ_ONLY_STATUSES as readonly string[]).includes(row.status)) throw new OrganizationInactiveError(row.status);
+    })();
+    return write.checked;
   }
 
   /** The principal now belongs to an organization (created or joined in this unit of work). */

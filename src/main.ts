@@ -11,6 +11,7 @@ import { type Config, ConfigError, loadConfig } from './config';
 import { Envelope, loadMasterKey } from './crypto/envelope';
 import { Database } from './database/database';
 import { seedDefaultOrganization } from './modules/organization/organization.seed';
+import { createScheduler } from './jobs/jobs';
 import { createServer } from './server';
 import { shutdownTelemetry } from './telemetry';
 
@@ -56,13 +57,17 @@ async function main(): Promise<void> {
     idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
     connectionTimeoutMs: config.dbConnectionTimeoutMs,
   });
-  await seedDefaultOrganization(db);
+  await seedDefaultOrganization(db, config.trialDays);
   const { verifier, devIssuer } = await createAuth(config);
-  const server = await createServer({ config, db, logger, envelope: new Envelope(master.key), verifier });
+  const envelope = new Envelope(master.key);
+  const server = await createServer({ config, db, logger, envelope, verifier });
   await new Promise<void>((resolve, reject) => {
     server.httpServer.once('error', reject);
     server.httpServer.listen(config.port, config.host, resolve);
   });
+  // Background jobs (trial ends, period ends, archiving, invitation expiry…) every JOB_INTERVAL_SECONDS.
+  const scheduler = createScheduler({ config, db, logger, envelope });
+  scheduler.start();
   const address = server.httpServer.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
@@ -83,6 +88,8 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     try {
       await server.stop();
+      // The run in progress finishes before the database closes.
+      await scheduler.stop();
       await db.close();
       // The spans of the last requests are flushed before the process exits.
       await shutdownTelemetry();

@@ -16,6 +16,7 @@ import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from '.
 import { OrganizationResolver } from './modules/organization/organization.resolver';
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
 import { PlanResolver } from './modules/billing/plan.resolver';
+import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
@@ -39,6 +40,8 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   AuditResolver,
   OrganizationAuditResolver,
   PlanResolver,
+  SubscriptionResolver,
+  OrganizationSubscriptionResolver,
   FeatureFlagResolver,
   InvitationResolver,
   OrganizationInvitationsResolver,
@@ -63,6 +66,9 @@ const referenceResolvers = {
   Environment: {
     __resolveReference: async (ref: Ref, ctx: RequestContext) =>
       (await ctx.access.visibleEnvironment(ref.id))?.environment ?? Promise.reject(new NotFoundError('Environment')),
+  },
+  Subscription: {
+    __resolveReference: (ref: Ref, ctx: RequestContext) => subscriptionReference(ctx, ref.id),
   },
   User: {
     __resolveReference: async (ref: Ref, ctx: RequestContext) =>

@@ -18,6 +18,7 @@ import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
+import { billingWebhookRoutes } from './http/billing-webhook';
 import { Metrics } from './http/metrics';
 import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { buildAppSchema } from './schema';
@@ -210,6 +211,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use(corsMiddleware(deps.config.corsOrigins));
   app.use(healthRoutes(deps));
   app.use(metrics.routes());
+  app.use(billingWebhookRoutes(deps));
   // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
   app.use(explorerRoutes(deps.config.explorer, deps.logger));
   app.use(

@@ -31,6 +31,8 @@ export class Access {
   constructor(
     private readonly session: () => Promise<Session>,
     private readonly loaders: Loaders,
+    /** The read-only check of an inactive organization, which precedes FEATURE_DISABLED (SPEC §6). */
+    private readonly beforeFeature: () => Promise<void> = async () => undefined,
   ) {}
 
   async requireViewer(): Promise<Viewer> {
@@ -101,6 +103,7 @@ export class Access {
    * Callers check it after visibility, permission and input (SPEC §6 order), before state.
    */
   async requireFeature(organizationId: string, key: string): Promise<void> {
+    await this.beforeFeature();
     let enabled = this.featureCache.get(organizationId);
     if (!enabled) {
       enabled = this.loaders.featureFlagsByOrganization.load(organizationId).then((flags) => new Set(flags.filter((f) => f.enabled).map((f) => f.key)));

@@ -55,6 +55,9 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     updateRole: role('id', 'org.roles.manage'),
     deleteRole: role('id', 'org.roles.manage'),
     setFeatureFlag: org('organizationId', 'org.features.manage'),
+    changePlan: org('organizationId', 'org.billing.manage'),
+    cancelSubscription: org('organizationId', 'org.billing.manage'),
+    resumeSubscription: org('organizationId', 'org.billing.manage'),
     inviteMember: org('organizationId', 'org.members.invite'),
     resendInvitation: invitation('id', 'org.members.invite'),
     revokeInvitation: invitation('id', 'org.members.invite'),
@@ -63,6 +66,27 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     declineInvitation: authenticated,
   },
 };
+
+/**
+ * Organization-scoped mutations still allowed while the organization is read-only (subscription
+ * SUSPENDED or EXPIRED, SPEC §5): billing, deletion and member removal. Every other mutation whose
+ * guard resolves an organization answers ORGANIZATION_INACTIVE there (see RequestContext.mutate).
+ */
+export const ALLOWED_WHILE_INACTIVE: ReadonlySet<string> = new Set([
+  'changePlan',
+  'cancelSubscription',
+  'resumeSubscription',
+  'deleteOrganization',
+  'restoreOrganization',
+  'removeMember',
+  'leaveOrganization',
+]);
+
+/**
+ * The only mutation of a soft-deleted organization (SPEC §5): until it is restored or purged, every
+ * other mutation scoped to it is ORGANIZATION_INACTIVE (status DELETED), the allow-list above included.
+ */
+export const ALLOWED_WHEN_DELETED: ReadonlySet<string> = new Set(['restoreOrganization']);
 
 /**
  * Field-level permissions on the tenant types (SPEC §4): `*` is what every other field of the
@@ -78,6 +102,7 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     auditEvents: 'org.audit.view',
     invitations: 'org.members.invite',
     deletionImpact: 'org.delete',
+    subscription: 'org.billing.view',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage' },
   Environment: { '*': 'workspace.view' },
@@ -113,6 +138,8 @@ export const OPEN_TYPES = [
   'PlanLimits',
   'FeatureFlag',
   'DeletionImpact',
+  // Reached through Organization.subscription (org.billing.view), the billing mutations or a checked federation reference.
+  'Subscription',
   '_Service',
   'OrganizationConnection',
   'OrganizationEdge',

@@ -1,4 +1,4 @@
-import type { GraphQLSchema } from 'graphql';
+import type { GraphQLResolveInfo, GraphQLSchema } from 'graphql';
 import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
@@ -38,8 +38,14 @@ const decide = async (check: () => Promise<unknown>): Promise<true | Error> => {
 // Results depend on the parent or arguments: never cached by shield (Access memoizes the expensive part).
 const noCache = { cache: 'no_cache' as const };
 
-const authenticated = rule('isAuthenticated', noCache)((_p, _a, ctx: RequestContext) =>
+/** A mutation's rule names the organization it writes to (null: none), for the read-only check of RequestContext.mutate. */
+const scopeWrite = (ctx: RequestContext, info: GraphQLResolveInfo, organizationId: string | null): void => {
+  if (info.parentType.name === 'Mutation') ctx.scopeWrite(info.fieldName, organizationId);
+};
+
+const authenticated = rule('isAuthenticated', noCache)((_p, _a, ctx: RequestContext, info: GraphQLResolveInfo) =>
   decide(async () => {
+    scopeWrite(ctx, info, null);
     if (!(await ctx.viewer())) throw new UnauthenticatedError();
   }),
 );
@@ -52,24 +58,24 @@ function operationRule(guard: Guard): IRule {
     case 'authenticated':
       return authenticated;
     case 'organization':
-      return once(`hasOrg:${guard.permission}:${guard.arg}`, () => rule(`hasOrg:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
-        decide(() => ctx.access.organization(args[guard.arg], guard.permission)),
+      return once(`hasOrg:${guard.permission}:${guard.arg}`, () => rule(`hasOrg:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(async () => scopeWrite(ctx, info, (await ctx.access.organization(args[guard.arg], guard.permission)).id)),
       ));
     case 'workspace':
-      return once(`hasWorkspace:${guard.permission}:${guard.arg}`, () => rule(`hasWorkspace:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
-        decide(() => ctx.access.workspace(args[guard.arg], guard.permission)),
+      return once(`hasWorkspace:${guard.permission}:${guard.arg}`, () => rule(`hasWorkspace:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(async () => scopeWrite(ctx, info, (await ctx.access.workspace(args[guard.arg], guard.permission)).organizationId)),
       ));
     case 'environment':
-      return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
-        decide(() => ctx.access.environment(args[guard.arg], guard.permission)),
+      return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(async () => scopeWrite(ctx, info, (await ctx.access.environment(args[guard.arg], guard.permission)).workspace.organizationId)),
       ));
     case 'role':
-      return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
-        decide(() => ctx.access.role(args[guard.arg], guard.permission)),
+      return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(async () => scopeWrite(ctx, info, (await ctx.access.role(args[guard.arg], guard.permission)).organizationId)),
       ));
     case 'invitation':
-      return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext) =>
-        decide(() => ctx.access.invitation(args[guard.arg], guard.permission)),
+      return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(async () => scopeWrite(ctx, info, (await ctx.access.invitation(args[guard.arg], guard.permission)).organizationId)),
       ));
   }
 }

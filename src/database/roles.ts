@@ -8,3 +8,5 @@ export const SLUG_LOOKUP_ROLE = 'tenant_service_slug_lookup';
 export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 /** Owns the purge functions: may read whether an organization is due and delete a due one, nothing else. */
 export const PURGER_ROLE = 'tenant_service_purger';
+/** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
+export const JOB_SCAN_ROLE = 'tenant_service_job_scan';

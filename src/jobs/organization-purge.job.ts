@@ -1,9 +1,10 @@
 import { ANONYMOUS } from '../auth/principal';
 import { type AppServices, RequestContext } from '../context';
 import { TenantTransaction } from '../database/tenant-transaction';
+import type { JobKind } from './scheduler';
 
-/** The job's name: its system actor, its request ids (`organization-purge:<uuid>`) and its log lines. */
-export const PURGE_JOB = 'organization-purge';
+/** The job's name: its system actor, its request ids (`organization_purge:<uuid>`) and its log lines. */
+export const PURGE_JOB = 'organization_purge';
 /** The SECURITY DEFINER due lookup of migration 1764970000000-organization-deletion. */
 export const PURGE_DUE_FUNCTION = 'organizations_due_for_purge';
 
@@ -97,3 +98,17 @@ export async function duePurges(app: AppServices, limit = 500): Promise<string[]
     (await tx.query<{ id: string }>(`SELECT id FROM ${PURGE_DUE_FUNCTION}($1) AS id`, [limit])).map((r) => r.id),
   );
 }
+
+/**
+ * The purge as a kind of due work of the one scheduler (src/jobs/jobs.ts): the scheduler lists
+ * due organizations through PURGE_DUE_FUNCTION and runs `run` for each in its own transaction,
+ * scoped to that organization with the system principal.
+ */
+export const PURGE_JOB_KIND: JobKind = {
+  kind: PURGE_JOB,
+  dueFunction: PURGE_DUE_FUNCTION,
+  async run(ctx) {
+    if (ctx.principal.kind !== 'system') throw new Error('the purge runs with the system principal of one organization');
+    return (await purgeInTransaction(ctx, ctx.principal.organizationId)) ? 1 : 0;
+  },
+};

@@ -59,6 +59,8 @@ export interface RequestOptions {
 
 export interface TestApp {
   url: string;
+  /** The PostgreSQL database of this app (undefined on PGlite): a second instance can open it. */
+  databaseUrl: string | undefined;
   db: Database;
   config: Config;
   issuer: DevIssuer;
@@ -90,7 +92,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
     connectionTimeoutMs: config.dbConnectionTimeoutMs,
   });
-  await seedDefaultOrganization(db);
+  await seedDefaultOrganization(db, config.trialDays);
   const issuer = await DevIssuer.load(dataDir);
   const envelope = new Envelope(crypto.randomBytes(32));
   const server = await createServer({
@@ -111,6 +113,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   };
   return {
     url,
+    databaseUrl,
     db,
     config,
     issuer,

@@ -164,6 +164,26 @@ const CASES: Record<string, Case> = {
     holder: ['BAD_USER_INPUT'],
     extensions: { field: 'key' },
   },
+  // The fixture has five members: FREE (3) is refused on usage, nothing changes.
+  changePlan: {
+    document: `mutation($org: ID!) { changePlan(organizationId: $org, plan: FREE) { id } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'USAGE_EXCEEDS_PLAN', resource: 'MEMBERS' },
+  },
+  // Rows run in order: the owner's cancellation (at the period end) is undone by the owner's resumption below.
+  cancelSubscription: {
+    document: `mutation($org: ID!) { cancelSubscription(organizationId: $org) { status } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: [],
+    audit: 'subscription.cancelled',
+  },
+  resumeSubscription: {
+    document: `mutation($org: ID!) { resumeSubscription(organizationId: $org) { status } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: [],
+    audit: 'subscription.resumed',
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -186,6 +206,9 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   updateRole: 'org.roles.manage',
   deleteRole: 'org.roles.manage',
   setFeatureFlag: 'org.features.manage',
+  changePlan: 'org.billing.manage',
+  cancelSubscription: 'org.billing.manage',
+  resumeSubscription: 'org.billing.manage',
   inviteMember: 'org.members.invite',
   resendInvitation: 'org.members.invite',
   revokeInvitation: 'org.members.invite',
@@ -272,6 +295,7 @@ describe('the matrix data matches SPEC §4', () => {
       auditEvents: 'org.audit.view',
       invitations: 'org.members.invite',
       deletionImpact: 'org.delete',
+      subscription: 'org.billing.view',
     });
   });
 
@@ -319,6 +343,7 @@ describe('field matrix on Organization', () => {
     auditEvents: 'auditEvents(first: 1) { edges { cursor } }',
     invitations: 'invitations { totalCount }',
     deletionImpact: 'deletionImpact { blockers }',
+    subscription: 'subscription { status }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

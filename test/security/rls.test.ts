@@ -2,6 +2,7 @@ import type { QueryRunner } from 'typeorm';
 import { APP_ROLE } from '../../src/database/roles';
 import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-foundation';
 import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-invitations';
+import { SUBSCRIPTION_TABLES } from '../../src/database/migrations/1765000000000-subscriptions';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -13,8 +14,8 @@ let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
 /** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
-const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES];
-const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations'] as const;
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES, ...SUBSCRIPTION_TABLES];
+const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations', 'subscriptions'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
 async function insertEnvironment(organizationId: string, workspaceId: string, slug: string): Promise<void> {
@@ -167,12 +168,19 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
     expect(rows.length).toBeGreaterThanOrEqual(TABLES.length + 5);
     // The exceptions are looked up before the organization is known: the principal's own
     // memberships by user (request bootstrap, own_memberships policy), an invitation by its token
-    // hash and the viewer's pending invitations by address (the SECURITY DEFINER lookups). None is unique.
+    // hash and the viewer's pending invitations by address (the SECURITY DEFINER lookups), the
+    // background jobs' due-work scans by due time, and a federation reference to a subscription
+    // by its id. None is unique.
     const byName = (a: { index: string }, b: { index: string }) => a.index.localeCompare(b.index);
     expect(rows.filter((r) => r.lead !== 'organization_id').sort(byName)).toEqual([
       { index: 'invitations_pending_email_idx', lead: 'email' },
+      { index: 'invitations_pending_expiry_idx', lead: 'expires_at' },
       { index: 'invitations_token_hash_idx', lead: 'token_hash' },
       { index: 'memberships_user_idx', lead: 'user_id' },
+      { index: 'subscriptions_archive_due_idx', lead: 'archive_at' },
+      { index: 'subscriptions_id_idx', lead: 'id' },
+      { index: 'subscriptions_period_due_idx', lead: 'current_period_end' },
+      { index: 'subscriptions_trial_due_idx', lead: 'trial_ends_at' },
     ]);
   });
 });

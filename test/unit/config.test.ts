@@ -33,6 +33,12 @@ describe('loadConfig', () => {
     expect(c.databaseUrl).toBeUndefined();
   });
 
+  it('reads BILLING_WEBHOOK_SECRET (unset by default: the webhook answers 404) and refuses one shorter than 16 characters', () => {
+    expect(loadConfig({}).billingWebhookSecret).toBeUndefined();
+    expect(loadConfig({ BILLING_WEBHOOK_SECRET: 'whsec_0123456789abcdef' }).billingWebhookSecret).toBe('whsec_0123456789abcdef');
+    expect(() => loadConfig({ BILLING_WEBHOOK_SECRET: 'short' })).toThrow('BILLING_WEBHOOK_SECRET: must be at least 16 characters');
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '  ', TRIAL_DAYS: '' })).toMatchObject({ port: 4000, databaseUrl: undefined, trialDays: 14 });
   });

@@ -5,6 +5,7 @@ import { LeanBootstrap1764800000000 } from './1764800000000-lean-bootstrap';
 import { Invitations1764930000000 } from './1764930000000-invitations';
 import { PlansFeatureFlags1764950000000 } from './1764950000000-plans-feature-flags';
 import { OrganizationDeletion1764970000000 } from './1764970000000-organization-deletion';
+import { Subscriptions1765000000000 } from './1765000000000-subscriptions';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   Invitations1764930000000,
   PlansFeatureFlags1764950000000,
   OrganizationDeletion1764970000000,
+  Subscriptions1765000000000,
 ];

@@ -2,11 +2,9 @@ import DataLoader from 'dataloader';
 import { keyedLoader } from '../../database/loader-helpers';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { type Plan, planFromRow, PlanKey, type PlanRow } from './plan.types';
+import { type Subscription, subscriptionFromRow, type SubscriptionRow } from './subscription.types';
 
-/**
- * The plan a new organization starts on (SPEC §5: the subscription starts TRIALING on PRO).
- * Until billing lands there are no subscriptions, so every organization is on it.
- */
+/** The plan a new organization starts on (SPEC §5: the subscription starts TRIALING on PRO). */
 export const TRIAL_PLAN = PlanKey.PRO;
 
 /** Per-request loaders of the plans catalogue and of each organization's current plan. */
@@ -18,11 +16,24 @@ export function planLoaders(query: SqlQuery) {
       return keys.map(() => plans);
     }),
     planByKey: keyedLoader<PlanKey, Plan>(async (keys) => (await query<PlanRow>(`SELECT * FROM plans WHERE key = ANY($1::text[])`, [keys])).map(planFromRow), (p) => p.key),
+    /** Each organization's subscription (one per organization), as row-level security lets the principal see it. */
+    subscriptionByOrganization: keyedLoader<string, Subscription>(
+      async (ids) => (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE organization_id = ANY($1::uuid[])`, [ids])).map(subscriptionFromRow),
+      (s) => s.organizationId,
+    ),
+    subscriptionById: keyedLoader<string, Subscription>(
+      async (ids) => (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE id = ANY($1::uuid[])`, [ids])).map(subscriptionFromRow),
+      (s) => s.id,
+    ),
     /**
-     * THE one place that decides which plan applies to an organization (its features now, its
-     * limits once quotas come). Until billing lands every organization is on the trial plan PRO;
-     * the billing issue replaces this loader by one reading the subscription's plan.
+     * THE one place that decides which plan applies to an organization (its features and its
+     * limits): the plan of its subscription (TRIALING organizations are on PRO). An organization
+     * without a visible subscription is on FREE.
      */
-    planKeyByOrganization: new DataLoader<string, PlanKey>(async (organizationIds) => organizationIds.map(() => TRIAL_PLAN)),
+    planKeyByOrganization: new DataLoader<string, PlanKey>(async (organizationIds) => {
+      const rows = await query<{ organization_id: string; plan_key: PlanKey }>(`SELECT organization_id, plan_key FROM subscriptions WHERE organization_id = ANY($1::uuid[])`, [organizationIds]);
+      const byId = new Map(rows.map((r) => [r.organization_id, r.plan_key]));
+      return organizationIds.map((id) => byId.get(id) ?? PlanKey.FREE);
+    }),
   };
 }

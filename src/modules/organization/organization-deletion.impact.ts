@@ -46,7 +46,10 @@ export async function deletionImpacts(query: SqlQuery, organizationIds: readonly
        (SELECT count(*)::int FROM environments e WHERE e.organization_id = o.id AND e.is_active) AS active_environments,
        (SELECT count(*)::int FROM memberships m WHERE m.organization_id = o.id) AS members,
        (SELECT count(*)::int FROM invitations i WHERE i.organization_id = o.id AND i.status = 'PENDING' AND i.expires_at > now()) AS pending_invitations,
-       false AS active_subscription
+       -- A paid plan (a price above 0, or ENTERPRISE's custom null) that is ACTIVE or PAST_DUE; FREE,
+       -- TRIALING, CANCELLING and EXPIRED do not block (SPEC §5).
+       EXISTS (SELECT 1 FROM subscriptions s JOIN plans p ON p.key = s.plan_key
+               WHERE s.organization_id = o.id AND s.status IN ('ACTIVE', 'PAST_DUE') AND coalesce(p.monthly_price_cents, 1) > 0) AS active_subscription
      FROM organizations o WHERE o.id = ANY($1::uuid[])`,
     [organizationIds],
   );

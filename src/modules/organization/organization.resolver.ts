@@ -10,6 +10,7 @@ import { CreateOrganizationInput, UpdateOrganizationInput } from './organization
 import { OrganizationService } from './organization.service';
 import { OrganizationDeletionService } from './organization-deletion.service';
 import { DeletionImpact } from './organization-deletion.impact';
+import { organizationStatus } from '../billing/subscription.resolver';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
 
 @Resolver(() => Organization)
@@ -75,8 +76,8 @@ export class OrganizationResolver {
   }
 
   @FieldResolver(() => Boolean)
-  isActive(@Root() o: Organization): boolean {
-    return o.status === OrganizationStatus.ACTIVE;
+  async isActive(@Ctx() ctx: RequestContext, @Root() o: Organization): Promise<boolean> {
+    return (await organizationStatus(ctx, o)) === OrganizationStatus.ACTIVE;
   }
 
   @FieldResolver(() => OrganizationSettings, { nullable: true, description: 'Null with FORBIDDEN without org.settings.view.' })

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../../database/database';
 import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
+import { insertInitialSubscription } from '../billing/subscription.rows';
 
 export const DEFAULT_ORGANIZATION_KEY = 'default_organization';
 
 /**
  * Creates the `default` organization (with its default workspace) at first start, as in a
  * single-tenant self-hosted install; a verified ADMIN_EMAIL becomes its owner on first sight.
- * Recorded in service_state so that it is made once, even if it is later deleted.
+ * Its subscription starts like any new organization's (TRIAL_DAYS). Recorded in service_state so that it is made once, even if it is later deleted.
  */
-export async function seedDefaultOrganization(db: Database): Promise<void> {
+export async function seedDefaultOrganization(db: Database, trialDays = 14): Promise<void> {
   await db.withConnection(async (runner) => {
     await runner.startTransaction();
     try {
@@ -24,6 +25,7 @@ export async function seedDefaultOrganization(db: Database): Promise<void> {
         const query = (sql: string, params?: unknown[]) => runner.query(sql, params);
         await insertOrganizationRow(query, { id, name: 'Default', slug: 'default', createdBy: null });
         await insertOrganizationSkeleton(query, id, null);
+        await insertInitialSubscription(query, id, trialDays);
       }
       await runner.commitTransaction();
     } catch (error) {

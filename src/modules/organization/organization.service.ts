@@ -9,6 +9,7 @@ import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Organization } from './organization.entity';
 import type { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
+import { insertInitialSubscription } from '../billing/subscription.rows';
 import { DEFAULT_SETTINGS } from './organization.types';
 import { mergeBranding, mergeSecurity, mergeSettings, validBanner } from './organization.validation';
 
@@ -96,6 +97,7 @@ export class OrganizationService {
         conflictMessage,
       });
       await insertOrganizationSkeleton(query, id, viewer.userId);
+      await insertInitialSubscription(query, id, this.ctx.config.trialDays);
       await query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'owner')`, [id, viewer.userId]);
       const organization = this.toOrganization(row);
       await this.ctx.audit.record({
@@ -139,7 +141,9 @@ export class OrganizationService {
   }
 
   async update(id: string, input: UpdateOrganizationInput): Promise<Organization> {
-    await this.ctx.access.organization(id);
+    // Input errors precede the read-only check of ctx.mutate (SPEC §6): validated here on the row as
+    // the request found it, and again under the lock below.
+    this.applyUpdate(await this.ctx.access.organization(id), input);
     return this.ctx.mutate(async () => {
       // Computed from the locked row, not from what was read before: two admins changing different
       // fields at once must not revert each other (nor record wrong oldValues).

@@ -173,6 +173,41 @@ describe('Organization.deletionImpact', () => {
   });
 });
 
+describe('deleteOrganization and the subscription', () => {
+  const CHANGE_PLAN = `mutation($org: ID!, $plan: PlanKey!) { changePlan(organizationId: $org, plan: $plan) { status plan { key } } }`;
+  const CANCEL = `mutation($org: ID!, $atPeriodEnd: Boolean) { cancelSubscription(organizationId: $org, atPeriodEnd: $atPeriodEnd) { status } }`;
+  const BLOCKERS = `query($id: ID!) { organization(id: $id) { deletionImpact { blockers } } }`;
+  const blockers = async (t: Team) => ok(await app.gql<{ organization: { deletionImpact: { blockers: string[] } } }>(BLOCKERS, { id: t.org.id }, { as: t.owner })).organization.deletionImpact.blockers;
+
+  it('is PRECONDITION_FAILED (ACTIVE_SUBSCRIPTION) on a paid plan ACTIVE or PAST_DUE; once cancelled (CANCELLING) it succeeds', async () => {
+    const t = await team('paid');
+    expect(ok(await app.gql(CHANGE_PLAN, { org: t.org.id, plan: 'STARTER' }, { as: t.owner })).changePlan).toEqual({ status: 'ACTIVE', plan: { key: 'STARTER' } });
+    const active = await del(t, t.owner);
+    expect(codes(active)).toEqual(['PRECONDITION_FAILED']);
+    expect(active.errors![0]!.extensions!.reason).toBe('ACTIVE_SUBSCRIPTION');
+    expect(await blockers(t)).toEqual(['ACTIVE_SUBSCRIPTION']);
+    // As a payment provider's webhook would leave it.
+    await withAllRows(app, (runner) => runner.query(`UPDATE subscriptions SET status = 'PAST_DUE' WHERE organization_id = $1`, [t.org.id]));
+    expect((await del(t, t.owner)).errors![0]!.extensions!.reason).toBe('ACTIVE_SUBSCRIPTION');
+    await withAllRows(app, (runner) => runner.query(`UPDATE subscriptions SET status = 'ACTIVE' WHERE organization_id = $1`, [t.org.id]));
+    expect(await eventCount(t.org.id, 'organization.deleted')).toBe(0);
+
+    expect(ok(await app.gql(CANCEL, { org: t.org.id, atPeriodEnd: true }, { as: t.owner })).cancelSubscription.status).toBe('CANCELLING');
+    expect(await blockers(t)).toEqual([]);
+    expect(ok(await del(t, t.owner)).deleteOrganization.status).toBe('DELETED');
+  });
+
+  it('is not blocked by a trial, the FREE plan or an EXPIRED subscription (deleting a read-only organization is allowed)', async () => {
+    const free = await team('free');
+    ok(await app.gql(CHANGE_PLAN, { org: free.org.id, plan: 'FREE' }, { as: free.owner }));
+    expect(ok(await del(free, free.owner)).deleteOrganization.status).toBe('DELETED');
+    const expired = await team('expired-sub');
+    ok(await app.gql(CHANGE_PLAN, { org: expired.org.id, plan: 'BUSINESS' }, { as: expired.owner }));
+    expect(ok(await app.gql(CANCEL, { org: expired.org.id, atPeriodEnd: false }, { as: expired.owner })).cancelSubscription.status).toBe('EXPIRED');
+    expect(ok(await del(expired, expired.owner)).deleteOrganization.status).toBe('DELETED');
+  });
+});
+
 describe('a deleted organization', () => {
   let t: Team;
   let deleted: OrgView;
@@ -223,6 +258,38 @@ describe('a deleted organization', () => {
     expect(ok(await app.gql<{ organization: OrgView }>(GET, { id: t.org.id }, { as: t.owner })).organization).toMatchObject({ status: 'DELETED', isActive: false });
     const lists = ok(await app.gql<{ organizations: { nodes: Array<{ id: string; status: string }> } }>(LIST, {}, { as: t.owner }));
     expect(lists.organizations.nodes).toContainEqual({ id: t.org.id, status: 'DELETED' });
+  });
+
+  it('is read-only for its owner: every mutation but restoreOrganization is ORGANIZATION_INACTIVE (status DELETED), after input errors', async () => {
+    const memberId = ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, { as: t.member })).me.user.id;
+    const attempts: Array<[string, Record<string, unknown>]> = [
+      [`mutation($id: ID!) { updateOrganization(id: $id, input: { name: "Zombie" }) { id } }`, { id: t.org.id }],
+      [`mutation($id: ID!) { createWorkspace(organizationId: $id, input: { name: "After death" }) { id } }`, { id: t.org.id }],
+      [`mutation($ws: ID!) { updateWorkspace(id: $ws, input: { name: "Renamed" }) { id } }`, { ws: t.org.defaultWorkspaceId }],
+      [CREATE_ENV, { ws: t.org.defaultWorkspaceId, name: 'ghost' }],
+      [`mutation($id: ID!) { inviteMember(organizationId: $id, input: { email: "late@example.com", roleKey: "viewer" }) { token } }`, { id: t.org.id }],
+      [`mutation($id: ID!, $user: ID!) { removeMember(organizationId: $id, userId: $user) }`, { id: t.org.id, user: memberId }],
+      [`mutation($id: ID!) { changePlan(organizationId: $id, plan: BUSINESS) { status } }`, { id: t.org.id }],
+      [`mutation($id: ID!) { setFeatureFlag(organizationId: $id, key: "late.flag", enabled: true) { key } }`, { id: t.org.id }],
+      [DELETE, { id: t.org.id, slug: t.org.slug }],
+    ];
+    for (const [document, variables] of attempts) {
+      const result = await app.gql(document, variables, { as: t.owner });
+      expect([document, codes(result)]).toEqual([document, ['ORGANIZATION_INACTIVE']]);
+      expect(result.errors![0]!.extensions!.status).toBe('DELETED');
+    }
+    // SPEC §6: BAD_USER_INPUT comes before ORGANIZATION_INACTIVE.
+    expect(codes(await del(t, t.owner, 'wrong'))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await app.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { name: "" }) { id } }`, { id: t.org.id }, { as: t.owner }))).toEqual(['BAD_USER_INPUT']);
+    const [row] = await readAll<{ name: string; workspaces: number; members: number }>(
+      app,
+      `SELECT o.name, (SELECT count(*)::int FROM workspaces w WHERE w.organization_id = o.id) AS workspaces,
+              (SELECT count(*)::int FROM memberships m WHERE m.organization_id = o.id) AS members FROM organizations o WHERE o.id = $1`,
+      [t.org.id],
+    );
+    expect(row).toMatchObject({ workspaces: 1, members: 3 });
+    expect(row!.name).not.toBe('Zombie');
+    expect(await eventCount(t.org.id, 'organization.deleted')).toBe(1);
   });
 
   it('keeps its slug reserved: another organization cannot take it (CONFLICT)', async () => {

@@ -4,6 +4,8 @@ import { systemPrincipal } from '../../../src/auth/principal';
 import type { AppServices } from '../../../src/context';
 import { PURGER_ROLE } from '../../../src/database/roles';
 import { TenantTransaction } from '../../../src/database/tenant-transaction';
+import { signWebhook } from '../../../src/http/billing-webhook';
+import { createScheduler } from '../../../src/jobs/jobs';
 import { duePurges, purgeOrganization } from '../../../src/jobs/organization-purge.job';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll, withAllRows } from '../../helpers/db';
@@ -48,11 +50,25 @@ const moveDue = (organizationId: string, sql = `now() - interval '1 second'`) =>
   withAllRows(app, (runner) => runner.query(`UPDATE organizations SET purge_at = ${sql} WHERE id = $1`, [organizationId]));
 
 const DELETE = `mutation($id: ID!, $slug: String!) { deleteOrganization(id: $id, confirmSlug: $slug) { status } }`;
+const WEBHOOK_SECRET = 'whsec_purge_0123456789abcdef';
+
+/** A payment provider's signed status event (README, "Billing webhook"). */
+async function webhook(organizationId: string, status: string): Promise<void> {
+  const raw = JSON.stringify({ id: `evt_${randomUUID()}`, type: 'subscription.status', organizationId, status });
+  const timestamp = Math.floor(Date.now() / 1000);
+  const res = await fetch(`${app.url}/billing/webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'billing-timestamp': String(timestamp), 'billing-signature': signWebhook(WEBHOOK_SECRET, timestamp, raw) },
+    body: raw,
+  });
+  expect(res.status).toBe(200);
+}
 
 /**
  * An organization with a row in as many tenant tables as the API can fill today: members, a
  * custom role, workspaces with a grant, a destroyed environment with encrypted credentials (the
- * organization's data key), an invitation with its outbox row, a feature flag override, audit events.
+ * organization's data key), an invitation with its outbox row, a feature flag override, a paid
+ * subscription moved by the billing webhook (its processed event ids) and then cancelled, audit events.
  */
 async function populatedOrganization(label: string): Promise<{ org: CreatedOrganization; owner: string }> {
   const owner = uniqueEmail(`${label}-owner`);
@@ -73,11 +89,15 @@ async function populatedOrganization(label: string): Promise<{ org: CreatedOrgan
   ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: env }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { inviteMember(organizationId: $org, input: { email: "${label}-invitee@example.com", roleKey: "viewer" }) { token } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { setFeatureFlag(organizationId: $org, key: "beta.purge", enabled: true) { key } }`, { org: org.id }, { as: owner }));
+  ok(await app.gql(`mutation($org: ID!) { changePlan(organizationId: $org, plan: STARTER) { status } }`, { org: org.id }, { as: owner }));
+  await webhook(org.id, 'PAST_DUE');
+  await webhook(org.id, 'ACTIVE');
+  ok(await app.gql(`mutation($org: ID!) { cancelSubscription(organizationId: $org, atPeriodEnd: true) { status } }`, { org: org.id }, { as: owner }));
   return { org, owner };
 }
 
 beforeAll(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ env: { BILLING_WEBHOOK_SECRET: WEBHOOK_SECRET } });
   const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(JSON.parse(line)) });
   services = { config: app.config, db: app.db, envelope: app.envelope, logger };
 });
@@ -143,8 +163,8 @@ describe('the purge of a deleted organization', () => {
   it('logs the purge in the structured log: organization id, slug and the rows removed per table', () => {
     const purged = logLines.filter((l) => l.event === 'organization.purged');
     expect(purged).toHaveLength(1);
-    expect(purged[0]).toMatchObject({ level: 30, msg: 'organization purged', job: 'organization-purge', organizationId: doomed.org.id, slug: doomed.org.slug, rows: before });
-    expect(purged[0]!.requestId).toMatch(/^organization-purge:[0-9a-f-]{36}$/);
+    expect(purged[0]).toMatchObject({ level: 30, msg: 'organization purged', job: 'organization_purge', organizationId: doomed.org.id, slug: doomed.org.slug, rows: before });
+    expect(purged[0]!.requestId).toMatch(/^organization_purge:[0-9a-f-]{36}$/);
   });
 
   it('is idempotent: a second purge finds nothing', async () => {
@@ -171,6 +191,24 @@ describe('a restored organization', () => {
     expect(await duePurges(services)).not.toContain(org.id);
     expect(await purgeOrganization(services, org.id)).toBeNull();
     expect((await rowsOf(org.id)).organizations).toBe(1);
+  });
+});
+
+describe('the scheduler', () => {
+  it('runs the purge as one of its kinds of due work: due organizations purged once, the next run finds nothing', async () => {
+    const owner = uniqueEmail('scheduled-owner');
+    const org = await createOrganization(app, owner);
+    const untouched = await createOrganization(app, owner);
+    ok(await app.gql(DELETE, { id: org.id, slug: org.slug }, { as: owner }));
+    await moveDue(org.id);
+    const due = await duePurges(services);
+    expect(due).toContain(org.id);
+    const scheduler = createScheduler(services);
+    expect(scheduler.registered).toContain('organization_purge');
+    expect((await scheduler.runOnce()).organization_purge).toBe(due.length);
+    expect(Object.values(await rowsOf(org.id)).every((n) => n === 0)).toBe(true);
+    expect((await rowsOf(untouched.id)).organizations).toBe(1);
+    expect((await scheduler.runOnce()).organization_purge).toBe(0);
   });
 });
 

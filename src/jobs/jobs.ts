@@ -1,0 +1,13 @@
+import type { AppServices } from '../context';
+import { BILLING_JOBS } from '../modules/billing/billing.jobs';
+import { PURGE_JOB_KIND } from './organization-purge.job';
+import { Scheduler } from './scheduler';
+
+/**
+ * The service's scheduler with every kind of due work registered. A new kind (e.g. the purge of
+ * deleted organizations) is a `JobKind` added to this list, with its SECURITY DEFINER due lookup
+ * created by a migration (see 1765000000000-subscriptions.ts).
+ */
+export function createScheduler(app: AppServices): Scheduler {
+  return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND);
+}

@@ -1,0 +1,207 @@
+import { NotFoundError, PreconditionFailedError } from '../../common/errors';
+import type { RequestContext } from '../../context';
+import type { SqlQuery } from '../../database/tenant-transaction';
+import { type Plan, PlanKey } from './plan.types';
+import { BillingInterval, PERIOD_SQL, type Subscription, subscriptionFromRow, type SubscriptionRow, SubscriptionStatus } from './subscription.types';
+
+/** Plans cheapest first: a higher position is an upgrade. */
+const ORDER: readonly PlanKey[] = [PlanKey.FREE, PlanKey.STARTER, PlanKey.PRO, PlanKey.BUSINESS, PlanKey.ENTERPRISE];
+/** Statuses from which a chosen plan applies at once, with a new period (SPEC §5). */
+const RESTARTS: readonly SubscriptionStatus[] = [SubscriptionStatus.TRIALING, SubscriptionStatus.EXPIRED, SubscriptionStatus.ARCHIVED];
+/** Statuses a cancellation applies to. */
+const CANCELLABLE: readonly SubscriptionStatus[] = [SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.SUSPENDED];
+/** How long an EXPIRED subscription stays before it is ARCHIVED (SPEC §5). */
+export const ARCHIVE_AFTER_DAYS = 30;
+
+const auditView = (s: Subscription) => ({
+  plan: s.planKey,
+  status: s.status,
+  billingInterval: s.billingInterval,
+  scheduledPlan: s.scheduledPlanKey,
+  cancelAtPeriodEnd: s.cancelAtPeriodEnd,
+});
+const changesOf = (before: Subscription, after: Subscription) => {
+  const a = auditView(before);
+  const b = auditView(after);
+  const changedFields = (Object.keys(a) as Array<keyof typeof a>).filter((k) => a[k] !== b[k]);
+  return {
+    changedFields,
+    oldValues: Object.fromEntries(changedFields.map((k) => [k, a[k]])),
+    newValues: Object.fromEntries(changedFields.map((k) => [k, b[k]])),
+  };
+};
+
+/** The organization's subscription row, locked for the rest of the transaction (API and jobs serialize on it). */
+export async function lockSubscription(query: SqlQuery, organizationId: string, skipLocked = false): Promise<Subscription | null> {
+  const [row] = await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE organization_id = $1 FOR UPDATE${skipLocked ? ' SKIP LOCKED' : ''}`, [organizationId]);
+  return row ? subscriptionFromRow(row) : null;
+}
+
+async function update(query: SqlQuery, organizationId: string, set: string, params: unknown[] = []): Promise<Subscription> {
+  const [row] = await query<SubscriptionRow>(`UPDATE subscriptions SET ${set}, updated_at = now() WHERE organization_id = $1 RETURNING *`, [organizationId, ...params]);
+  return subscriptionFromRow(row!);
+}
+
+/**
+ * A usage figure over the target plan's limit, if any (SPEC §5: a plan change is refused when
+ * current usage exceeds the target). Counted in the mutation's transaction, after the
+ * subscription row is locked.
+ */
+export async function usageOverPlan(query: SqlQuery, organizationId: string, plan: Plan): Promise<{ resource: string; used: number; limit: number } | null> {
+  const [u] = await query<{ members: number; workspaces: number; environments: number; cpu: string; ram: number; disk: number }>(
+    `SELECT (SELECT count(*) FROM memberships WHERE organization_id = $1)::int
+              + (SELECT count(*) FROM invitations WHERE organization_id = $1 AND status = 'PENDING' AND expires_at > now())::int AS members,
+            (SELECT count(*) FROM workspaces WHERE organization_id = $1)::int AS workspaces,
+            count(e.*)::int AS environments, coalesce(sum(e.cpu), 0) AS cpu, coalesce(sum(e.ram_mb), 0)::int AS ram, coalesce(sum(e.disk_gb), 0)::int AS disk
+     FROM environments e WHERE e.organization_id = $1 AND e.is_active`,
+    [organizationId],
+  );
+  const l = plan.limits;
+  const checks: Array<[string, number, number | null]> = [
+    ['MEMBERS', u!.members, l.maxMembers],
+    ['WORKSPACES', u!.workspaces, l.maxWorkspaces],
+    ['ENVIRONMENTS', u!.environments, l.maxEnvironments],
+    ['CPU', Number(u!.cpu), l.totalCpu],
+    ['RAM_MB', u!.ram, l.totalRamMb],
+    ['DISK_GB', u!.disk, l.totalDiskGb],
+  ];
+  for (const [resource, used, limit] of checks) if (limit !== null && used > limit) return { resource, used, limit };
+  return null;
+}
+
+/**
+ * A status change of the service itself (a job, the billing webhook), with its audit event
+ * `subscription.status_changed` (system actor) in the same transaction.
+ */
+export async function recordStatusChange(ctx: RequestContext, before: Subscription, after: Subscription, metadata: Record<string, unknown> = {}): Promise<void> {
+  await ctx.audit.record({
+    organizationId: after.organizationId,
+    action: 'subscription.status_changed',
+    resourceType: 'subscription',
+    resourceId: after.id,
+    changes: changesOf(before, after),
+    metadata,
+  });
+}
+
+/** Moves a subscription to a status (the webhook's PAST_DUE, SUSPENDED, ACTIVE). */
+export function setStatus(query: SqlQuery, organizationId: string, status: SubscriptionStatus): Promise<Subscription> {
+  return update(query, organizationId, `status = $2`, [status]);
+}
+
+/** Plan changes, cancellation and resumption (SPEC §5, Billing). Permission: the shield rule (org.billing.manage). */
+export class SubscriptionService {
+  constructor(private readonly ctx: RequestContext) {}
+
+  private async locked(organizationId: string): Promise<Subscription> {
+    const subscription = await lockSubscription(this.ctx.tx.query, organizationId);
+    if (!subscription) throw new NotFoundError('Subscription');
+    return subscription;
+  }
+
+  async changePlan(organizationId: string, planKey: PlanKey, billingInterval: BillingInterval | null | undefined): Promise<Subscription> {
+    const organization = await this.ctx.access.organization(organizationId);
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const current = await this.locked(organization.id);
+      if (current.status === SubscriptionStatus.CANCELLING) {
+        throw new PreconditionFailedError('SUBSCRIPTION_CANCELLING', 'The subscription is being cancelled: resume it before changing the plan');
+      }
+      const target = await this.ctx.loaders.planByKey.load(planKey);
+      if (!target) throw new NotFoundError('Plan');
+      const interval = billingInterval ?? current.billingInterval;
+      const over = await usageOverPlan(query, organization.id, target);
+      if (over) {
+        throw new PreconditionFailedError('USAGE_EXCEEDS_PLAN', `Current usage of ${over.resource} (${over.used}) exceeds the ${target.name} plan's limit of ${over.limit}`, {
+          resource: over.resource,
+          used: over.used,
+          limit: over.limit,
+        });
+      }
+      const restart = RESTARTS.includes(current.status);
+      const downgrade = !restart && ORDER.indexOf(planKey) < ORDER.indexOf(current.planKey);
+      let next: Subscription;
+      if (downgrade) {
+        next = await update(query, organization.id, `scheduled_plan_key = $2, scheduled_billing_interval = $3`, [planKey, interval]);
+      } else {
+        // Upgrades (and any choice from TRIALING, EXPIRED, ARCHIVED) apply at once, with a new period
+        // from now; the trial ends now; a pending downgrade is dropped.
+        next = await update(
+          query,
+          organization.id,
+          `plan_key = $2, billing_interval = $3, status = CASE WHEN status IN ('TRIALING', 'EXPIRED', 'ARCHIVED') THEN 'ACTIVE' ELSE status END,
+           current_period_start = now(), current_period_end = now() + CASE WHEN $3 = 'ANNUAL' THEN interval '1 year' ELSE interval '1 month' END,
+           trial_ends_at = CASE WHEN status = 'TRIALING' THEN now() ELSE trial_ends_at END,
+           scheduled_plan_key = NULL, scheduled_billing_interval = NULL, cancel_at_period_end = false, cancelled_at = NULL, auto_renew = true,
+           expired_at = NULL, archive_at = NULL`,
+          [planKey, interval],
+        );
+      }
+      await this.ctx.audit.record({
+        organizationId: organization.id,
+        action: downgrade ? 'subscription.downgrade_scheduled' : 'subscription.plan_changed',
+        resourceType: 'subscription',
+        resourceId: next.id,
+        changes: changesOf(current, next),
+        metadata: downgrade ? { plan: planKey, effectiveAt: next.currentPeriodEnd.toISOString() } : { plan: planKey, previousPlan: current.planKey, previousStatus: current.status },
+      });
+      return next;
+    });
+  }
+
+  async cancel(organizationId: string, atPeriodEnd: boolean): Promise<Subscription> {
+    const organization = await this.ctx.access.organization(organizationId);
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const current = await this.locked(organization.id);
+      if (!CANCELLABLE.includes(current.status)) {
+        throw new PreconditionFailedError('SUBSCRIPTION_NOT_ACTIVE', `A subscription that is ${current.status} cannot be cancelled`);
+      }
+      const next = atPeriodEnd
+        ? await update(query, organization.id, `status = 'CANCELLING', cancel_at_period_end = true, cancelled_at = now(), auto_renew = false, scheduled_plan_key = NULL, scheduled_billing_interval = NULL`)
+        : await update(
+            query,
+            organization.id,
+            `status = 'EXPIRED', cancel_at_period_end = false, cancelled_at = now(), auto_renew = false, scheduled_plan_key = NULL, scheduled_billing_interval = NULL,
+             expired_at = now(), archive_at = now() + make_interval(days => $2)`,
+            [ARCHIVE_AFTER_DAYS],
+          );
+      await this.ctx.audit.record({
+        organizationId: organization.id,
+        action: 'subscription.cancelled',
+        resourceType: 'subscription',
+        resourceId: next.id,
+        changes: changesOf(current, next),
+        metadata: { atPeriodEnd },
+      });
+      return next;
+    });
+  }
+
+  async resume(organizationId: string): Promise<Subscription> {
+    const organization = await this.ctx.access.organization(organizationId);
+    return this.ctx.mutate(async () => {
+      const query = this.ctx.tx.query;
+      const current = await this.locked(organization.id);
+      if (current.status !== SubscriptionStatus.CANCELLING) {
+        throw new PreconditionFailedError('SUBSCRIPTION_NOT_CANCELLING', 'Only a subscription being cancelled can be resumed');
+      }
+      // A cancelled trial resumes as a trial while it lasts.
+      const next = await update(
+        query,
+        organization.id,
+        `status = CASE WHEN trial_ends_at > now() THEN 'TRIALING' ELSE 'ACTIVE' END, cancel_at_period_end = false, cancelled_at = NULL, auto_renew = true`,
+      );
+      await this.ctx.audit.record({
+        organizationId: organization.id,
+        action: 'subscription.resumed',
+        resourceType: 'subscription',
+        resourceId: next.id,
+        changes: changesOf(current, next),
+      });
+      return next;
+    });
+  }
+}
+
+export { PERIOD_SQL };
