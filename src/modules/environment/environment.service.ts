@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { BadUserInputError, NotFoundError, pgError, PreconditionFailedError } from '../../common/errors';
+import { BadUserInputError, NotFoundError, OrganizationInactiveError, pgError, PreconditionFailedError } from '../../common/errors';
+import { OrganizationStatus } from '../organization/organization.types';
 import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
 import { jsonObject, optionalText, requiredName } from '../../common/validation';
 import type { RequestContext } from '../../context';
@@ -107,8 +108,12 @@ export class EnvironmentService {
       // A share lock on the organization row: a concurrent slug change (which refuses while
       // environments are active and locks the row FOR UPDATE) either finishes first or waits
       // until this environment is committed and then sees it.
-      const [organization] = await query(`SELECT 1 FROM organizations WHERE id = $1 FOR SHARE`, [organizationId]);
+      // It also orders this create after a concurrent deleteOrganization (which holds the row FOR
+      // NO KEY UPDATE): the status read under the lock is the committed one, and a deleted
+      // organization gets no new environment.
+      const [organization] = await query<{ status: string }>(`SELECT status FROM organizations WHERE id = $1 FOR SHARE`, [organizationId]);
       if (!organization) throw new NotFoundError('Workspace');
+      if (organization.status === OrganizationStatus.DELETED) throw new OrganizationInactiveError(OrganizationStatus.DELETED);
       // The id is chosen here so that the ciphertext can be bound to this very row.
       const id = randomUUID();
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
