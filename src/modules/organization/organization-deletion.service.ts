@@ -18,6 +18,9 @@ export const activeEnvironmentsMessage = (count: number): string =>
  * environments cannot be overtaken by a concurrent createEnvironment.
  *
  * The purge after `purgeAt` is the job in src/jobs/organization-purge.job.ts.
+ *
+ * API keys do not exist yet: when they land, a key (and a token exchanged from it) of a DELETED
+ * organization must be UNAUTHENTICATED (SPEC §2), checked on every request.
  */
 export class OrganizationDeletionService {
   private readonly toOrganization;
