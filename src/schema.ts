@@ -17,6 +17,7 @@ import { OrganizationResolver } from './modules/organization/organization.resolv
 import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
 import { PlanResolver } from './modules/billing/plan.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
+import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
@@ -40,6 +41,7 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   OrganizationAuditResolver,
   PlanResolver,
   FeatureFlagResolver,
+  OrganizationQuotaResolver,
   InvitationResolver,
   OrganizationInvitationsResolver,
   ViewerInvitationsResolver,

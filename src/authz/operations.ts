@@ -121,4 +121,6 @@ export const OPEN_TYPES = [
   'InvitationTicket',
   'InvitationConnection',
   'InvitationEdge',
+  'Quota',
+  'QuotaUsage',
 ];
