@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
 import { RequestContext } from '../../../src/context';
 import { PlanKey } from '../../../src/modules/billing/plan.types';
@@ -377,5 +379,23 @@ describe('QuotaChecker.exceeding (for changePlan: USAGE_EXCEEDS_PLAN)', () => {
     expect(await exceeding(org, PlanKey.FREE)).toBe('MEMBERS');
     expect(await exceeding(org, PlanKey.STARTER)).toBeNull();
     expect(await exceeding(org, PlanKey.ENTERPRISE)).toBeNull();
+  });
+});
+
+describe('README', () => {
+  it("the plans and limits table of 'Quotas' is the catalogue's data", async () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Quotas'));
+    const rows = section.split('\n').filter((line) => /^\| (monthly price|max|total|audit|api)/.test(line));
+    const table = Object.fromEntries(rows.map((line) => {
+      const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+      return [cells[0]!.split(' ')[0], cells.slice(1)];
+    }));
+    const plans = ok(await t.as(uniqueEmail('q-readme'), `{ plans { key monthlyPriceCents limits { maxMembers maxWorkspaces maxEnvironments maxApiKeys maxCpuPerEnvironment maxRamMbPerEnvironment maxDiskGbPerEnvironment totalCpu totalRamMb totalDiskGb auditRetentionDays apiRateLimitPerMinute } } }`)).plans as Array<{ key: string; monthlyPriceCents: number | null; limits: Record<string, number | null> }>;
+    const cell = (value: number | null, unlimited: string) => (value === null ? unlimited : String(value));
+    const expected: Record<string, string[]> = { monthly: plans.map((p) => cell(p.monthlyPriceCents, 'custom')) };
+    for (const key of Object.keys(plans[0]!.limits)) expected[key] = plans.map((p) => cell(p.limits[key]!, '—'));
+    expect(table).toEqual(expected);
+    expect(plans.map((p) => p.key)).toEqual(['FREE', 'STARTER', 'PRO', 'BUSINESS', 'ENTERPRISE']);
   });
 });
