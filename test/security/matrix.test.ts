@@ -495,7 +495,60 @@ describe.each([
       const result = await gqlAs(actor, WORKSPACE_QUERY, { ws: fx.workspaceId, env: fx.environmentId });
       const mine = await gqlAs(actor, ME_PERMISSIONS, { org: fx.orgId, ws: fx.workspaceId });
       checkWorkspaceQueries(actor, visibility, result, mine);
+      if (actorDef(actor).orgRole === null) return;
+      // The organization's list of workspaces shows it exactly when it is visible.
+      const list = ok(await gqlAs(actor, `query($id: ID!) { organization(id: $id) { workspaces(first: 10) { totalCount nodes { id } } } }`, { id: fx.orgId }));
+      const visible = workspacePermissions(actor, visibility).has('workspace.view');
+      expect(list.organization.workspaces.nodes.map((n: { id: string }) => n.id)).toEqual(visible ? [fx.workspaceId] : []);
+      expect(list.organization.workspaces.totalCount).toBe(visible ? 1 : 0);
     });
+  });
+});
+
+/**
+ * The mutations guarded only by a signed-in caller (the service decides the rest): anonymous is
+ * UNAUTHENTICATED, every signed-in actor gets the same answer, whatever its roles. The variables
+ * name nothing of theirs (a random organization, an unknown token) or are bad input: nothing changes.
+ */
+const SIGNED_IN_CASES: Record<string, { document: string; variables: Record<string, unknown>; signedIn: string[]; extensions?: Record<string, unknown> }> = {
+  createOrganization: {
+    document: `mutation { createOrganization(input: { name: "" }) { id } }`,
+    variables: {},
+    signedIn: ['BAD_USER_INPUT'],
+    extensions: { field: 'name' },
+  },
+  leaveOrganization: {
+    document: `mutation($org: ID!) { leaveOrganization(organizationId: $org) }`,
+    variables: { org: randomUUID() },
+    signedIn: ['NOT_FOUND'],
+  },
+  acceptInvitation: {
+    document: `mutation($token: String!) { acceptInvitation(token: $token) { id } }`,
+    variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
+    signedIn: ['NOT_FOUND'],
+  },
+  declineInvitation: {
+    document: `mutation($token: String!) { declineInvitation(token: $token) { id } }`,
+    variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
+    signedIn: ['NOT_FOUND'],
+  },
+};
+const SIGNED_IN = Object.entries(OPERATION_GUARDS.Mutation).filter(([name, guard]) => guard.kind === 'authenticated' && REGISTERED.has(name)).map(([name]) => name);
+
+describe('mutations open to any signed-in caller', () => {
+  it('are exactly those of the data', () => {
+    expect(sorted(SIGNED_IN)).toEqual(sorted(Object.keys(SIGNED_IN_CASES)));
+  });
+
+  test.each(SIGNED_IN.flatMap((name) => ACTORS.map((actor) => ({ name, actor }))))('$name as $actor', async ({ name, actor }) => {
+    const c = SIGNED_IN_CASES[name]!;
+    const result = await gqlAs(actor, c.document, c.variables);
+    if (actorDef(actor).anonymous) {
+      expect(codes(result)).toEqual(['UNAUTHENTICATED']);
+      return;
+    }
+    expect(codes(result)).toEqual(c.signedIn);
+    if (c.extensions) expect(result.errors![0]!.extensions).toMatchObject(c.extensions);
   });
 });
 
