@@ -153,4 +153,6 @@ export const OPEN_TYPES = [
   'InvitationTicket',
   'InvitationConnection',
   'InvitationEdge',
+  'Quota',
+  'QuotaUsage',
 ];

@@ -6,6 +6,7 @@ import { Invitations1764930000000 } from './1764930000000-invitations';
 import { PlansFeatureFlags1764950000000 } from './1764950000000-plans-feature-flags';
 import { OrganizationDeletion1764970000000 } from './1764970000000-organization-deletion';
 import { Subscriptions1765000000000 } from './1765000000000-subscriptions';
+import { QuotaNotifications1765000000000 } from './1765000000000-quota-notifications';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   PlansFeatureFlags1764950000000,
   OrganizationDeletion1764970000000,
   Subscriptions1765000000000,
+  QuotaNotifications1765000000000,
 ];

@@ -1,6 +1,7 @@
 import { OPERATION_GUARDS } from '../../authz/operations';
 import { NotFoundError } from '../../common/errors';
 import type { RequestContext } from '../../context';
+import type { SqlQuery } from '../../database/tenant-transaction';
 
 /** The mutations that take this lock (their guard's permission is re-checked under it). */
 export type LockingMutation =
@@ -61,6 +62,16 @@ export async function lockMembership(ctx: RequestContext, organizationId: string
  * change of the roles the escalation checks read.
  */
 export async function lockOrganizationMembership(ctx: RequestContext, organizationId: string): Promise<void> {
-  const [organization] = await ctx.tx.query(`SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
-  if (!organization) throw new NotFoundError('Organization');
+  if (!(await lockOrganizationRow(ctx.tx.query, organizationId))) throw new NotFoundError('Organization');
+}
+
+/**
+ * The statement of the lock: the organization row `FOR NO KEY UPDATE`; answers the organization's
+ * status as committed when the lock was granted (null when it does not exist). The quota checker
+ * (src/modules/quota/quota.checker.ts) takes the same lock, so member changes, invitations,
+ * deletion and every quota-consuming create of an organization share one order.
+ */
+export async function lockOrganizationRow(query: SqlQuery, organizationId: string): Promise<string | null> {
+  const [organization] = await query<{ status: string }>(`SELECT status FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
+  return organization?.status ?? null;
 }

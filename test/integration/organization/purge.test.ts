@@ -68,7 +68,8 @@ async function webhook(organizationId: string, status: string): Promise<void> {
  * An organization with a row in as many tenant tables as the API can fill today: members, a
  * custom role, workspaces with a grant, a destroyed environment with encrypted credentials (the
  * organization's data key), an invitation with its outbox row, a feature flag override, a paid
- * subscription moved by the billing webhook (its processed event ids) and then cancelled, audit events.
+ * subscription moved by the billing webhook (its processed event ids) and then cancelled, a quota
+ * threshold crossed (its notification row), audit events.
  */
 async function populatedOrganization(label: string): Promise<{ org: CreatedOrganization; owner: string }> {
   const owner = uniqueEmail(`${label}-owner`);
@@ -90,6 +91,8 @@ async function populatedOrganization(label: string): Promise<{ org: CreatedOrgan
   ok(await app.gql(`mutation($org: ID!) { inviteMember(organizationId: $org, input: { email: "${label}-invitee@example.com", roleKey: "viewer" }) { token } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { setFeatureFlag(organizationId: $org, key: "beta.purge", enabled: true) { key } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { changePlan(organizationId: $org, plan: STARTER) { status } }`, { org: org.id }, { as: owner }));
+  // STARTER allows 3 workspaces: the third crosses the quota thresholds (audit event and notification row).
+  ok(await app.gql(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Third" }) { id } }`, { org: org.id }, { as: owner }));
   await webhook(org.id, 'PAST_DUE');
   await webhook(org.id, 'ACTIVE');
   ok(await app.gql(`mutation($org: ID!) { cancelSubscription(organizationId: $org, atPeriodEnd: true) { status } }`, { org: org.id }, { as: owner }));
