@@ -160,6 +160,11 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   // GraphQL responses are not cached by HTTP: no ETag (Express would hash every response body).
   app.disable('etag');
   const httpServer = http.createServer(app);
+  // Idle keep-alive connections stay open longer than a load balancer's or gateway's idle timeout
+  // (60 s on the common ones): with Node's 5 s default the server could close a connection just as
+  // a client reused it, and that request failed with "socket closed" instead of an answer.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const armor = new ApolloArmor({
     maxDepth: { n: 10 },
     maxAliases: { n: 15 },

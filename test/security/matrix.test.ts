@@ -1,19 +1,95 @@
+import { randomUUID } from 'node:crypto';
 import { getMetadataStorage } from 'type-graphql';
+import { systemPrincipal } from '../../src/auth/principal';
 import { FIELD_GUARDS, type Guard, OPERATION_GUARDS } from '../../src/authz/operations';
-import { MACHINE_ONLY_PERMISSIONS, PERMISSION_CATALOG, SYSTEM_ROLES } from '../../src/authz/permissions';
-import { codes, ok, startTestApp, type TestApp } from '../helpers/app';
-import { addMember, createOrganization, uniqueEmail } from '../helpers/factories';
+import {
+  MACHINE_ONLY_PERMISSIONS,
+  PERMISSION_CATALOG,
+  type Permission,
+  ROLE_ASSIGNABLE_PERMISSIONS,
+  SEES_RESTRICTED_WORKSPACES,
+  SYSTEM_ROLES,
+  WORKSPACE_ROLE_PERMISSIONS,
+} from '../../src/authz/permissions';
+import { TenantTransaction } from '../../src/database/tenant-transaction';
+import { codes, type GqlResult, ok, startTestApp, type TestApp } from '../helpers/app';
+import { addMember, createOrganization, setFeatureFlag, uniqueEmail } from '../helpers/factories';
 
 /**
  * The role × operation matrix, generated from the matrix data (OPERATION_GUARDS, FIELD_GUARDS,
- * SYSTEM_ROLES) and checked against the running service; the data itself is checked against SPEC §4.
+ * SYSTEM_ROLES, WORKSPACE_ROLE_PERMISSIONS, SEES_RESTRICTED_WORKSPACES) and checked against the
+ * running service; the data itself is checked against SPEC §4.
+ *
+ * Actors: each system role, a custom role holding a middle set of permissions, each workspace
+ * role (granted to a `viewer` of the organization in the default workspace), a signed-in
+ * non-member and an anonymous caller. Workspace-scoped operations run twice on the default
+ * workspace: while it is ORGANIZATION (every organization role applies) and once it is
+ * RESTRICTED (only the roles of SEES_RESTRICTED_WORKSPACES and workspace grants reach it).
+ * Every expected outcome is computed from the data: effective permissions in a workspace =
+ * organization role (where the workspace is visible through it) ∪ workspace role.
  */
 let app: TestApp;
 
+type WorkspaceRoleKey = keyof typeof WORKSPACE_ROLE_PERMISSIONS;
+type Visibility = 'ORGANIZATION' | 'RESTRICTED';
+
+/** A custom role of the fixture: more than a member, less than an admin (no org.settings.*, no roles, no billing). */
+const CUSTOM_ROLE = {
+  key: 'operator',
+  permissions: [
+    'org.view',
+    'org.members.list',
+    'org.members.invite',
+    'org.members.update_role',
+    'org.audit.view',
+    'workspace.create',
+    'workspace.view',
+    'environment.create',
+    'environment.update',
+    'environment.destroy',
+  ] as Permission[],
+};
+
+interface ActorDef {
+  key: string;
+  /** The organization role key (null: not a member). */
+  orgRole: string | null;
+  /** The workspace role granted in the default workspace. */
+  grant: WorkspaceRoleKey | null;
+  anonymous?: boolean;
+}
+const WORKSPACE_ROLE_KEYS = Object.keys(WORKSPACE_ROLE_PERMISSIONS) as WorkspaceRoleKey[];
 const ROLE_KEYS = SYSTEM_ROLES.map((r) => r.key);
-type Actor = (typeof ROLE_KEYS)[number] | 'non-member' | 'anonymous';
-const ACTORS: Actor[] = [...ROLE_KEYS, 'non-member', 'anonymous'];
-const permissionsOf = (role: string): readonly string[] => SYSTEM_ROLES.find((r) => r.key === role)!.permissions;
+const ACTOR_DEFS: ActorDef[] = [
+  ...ROLE_KEYS.map((key) => ({ key, orgRole: key, grant: null })),
+  { key: 'custom', orgRole: CUSTOM_ROLE.key, grant: null },
+  // Workspace roles go to viewers: the organization role alone does not reach what the grant adds.
+  ...WORKSPACE_ROLE_KEYS.map((grant) => ({ key: grant, orgRole: 'viewer', grant })),
+  { key: 'non-member', orgRole: null, grant: null },
+  { key: 'anonymous', orgRole: null, grant: null, anonymous: true },
+];
+type Actor = string;
+const ACTORS: Actor[] = ACTOR_DEFS.map((a) => a.key);
+const MEMBER_ACTORS = ACTOR_DEFS.filter((a) => a.orgRole !== null);
+const actorDef = (key: Actor): ActorDef => ACTOR_DEFS.find((a) => a.key === key)!;
+
+/** The permissions of an organization role key, system or the fixture's custom role. */
+const permissionsOfRole = (role: string | null): readonly Permission[] => {
+  if (role === null) return [];
+  if (role === CUSTOM_ROLE.key) return CUSTOM_ROLE.permissions;
+  return SYSTEM_ROLES.find((r) => r.key === role)!.permissions;
+};
+const orgPermissions = (actor: Actor): Set<Permission> => new Set(permissionsOfRole(actorDef(actor).orgRole));
+/** Effective permissions in the default workspace under a visibility: organization role where it applies ∪ workspace role. */
+function workspacePermissions(actor: Actor, visibility: Visibility): Set<Permission> {
+  const def = actorDef(actor);
+  if (def.orgRole === null) return new Set();
+  const orgApplies = visibility === 'ORGANIZATION' || SEES_RESTRICTED_WORKSPACES.includes(def.orgRole);
+  const result = new Set<Permission>(orgApplies ? permissionsOfRole(def.orgRole) : []);
+  if (def.grant) for (const p of WORKSPACE_ROLE_PERMISSIONS[def.grant]) result.add(p);
+  return result;
+}
+const sorted = (list: Iterable<string>) => [...list].sort();
 
 interface Fixture {
   orgId: string;
@@ -26,8 +102,10 @@ interface Fixture {
   /** A revoked invitation: resending or revoking it fails on its state, nothing changes. */
   invitationId: string;
   emails: Record<string, string>;
+  /** Audit actions the fixture's own calls wrote. */
+  fixtureAudits: string[];
 }
-const fx = { emails: {} } as Fixture;
+const fx = { emails: {}, fixtureAudits: [] as string[] } as Fixture;
 
 interface Case {
   document: string;
@@ -201,36 +279,71 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
 };
 
 const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'invitation', 'role'];
+const WORKSPACE_KINDS = ['workspace', 'environment'];
 /** Mutations the service registers (its resolvers are loaded by the test helper's import of the server). */
 const REGISTERED = new Set(getMetadataStorage().mutations.map((m) => m.schemaName));
 const GUARDED = Object.entries(OPERATION_GUARDS.Mutation).filter(
   (entry): entry is [string, Extract<Guard, { permission: string }>] => SCOPED_KINDS.includes(entry[1].kind) && REGISTERED.has(entry[0]),
 );
 
-function expectation(actor: Actor, guard: Extract<Guard, { permission: string }>): string {
-  if (actor === 'anonymous') return 'UNAUTHENTICATED';
-  if (actor === 'non-member') return 'NOT_FOUND';
-  return permissionsOf(actor).includes(guard.permission) ? 'HOLDER' : 'FORBIDDEN';
+/**
+ * The outcome the rules must give (SPEC §6 order): UNAUTHENTICATED, then NOT_FOUND where the scope
+ * is not visible (not a member; a workspace without workspace.view), then FORBIDDEN.
+ */
+function expectation(actor: Actor, guard: Extract<Guard, { permission: string }>, visibility: Visibility): string {
+  const def = actorDef(actor);
+  if (def.anonymous) return 'UNAUTHENTICATED';
+  if (def.orgRole === null) return 'NOT_FOUND';
+  if (WORKSPACE_KINDS.includes(guard.kind)) {
+    const held = workspacePermissions(actor, visibility);
+    if (!held.has('workspace.view')) return 'NOT_FOUND';
+    return held.has(guard.permission) ? 'HOLDER' : 'FORBIDDEN';
+  }
+  const held = orgPermissions(actor);
+  if (!held.has('org.view')) return 'FORBIDDEN';
+  return held.has(guard.permission) ? 'HOLDER' : 'FORBIDDEN';
 }
-const ROWS = GUARDED.flatMap(([name, guard]) =>
-  ACTORS.map((actor) => {
-    const expected = expectation(actor, guard);
-    const label = expected === 'HOLDER' ? `allowed (${CASES[name]?.holder.join(', ') || 'success'})` : expected;
-    return { name, actor, expected, label };
-  }),
-);
+const rowsFor = (visibility: Visibility, kinds: (kind: string) => boolean) =>
+  GUARDED.filter(([, guard]) => kinds(guard.kind)).flatMap(([name, guard]) =>
+    ACTORS.map((actor) => {
+      const expected = expectation(actor, guard, visibility);
+      const label = expected === 'HOLDER' ? `allowed (${CASES[name]?.holder.join(', ') || 'success'})` : expected;
+      return { name, actor, expected, label, visibility };
+    }),
+  );
+/** Every guarded mutation while the default workspace is ORGANIZATION; the workspace-scoped ones again once it is RESTRICTED. */
+const ROWS = rowsFor('ORGANIZATION', () => true);
+const RESTRICTED_ROWS = rowsFor('RESTRICTED', (kind) => WORKSPACE_KINDS.includes(kind));
 
 const gqlAs = (actor: Actor, document: string, variables: Record<string, unknown>) =>
-  app.gql(document, variables, actor === 'anonymous' ? {} : { as: fx.emails[actor] });
+  app.gql(document, variables, actorDef(actor).anonymous ? {} : { as: fx.emails[actor] });
+
+const asSystem = (organizationId: string, sql: string, params: unknown[]) =>
+  TenantTransaction.run(app.db, systemPrincipal(organizationId, 'test:matrix'), randomUUID(), (tx) => tx.query(sql, params));
 
 beforeAll(async () => {
   app = await startTestApp();
   for (const actor of ACTORS) fx.emails[actor] = uniqueEmail(actor);
   const org = await createOrganization(app, fx.emails.owner!, { name: 'Matrix Org' });
+  fx.fixtureAudits.push('organization.created');
   fx.orgId = org.id;
   fx.workspaceId = org.defaultWorkspaceId;
-  for (const role of ROLE_KEYS.filter((r) => r !== 'owner')) await addMember(app, org.id, fx.emails[role]!, role);
+  // The custom role, written straight to the table (as a job would): the fixture adds no role.created event.
+  await asSystem(org.id, `INSERT INTO roles (organization_id, key, name, permissions) VALUES ($1, $2, 'Operator', $3)`, [org.id, CUSTOM_ROLE.key, CUSTOM_ROLE.permissions]);
+  const ids: Record<string, string> = {};
+  for (const def of MEMBER_ACTORS.filter((a) => a.orgRole !== 'owner')) ids[def.key] = await addMember(app, org.id, fx.emails[def.key]!, def.orgRole!);
   fx.bystanderId = await addMember(app, org.id, uniqueEmail('bystander'), 'viewer');
+  for (const def of MEMBER_ACTORS.filter((a) => a.grant)) {
+    ok(await app.gql(
+      `mutation($ws: ID!, $user: ID!, $role: WorkspaceRole) { setWorkspaceMemberRole(workspaceId: $ws, userId: $user, role: $role) { id } }`,
+      { ws: org.defaultWorkspaceId, user: ids[def.key], role: def.grant },
+      { as: fx.emails.owner },
+    ));
+    fx.fixtureAudits.push('workspace.member_role_changed');
+  }
+  // RESTRICTED workspaces need the plan feature, which the trial plan (PRO) lacks.
+  await setFeatureFlag(app, org.id, 'restricted_workspaces', true, fx.emails.owner!);
+  fx.fixtureAudits.push('feature.toggled');
   ok(await app.gql(`{ me { user { id } } }`, {}, { as: fx.emails['non-member'] }));
   const [env] = await app.db.withConnection((r) =>
     r.query(
@@ -256,10 +369,19 @@ afterAll(async () => {
   await app?.close();
 });
 
+/** Makes the default workspace RESTRICTED through the API (the owner's call is audited and accounted for). */
+async function restrictDefaultWorkspace(): Promise<void> {
+  ok(await app.gql(
+    `mutation($id: ID!) { updateWorkspace(id: $id, input: { visibility: RESTRICTED }) { id visibility } }`,
+    { id: fx.workspaceId },
+    { as: fx.emails.owner },
+  ));
+  fx.fixtureAudits.push('workspace.updated');
+}
+
 describe('the matrix data matches SPEC §4', () => {
   it('system roles hold exactly the permissions of the spec table', () => {
     const all = PERMISSION_CATALOG.map((p) => p.code).filter((c) => !MACHINE_ONLY_PERMISSIONS.includes(c));
-    const sorted = (list: readonly string[]) => [...list].sort();
     expect(Object.fromEntries(SYSTEM_ROLES.map((r) => [r.key, sorted(r.permissions)]))).toEqual({
       owner: sorted(all),
       admin: sorted(all.filter((c) => !['org.delete', 'org.transfer', 'org.billing.manage'].includes(c))),
@@ -268,7 +390,25 @@ describe('the matrix data matches SPEC §4', () => {
     });
   });
 
-  it('every guarded mutation needs the permission the spec names; Organization fields likewise', () => {
+  it('workspace roles add exactly the permissions of the spec; only owner and admin see RESTRICTED workspaces', () => {
+    expect(Object.fromEntries(Object.entries(WORKSPACE_ROLE_PERMISSIONS).map(([k, v]) => [k, sorted(v)]))).toEqual({
+      WORKSPACE_ADMIN: sorted(['workspace.view', 'workspace.update', 'workspace.members.manage', 'environment.create', 'environment.update', 'environment.destroy']),
+      WORKSPACE_MEMBER: sorted(['workspace.view', 'environment.create', 'environment.update']),
+      WORKSPACE_VIEWER: ['workspace.view'],
+    });
+    expect(sorted(SEES_RESTRICTED_WORKSPACES)).toEqual(['admin', 'owner']);
+  });
+
+  it("the fixture's custom role lies strictly between member and admin, within what roles may hold", () => {
+    const holds = (role: string) => new Set(permissionsOfRole(role));
+    expect(CUSTOM_ROLE.permissions.filter((p) => !ROLE_ASSIGNABLE_PERMISSIONS.includes(p))).toEqual([]);
+    expect(CUSTOM_ROLE.permissions.filter((p) => !holds('admin').has(p))).toEqual([]);
+    expect(CUSTOM_ROLE.permissions.length).toBeLessThan(holds('admin').size);
+    expect([...holds('member')].filter((p) => !CUSTOM_ROLE.permissions.includes(p))).toEqual([]);
+    expect(CUSTOM_ROLE.permissions.length).toBeGreaterThan(holds('member').size);
+  });
+
+  it('every guarded mutation needs the permission the spec names; Organization and Workspace fields likewise', () => {
     for (const [name, guard] of Object.entries(OPERATION_GUARDS.Mutation)) {
       if ('permission' in guard) expect([name, guard.permission]).toEqual([name, SPEC_MUTATION_PERMISSIONS[name]]);
     }
@@ -282,6 +422,7 @@ describe('the matrix data matches SPEC §4', () => {
       invitations: 'org.members.invite',
       subscription: 'org.billing.view',
     });
+    expect(FIELD_GUARDS.Workspace).toEqual({ '*': 'workspace.view', members: 'workspace.members.manage' });
   });
 
   it('the served schema (introspection) has a guard for every mutation and a matrix row for every scoped one', async () => {
@@ -291,35 +432,165 @@ describe('the matrix data matches SPEC §4', () => {
     const scoped = served.filter((name) => SCOPED_KINDS.includes(OPERATION_GUARDS.Mutation[name]!.kind)).sort();
     expect([...new Set(ROWS.map((r) => r.name))].sort()).toEqual(scoped);
     expect(scoped.filter((name) => !CASES[name])).toEqual([]);
+    // The actors cover every system role and every workspace role of the data, and a custom role.
+    expect(ROLE_KEYS.filter((key) => !ACTOR_DEFS.some((a) => a.orgRole === key && a.grant === null))).toEqual([]);
+    expect(ACTOR_DEFS.filter((a) => a.orgRole === CUSTOM_ROLE.key)).toHaveLength(1);
+    expect(sorted(ACTOR_DEFS.flatMap((a) => (a.grant ? [a.grant] : [])))).toEqual(sorted(WORKSPACE_ROLE_KEYS));
+  });
+
+  it('the generated expectations are not trivial: every outcome occurs, and the workspace role and the visibility change answers', () => {
+    const all = [...ROWS, ...RESTRICTED_ROWS];
+    expect(new Set(all.map((r) => r.expected))).toEqual(new Set(['HOLDER', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED']));
+    const outcome = (rows: typeof ROWS, name: string, actor: string) => rows.find((r) => r.name === name && r.actor === actor)!.expected;
+    expect(outcome(ROWS, 'destroyEnvironment', 'viewer')).toBe('FORBIDDEN');
+    expect(outcome(ROWS, 'destroyEnvironment', 'WORKSPACE_ADMIN')).toBe('HOLDER');
+    expect(outcome(RESTRICTED_ROWS, 'createEnvironment', 'member')).toBe('NOT_FOUND');
+    expect(outcome(RESTRICTED_ROWS, 'createEnvironment', 'WORKSPACE_MEMBER')).toBe('HOLDER');
+    expect(outcome(RESTRICTED_ROWS, 'destroyEnvironment', 'custom')).toBe('NOT_FOUND');
+    expect(outcome(ROWS, 'destroyEnvironment', 'custom')).toBe('HOLDER');
   });
 });
 
-describe('role × mutation matrix', () => {
-  test.each(ROWS)('$name as $actor → $label', async ({ name, actor, expected }) => {
-    const c = CASES[name];
-    if (!c) throw new Error(`no variables for ${name}: add it to CASES`);
-    const result = await gqlAs(actor, c.document, c.variables(fx));
-    if (expected !== 'HOLDER') {
-      expect(codes(result)).toEqual([expected]);
-      return;
-    }
-    expect(codes(result)).toEqual(c.holder);
-    if (c.extensions) expect(result.errors![0]!.extensions).toMatchObject(c.extensions);
+async function runRow({ name, actor, expected }: { name: string; actor: Actor; expected: string }): Promise<void> {
+  const c = CASES[name];
+  if (!c) throw new Error(`no variables for ${name}: add it to CASES`);
+  const result = await gqlAs(actor, c.document, c.variables(fx));
+  if (expected !== 'HOLDER') {
+    expect(codes(result)).toEqual([expected]);
+    return;
+  }
+  expect(codes(result)).toEqual(c.holder);
+  if (c.extensions) expect(result.errors![0]!.extensions).toMatchObject(c.extensions);
+}
+
+/** Queries a member may make of the default workspace; what each actor gets is computed from its effective permissions. */
+const WORKSPACE_QUERY = `query($ws: ID!, $env: ID!) {
+  workspace(id: $ws) { id viewerPermissions members { role } }
+  environment(id: $env) { id }
+}`;
+/** Asked apart: its error nulls the non-null `me`, and with it the whole answer. */
+const ME_PERMISSIONS = `query($org: ID!, $ws: ID!) { me { permissions(organizationId: $org, workspaceId: $ws) } }`;
+
+function checkWorkspaceQueries(actor: Actor, visibility: Visibility, result: GqlResult, mine: GqlResult): void {
+  const def = actorDef(actor);
+  const errors = [...(result.errors ?? []), ...(mine.errors ?? [])].map((e) => ({ path: (e.path ?? []).join('.'), code: e.extensions?.code }));
+  const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
+  if (def.anonymous) {
+    expect(sorted(new Set(errors.map((e) => String(e.code))))).toEqual(['UNAUTHENTICATED']);
+    return;
+  }
+  const held = workspacePermissions(actor, visibility);
+  if (!held.has('workspace.view')) {
+    // Not visible (a non-member, or a RESTRICTED workspace without a grant): exactly like an id that does not exist.
+    expect(errors.sort(byPath)).toEqual(
+      [
+        { path: 'workspace', code: 'NOT_FOUND' },
+        { path: 'environment', code: 'NOT_FOUND' },
+        { path: 'me.permissions', code: 'NOT_FOUND' },
+      ].sort(byPath),
+    );
+    expect(result.data?.workspace ?? null).toBeNull();
+    expect(result.data?.environment ?? null).toBeNull();
+    return;
+  }
+  const mayListMembers = held.has(FIELD_GUARDS.Workspace.members!);
+  expect(errors).toEqual(mayListMembers ? [] : [{ path: 'workspace.members', code: 'FORBIDDEN' }]);
+  expect(result.data!.workspace.id).toBe(fx.workspaceId);
+  expect(result.data!.workspace.viewerPermissions).toEqual(sorted(held));
+  expect(result.data!.workspace.members === null).toBe(!mayListMembers);
+  expect(result.data!.environment).toEqual({ id: fx.environmentId });
+  expect(mine.data!.me.permissions).toEqual(sorted(held));
+}
+
+describe.each([
+  ['ORGANIZATION', ROWS],
+  ['RESTRICTED', RESTRICTED_ROWS],
+] as const)('with the default workspace %s', (visibility, rows) => {
+  beforeAll(async () => {
+    if (visibility === 'RESTRICTED') await restrictDefaultWorkspace();
   });
 
+  describe('role × mutation matrix', () => {
+    test.each(rows)('$name as $actor → $label', runRow);
+  });
+
+  describe('workspace, environment and me.permissions(organizationId, workspaceId)', () => {
+    test.each(ACTORS)('as %s: visible, readable and answered exactly as the effective permissions say', async (actor) => {
+      const result = await gqlAs(actor, WORKSPACE_QUERY, { ws: fx.workspaceId, env: fx.environmentId });
+      const mine = await gqlAs(actor, ME_PERMISSIONS, { org: fx.orgId, ws: fx.workspaceId });
+      checkWorkspaceQueries(actor, visibility, result, mine);
+      if (actorDef(actor).orgRole === null) return;
+      // The organization's list of workspaces shows it exactly when it is visible.
+      const list = ok(await gqlAs(actor, `query($id: ID!) { organization(id: $id) { workspaces(first: 10) { totalCount nodes { id } } } }`, { id: fx.orgId }));
+      const visible = workspacePermissions(actor, visibility).has('workspace.view');
+      expect(list.organization.workspaces.nodes.map((n: { id: string }) => n.id)).toEqual(visible ? [fx.workspaceId] : []);
+      expect(list.organization.workspaces.totalCount).toBe(visible ? 1 : 0);
+    });
+  });
+});
+
+/**
+ * The mutations guarded only by a signed-in caller (the service decides the rest): anonymous is
+ * UNAUTHENTICATED, every signed-in actor gets the same answer, whatever its roles. The variables
+ * name nothing of theirs (a random organization, an unknown token) or are bad input: nothing changes.
+ */
+const SIGNED_IN_CASES: Record<string, { document: string; variables: Record<string, unknown>; signedIn: string[]; extensions?: Record<string, unknown> }> = {
+  createOrganization: {
+    document: `mutation { createOrganization(input: { name: "" }) { id } }`,
+    variables: {},
+    signedIn: ['BAD_USER_INPUT'],
+    extensions: { field: 'name' },
+  },
+  leaveOrganization: {
+    document: `mutation($org: ID!) { leaveOrganization(organizationId: $org) }`,
+    variables: { org: randomUUID() },
+    signedIn: ['NOT_FOUND'],
+  },
+  acceptInvitation: {
+    document: `mutation($token: String!) { acceptInvitation(token: $token) { id } }`,
+    variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
+    signedIn: ['NOT_FOUND'],
+  },
+  declineInvitation: {
+    document: `mutation($token: String!) { declineInvitation(token: $token) { id } }`,
+    variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
+    signedIn: ['NOT_FOUND'],
+  },
+};
+const SIGNED_IN = Object.entries(OPERATION_GUARDS.Mutation).filter(([name, guard]) => guard.kind === 'authenticated' && REGISTERED.has(name)).map(([name]) => name);
+
+describe('mutations open to any signed-in caller', () => {
+  it('are exactly those of the data', () => {
+    expect(sorted(SIGNED_IN)).toEqual(sorted(Object.keys(SIGNED_IN_CASES)));
+  });
+
+  test.each(SIGNED_IN.flatMap((name) => ACTORS.map((actor) => ({ name, actor }))))('$name as $actor', async ({ name, actor }) => {
+    const c = SIGNED_IN_CASES[name]!;
+    const result = await gqlAs(actor, c.document, c.variables);
+    if (actorDef(actor).anonymous) {
+      expect(codes(result)).toEqual(['UNAUTHENTICATED']);
+      return;
+    }
+    expect(codes(result)).toEqual(c.signedIn);
+    if (c.extensions) expect(result.errors![0]!.extensions).toMatchObject(c.extensions);
+  });
+});
+
+describe('after both passes', () => {
   it('left the organization as it was, apart from the audited successful calls', async () => {
-    const audits = ROWS.filter((r) => r.expected === 'HOLDER' && CASES[r.name]?.audit).map((r) => CASES[r.name]!.audit!);
+    const audits = [...ROWS, ...RESTRICTED_ROWS].filter((r) => r.expected === 'HOLDER' && CASES[r.name]?.audit).map((r) => CASES[r.name]!.audit!);
     const data = ok(await app.gql(
-      `query($id: ID!) { organization(id: $id) { name slug workspaceCount environmentCount auditEvents(first: 100) { nodes { action } } } }`,
+      `query($id: ID!) { organization(id: $id) { name slug workspaceCount environmentCount members { totalCount } roles { key } auditEvents(first: 100) { nodes { action } } } }`,
       { id: fx.orgId },
       { as: fx.emails.owner },
     ));
-    expect(data.organization).toMatchObject({ name: 'Matrix Org', workspaceCount: 1, environmentCount: 0 });
-    expect(data.organization.auditEvents.nodes.map((n: { action: string }) => n.action).sort()).toEqual(['organization.created', ...audits].sort());
+    expect(data.organization).toMatchObject({ name: 'Matrix Org', workspaceCount: 1, environmentCount: 0, members: { totalCount: MEMBER_ACTORS.length + 1 } });
+    expect(sorted(data.organization.roles.map((r: { key: string }) => r.key))).toEqual(sorted([...ROLE_KEYS, CUSTOM_ROLE.key]));
+    expect(data.organization.auditEvents.nodes.map((n: { action: string }) => n.action).sort()).toEqual([...fx.fixtureAudits, ...audits].sort());
   });
 });
 
-describe('field matrix on Organization', () => {
+describe('organization query and its guarded fields', () => {
   const SELECTIONS: Record<string, string> = {
     settings: 'settings { timezone }',
     security: 'security { requireMfa }',
@@ -331,12 +602,23 @@ describe('field matrix on Organization', () => {
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 
-  test.each(ROLE_KEYS)('as %s: a guarded field is null with FORBIDDEN exactly when the role lacks its permission', async (role) => {
+  test.each(ACTORS)('as %s: NOT_FOUND outside, FORBIDDEN without org.view, and a guarded field null with FORBIDDEN exactly when the role lacks it', async (actor) => {
     const missing = FIELDS.filter((f) => !SELECTIONS[f]);
     expect(missing).toEqual([]);
     const query = `query($id: ID!) { organization(id: $id) { id name ${FIELDS.map((f) => SELECTIONS[f]).join(' ')} } }`;
-    const result = await app.gql(query, { id: fx.orgId }, { as: fx.emails[role] });
-    const forbidden = FIELDS.filter((f) => !permissionsOf(role).includes(FIELD_GUARDS.Organization[f]!));
+    const result = await gqlAs(actor, query, { id: fx.orgId });
+    const def = actorDef(actor);
+    if (def.anonymous || def.orgRole === null) {
+      expect(codes(result)).toEqual([def.anonymous ? 'UNAUTHENTICATED' : 'NOT_FOUND']);
+      expect(result.data?.organization ?? null).toBeNull();
+      return;
+    }
+    const held = orgPermissions(actor);
+    if (!held.has(FIELD_GUARDS.Organization['*']!)) {
+      expect(codes(result)).toEqual(['FORBIDDEN']);
+      return;
+    }
+    const forbidden = FIELDS.filter((f) => !held.has(FIELD_GUARDS.Organization[f]!));
     expect(result.data?.organization).toMatchObject({ id: fx.orgId, name: 'Matrix Org' });
     for (const f of FIELDS) {
       if (forbidden.includes(f)) expect([f, result.data!.organization[f]]).toEqual([f, null]);
@@ -348,14 +630,20 @@ describe('field matrix on Organization', () => {
   });
 });
 
-describe('viewerPermissions and me.permissions', () => {
-  test.each(ROLE_KEYS)('as %s: exactly the sorted permissions of the role', async (role) => {
-    const data = ok(await app.gql(
-      `query($id: ID!) { organization(id: $id) { viewerPermissions } me { permissions(organizationId: $id) } }`,
-      { id: fx.orgId },
-      { as: fx.emails[role] },
-    ));
-    const expected = [...permissionsOf(role)].sort();
+describe('viewerPermissions and me.permissions(organizationId)', () => {
+  test.each(ACTORS)('as %s: exactly the sorted permissions of the organization role (custom ones from their row; a workspace role adds nothing here)', async (actor) => {
+    const result = await gqlAs(actor, `query($id: ID!) { organization(id: $id) { viewerPermissions } me { permissions(organizationId: $id) } }`, { id: fx.orgId });
+    const def = actorDef(actor);
+    if (def.anonymous) {
+      expect(sorted(new Set(codes(result)))).toEqual(['UNAUTHENTICATED']);
+      return;
+    }
+    if (def.orgRole === null) {
+      expect(codes(result).sort()).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+      return;
+    }
+    const data = ok(result);
+    const expected = sorted(orgPermissions(actor));
     expect(data.organization.viewerPermissions).toEqual(expected);
     expect(data.me.permissions).toEqual(expected);
   });
