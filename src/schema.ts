@@ -18,6 +18,7 @@ import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.
 import { PlanResolver } from './modules/billing/plan.resolver';
 import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
+import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
@@ -43,6 +44,7 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   SubscriptionResolver,
   OrganizationSubscriptionResolver,
   FeatureFlagResolver,
+  OrganizationQuotaResolver,
   InvitationResolver,
   OrganizationInvitationsResolver,
   ViewerInvitationsResolver,

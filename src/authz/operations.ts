@@ -142,4 +142,6 @@ export const OPEN_TYPES = [
   'InvitationTicket',
   'InvitationConnection',
   'InvitationEdge',
+  'Quota',
+  'QuotaUsage',
 ];

@@ -89,8 +89,8 @@ export class PreconditionFailedError extends AppError {
 
 export class QuotaExceededError extends AppError {
   readonly code = 'QUOTA_EXCEEDED' as const;
-  constructor(resource: string, used: number, limit: number) {
-    super(`Quota exceeded for ${resource}: ${used} of ${limit} used`, 'QUOTA_EXCEEDED', { resource, used, limit });
+  constructor(resource: string, used: number, limit: number, extensions: Record<string, unknown> = {}) {
+    super(`Quota exceeded for ${resource}: ${used} of ${limit} used`, 'QUOTA_EXCEEDED', { resource, used, limit, ...extensions });
   }
 }
 

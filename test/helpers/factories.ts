@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { systemPrincipal } from '../../src/auth/principal';
 import { TenantTransaction } from '../../src/database/tenant-transaction';
 import { ok, type TestApp } from './app';
+import { withAllRows } from './db';
 
 export interface CreatedOrganization {
   id: string;
@@ -47,4 +48,15 @@ export async function setFeatureFlag(app: TestApp, organizationId: string, key: 
       { as },
     ),
   );
+}
+
+/**
+ * Sets limits of one plan of the catalogue in this test's own database (each test app has a
+ * fresh one), e.g. `{ max_workspaces: null }` for a test that creates more workspaces than PRO —
+ * the plan every new organization starts on — allows. Column names of the `plans` table.
+ */
+export async function setPlanLimits(app: TestApp, plan: string, limits: Record<string, number | null>): Promise<void> {
+  const columns = Object.keys(limits);
+  if (!columns.every((c) => /^(max|total)_[a-z_]+$/.test(c))) throw new Error(`not a limit column: ${columns.join(', ')}`);
+  await withAllRows(app, (runner) => runner.query(`UPDATE plans SET ${columns.map((c, i) => `${c} = $${i + 2}`).join(', ')} WHERE key = $1`, [plan, ...Object.values(limits)]));
 }

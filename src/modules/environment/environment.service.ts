@@ -4,6 +4,8 @@ import { assertExplicitSlug, insertWithSlug } from '../../common/slug';
 import { jsonObject, optionalText, requiredName } from '../../common/validation';
 import type { RequestContext } from '../../context';
 import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
+import { QuotaChecker } from '../quota/quota.checker';
+import { QuotaResource } from '../quota/quota.types';
 import { ENVIRONMENT_COLUMNS, environmentHydrator } from './environment.loaders';
 import { DeploymentHost, Environment, EnvironmentTier } from './environment.entity';
 import type { CreateEnvironmentInput, EnvironmentResourcesInput, UpdateEnvironmentInput } from './environment.inputs';
@@ -104,11 +106,17 @@ export class EnvironmentService {
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
-      // A share lock on the organization row: a concurrent slug change (which refuses while
-      // environments are active and locks the row FOR UPDATE) either finishes first or waits
-      // until this environment is committed and then sees it.
-      const [organization] = await query(`SELECT 1 FROM organizations WHERE id = $1 FOR SHARE`, [organizationId]);
-      if (!organization) throw new NotFoundError('Workspace');
+      // The quota checker's lock on the organization row (FOR NO KEY UPDATE), the first lock taken:
+      // creates of one organization are counted one after the other, and a concurrent slug change
+      // (which refuses while environments are active and locks the row FOR UPDATE) either finishes
+      // first or waits until this environment is committed and then sees it.
+      const quota = new QuotaChecker(this.ctx);
+      await quota.lock(organizationId, 'Workspace');
+      await quota.admit(
+        organizationId,
+        { [QuotaResource.ENVIRONMENTS]: 1, [QuotaResource.CPU]: resources.cpu, [QuotaResource.RAM_MB]: resources.ramMb, [QuotaResource.DISK_GB]: resources.diskGb },
+        { next: resources, grown: new Set(['cpu', 'ramMb', 'diskGb'] as const) },
+      );
       // The id is chosen here so that the ciphertext can be bound to this very row.
       const id = randomUUID();
       const sealed = credentials ? await this.ctx.app.envelope.seal(query, organizationId, purpose(id), JSON.stringify(credentials)) : null;
@@ -185,6 +193,10 @@ export class EnvironmentService {
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
+      // New resources may grow the organization's totals: the quota checker's organization lock
+      // comes first (the order of every quota-consuming mutation: organization, then its rows).
+      const quota = new QuotaChecker(this.ctx);
+      if (input.resources !== undefined) await quota.lock(organizationId, 'Environment');
       // Locked: a concurrent update of other fields waits, then builds on what this one wrote; a
       // destroy that committed meanwhile is seen here.
       const [locked] = await query(`SELECT ${ENVIRONMENT_COLUMNS} FROM environments WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, id]);
@@ -192,6 +204,14 @@ export class EnvironmentService {
       const current = this.toEnvironment(locked);
       if (!current.isActive) throw destroyedError();
       const next: Environment = { ...current, ...patch };
+      if (input.resources !== undefined) {
+        // Only what grows is checked (shrinking an environment over a lowered limit is always allowed).
+        const grown = new Set((['cpu', 'ramMb', 'diskGb'] as const).filter((key) => next[key] > current[key]));
+        if (grown.size > 0) {
+          const delta = (key: 'cpu' | 'ramMb' | 'diskGb') => (grown.has(key) ? next[key] - current[key] : 0);
+          await quota.admit(organizationId, { [QuotaResource.CPU]: delta('cpu'), [QuotaResource.RAM_MB]: delta('ramMb'), [QuotaResource.DISK_GB]: delta('diskGb') }, { next, grown });
+        }
+      }
       const before: CredentialsMarker = current.hasCloudCredentials ? 'stored' : null;
       const after: CredentialsMarker = credentials === undefined ? before : credentials === null ? null : 'replaced';
       const changes = diffChanges(auditView(current, before), auditView(next, after), AUDITED_FIELDS, ['cloudCredentials']);

@@ -1,4 +1,6 @@
 import { lockMembership } from '../membership/membership.lock';
+import { QuotaChecker } from '../quota/quota.checker';
+import { QuotaResource } from '../quota/quota.types';
 import { BadUserInputError, ConflictError, NotFoundError, PreconditionFailedError } from '../../common/errors';
 import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
 import { intInRange, optionalEmail } from '../../common/validation';
@@ -66,6 +68,14 @@ export class InvitationService {
       await this.ctx.access.assertMayGrantRole(organization.id, input.roleKey, 'roleKey');
       // Invitations of one address to one organization are serialised: the last one wins, the others are REVOKED.
       await query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`invitation:${organization.id}:${email}`]);
+      // MEMBERS quota (memberships + PENDING unexpired invitations), counted under the membership
+      // lock taken above (the quota checker's lock is that very lock). Replacing a pending,
+      // unexpired invitation of the same address takes over its seat: nothing more is consumed.
+      const [holdsSeat] = await query(`SELECT 1 FROM invitations WHERE organization_id = $1 AND email = $2 AND status = 'PENDING' AND expires_at > now()`, [
+        organization.id,
+        email,
+      ]);
+      if (!holdsSeat) await new QuotaChecker(this.ctx).admit(organization.id, { [QuotaResource.MEMBERS]: 1 });
       const members = await query(
         `SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 AND lower(u.email) = $2 LIMIT 1`,
         [organization.id, email],

@@ -1,6 +1,7 @@
 import { OPERATION_GUARDS } from '../../authz/operations';
 import { NotFoundError } from '../../common/errors';
 import type { RequestContext } from '../../context';
+import type { SqlQuery } from '../../database/tenant-transaction';
 
 /** The mutations that take this lock (their guard's permission is re-checked under it). */
 export type LockingMutation = 'updateMemberRole' | 'removeMember' | 'leaveOrganization' | 'transferOwnership' | 'createRole' | 'updateRole' | 'deleteRole' | 'inviteMember';
@@ -58,6 +59,15 @@ export async function lockMembership(ctx: RequestContext, organizationId: string
  * change of the roles the escalation checks read.
  */
 export async function lockOrganizationMembership(ctx: RequestContext, organizationId: string): Promise<void> {
-  const [organization] = await ctx.tx.query(`SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
-  if (!organization) throw new NotFoundError('Organization');
+  if (!(await lockOrganizationRow(ctx.tx.query, organizationId))) throw new NotFoundError('Organization');
+}
+
+/**
+ * The statement of the lock: the organization row `FOR NO KEY UPDATE` (false when it does not
+ * exist). The quota checker (src/modules/quota/quota.checker.ts) takes the same lock, so member
+ * changes, invitations and every quota-consuming create of an organization share one order.
+ */
+export async function lockOrganizationRow(query: SqlQuery, organizationId: string): Promise<boolean> {
+  const [organization] = await query(`SELECT 1 FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, [organizationId]);
+  return organization !== undefined;
 }

@@ -6,6 +6,8 @@ import { WORKSPACE_ROLE_PERMISSIONS } from '../../authz/permissions';
 import { hydrator } from '../../database/hydrate';
 import type { RequestContext } from '../../context';
 import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
+import { QuotaChecker } from '../quota/quota.checker';
+import { QuotaResource } from '../quota/quota.types';
 import { Workspace, WorkspaceRole, WorkspaceVisibility } from './workspace.entity';
 import type { CreateWorkspaceInput, UpdateWorkspaceInput } from './workspace.inputs';
 
@@ -64,6 +66,8 @@ export class WorkspaceService {
 
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
+      // The quota checker's organization lock is this mutation's first lock (README, "Quotas").
+      await new QuotaChecker(this.ctx).admit(organization.id, { [QuotaResource.WORKSPACES]: 1 });
       const id = randomUUID();
       const { row } = await insertWithSlug({
         query,

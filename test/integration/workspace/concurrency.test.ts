@@ -1,6 +1,6 @@
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll } from '../../helpers/db';
-import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
+import { addMember, createOrganization, setFeatureFlag, setPlanLimits, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 import { auditRows, concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS, serialChainEnd } from '../../helpers/races';
 
 let app: TestApp;
@@ -71,6 +71,8 @@ describe(`concurrent createWorkspace in one organization ${RACE_NOTE}`, () => {
   const owner = uniqueEmail('ws-create-race');
   let org: CreatedOrganization;
   beforeAll(async () => {
+    // 3 rounds of 20 creates: more workspaces than PRO's 10 (the quota itself is tested in test/integration/quota).
+    await setPlanLimits(app, 'PRO', { max_workspaces: null });
     org = await createOrganization(app, owner);
   });
   const SLUGS = `query($id: ID!) { organization(id: $id) { workspaces(first: 100) { nodes { slug } } } }`;
