@@ -68,6 +68,6 @@ SELECT create_distributed_table('audit_events', 'organization_id', colocate_with
 SELECT create_distributed_table('feature_flag_overrides', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('invitations', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('email_outbox', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notification_events', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('subscriptions', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('billing_webhook_events', 'organization_id', colocate_with => 'roles');
-SELECT create_distributed_table('notification_events', 'organization_id', colocate_with => 'roles');

@@ -6,7 +6,7 @@ import { Scheduler } from './scheduler';
 /**
  * The service's scheduler with every kind of due work registered. A new kind (e.g. the purge of
  * deleted organizations) is a `JobKind` added to this list, with its SECURITY DEFINER due lookup
- * created by a migration (see 1765000000000-subscriptions.ts).
+ * created by a migration (see 1765100000000-subscriptions.ts).
  */
 export function createScheduler(app: AppServices): Scheduler {
   return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND);

@@ -5,7 +5,7 @@ import type { JobKind } from './scheduler';
 
 /** The job's name: its system actor, its request ids (`organization_purge:<uuid>`) and its log lines. */
 export const PURGE_JOB = 'organization_purge';
-/** The SECURITY DEFINER due lookup of migration 1764970000000-organization-deletion. */
+/** The SECURITY DEFINER due lookup of migration 1765200000000-organization-deletion. */
 export const PURGE_DUE_FUNCTION = 'organizations_due_for_purge';
 
 /** What one purge removed: the organization row and, per tenant table, the rows it held. */

@@ -4,9 +4,9 @@ import { RlsInitplan1764700000000 } from './1764700000000-rls-initplan';
 import { LeanBootstrap1764800000000 } from './1764800000000-lean-bootstrap';
 import { Invitations1764930000000 } from './1764930000000-invitations';
 import { PlansFeatureFlags1764950000000 } from './1764950000000-plans-feature-flags';
-import { OrganizationDeletion1764970000000 } from './1764970000000-organization-deletion';
-import { Subscriptions1765000000000 } from './1765000000000-subscriptions';
 import { QuotaNotifications1765000000000 } from './1765000000000-quota-notifications';
+import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
+import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -16,7 +16,7 @@ export const MIGRATIONS = [
   LeanBootstrap1764800000000,
   Invitations1764930000000,
   PlansFeatureFlags1764950000000,
-  OrganizationDeletion1764970000000,
-  Subscriptions1765000000000,
   QuotaNotifications1765000000000,
+  Subscriptions1765100000000,
+  OrganizationDeletion1765200000000,
 ];

@@ -1,7 +1,8 @@
 import { NotFoundError, PreconditionFailedError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import type { SqlQuery } from '../../database/tenant-transaction';
-import { type Plan, PlanKey } from './plan.types';
+import { QuotaChecker } from '../quota/quota.checker';
+import { PlanKey } from './plan.types';
 import { BillingInterval, PERIOD_SQL, type Subscription, subscriptionFromRow, type SubscriptionRow, SubscriptionStatus } from './subscription.types';
 
 /** Plans cheapest first: a higher position is an upgrade. */
@@ -43,33 +44,6 @@ async function update(query: SqlQuery, organizationId: string, set: string, para
 }
 
 /**
- * A usage figure over the target plan's limit, if any (SPEC §5: a plan change is refused when
- * current usage exceeds the target). Counted in the mutation's transaction, after the
- * subscription row is locked.
- */
-export async function usageOverPlan(query: SqlQuery, organizationId: string, plan: Plan): Promise<{ resource: string; used: number; limit: number } | null> {
-  const [u] = await query<{ members: number; workspaces: number; environments: number; cpu: string; ram: number; disk: number }>(
-    `SELECT (SELECT count(*) FROM memberships WHERE organization_id = $1)::int
-              + (SELECT count(*) FROM invitations WHERE organization_id = $1 AND status = 'PENDING' AND expires_at > now())::int AS members,
-            (SELECT count(*) FROM workspaces WHERE organization_id = $1)::int AS workspaces,
-            count(e.*)::int AS environments, coalesce(sum(e.cpu), 0) AS cpu, coalesce(sum(e.ram_mb), 0)::int AS ram, coalesce(sum(e.disk_gb), 0)::int AS disk
-     FROM environments e WHERE e.organization_id = $1 AND e.is_active`,
-    [organizationId],
-  );
-  const l = plan.limits;
-  const checks: Array<[string, number, number | null]> = [
-    ['MEMBERS', u!.members, l.maxMembers],
-    ['WORKSPACES', u!.workspaces, l.maxWorkspaces],
-    ['ENVIRONMENTS', u!.environments, l.maxEnvironments],
-    ['CPU', Number(u!.cpu), l.totalCpu],
-    ['RAM_MB', u!.ram, l.totalRamMb],
-    ['DISK_GB', u!.disk, l.totalDiskGb],
-  ];
-  for (const [resource, used, limit] of checks) if (limit !== null && used > limit) return { resource, used, limit };
-  return null;
-}
-
-/**
  * A status change of the service itself (a job, the billing webhook), with its audit event
  * `subscription.status_changed` (system actor) in the same transaction.
  */
@@ -103,6 +77,9 @@ export class SubscriptionService {
     const organization = await this.ctx.access.organization(organizationId);
     return this.ctx.mutate(async () => {
       const query = this.ctx.tx.query;
+      // The one quota checker: it takes the organization's lock first (the lock order every
+      // quota-consuming mutation follows), so no create slips in before the plan changes.
+      const over = await new QuotaChecker(this.ctx).exceeding(organization.id, planKey);
       const current = await this.locked(organization.id);
       if (current.status === SubscriptionStatus.CANCELLING) {
         throw new PreconditionFailedError('SUBSCRIPTION_CANCELLING', 'The subscription is being cancelled: resume it before changing the plan');
@@ -110,14 +87,7 @@ export class SubscriptionService {
       const target = await this.ctx.loaders.planByKey.load(planKey);
       if (!target) throw new NotFoundError('Plan');
       const interval = billingInterval ?? current.billingInterval;
-      const over = await usageOverPlan(query, organization.id, target);
-      if (over) {
-        throw new PreconditionFailedError('USAGE_EXCEEDS_PLAN', `Current usage of ${over.resource} (${over.used}) exceeds the ${target.name} plan's limit of ${over.limit}`, {
-          resource: over.resource,
-          used: over.used,
-          limit: over.limit,
-        });
-      }
+      if (over) throw new PreconditionFailedError('USAGE_EXCEEDS_PLAN', `Current usage of ${over} exceeds the limits of the ${target.name} plan`, { resource: over });
       const restart = RESTARTS.includes(current.status);
       const downgrade = !restart && ORDER.indexOf(planKey) < ORDER.indexOf(current.planKey);
       let next: Subscription;

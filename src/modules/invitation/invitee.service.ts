@@ -159,6 +159,11 @@ export class InviteeService {
       const organizationId = invitation.organizationId;
       const wasMember = (await this.ctx.access.roleIn(organizationId)) !== null;
       if (!wasMember) await this.ctx.joined(organizationId, invitation.roleKey);
+      // Joining writes to the organization: refused while it is read-only (SUSPENDED or EXPIRED subscription).
+      if (joins) {
+        this.ctx.scopeWrite('acceptInvitation', organizationId);
+        await this.ctx.assertWritable();
+      }
       // The organization's membership lock first, as every membership change takes it.
       await lockOrganizationMembership(this.ctx, organizationId);
       const [row] = await this.ctx.tx.query(`SELECT ${INVITATION_COLUMNS} FROM invitations WHERE organization_id = $1 AND id = $2 FOR UPDATE`, [organizationId, invitation.id]);

@@ -22,8 +22,8 @@ const STATUSES = `'TRIALING', 'ACTIVE', 'PAST_DUE', 'SUSPENDED', 'PAUSED', 'CANC
  *   due-time columns: it answers which organizations have due work of that kind, nothing else.
  *   The work itself then runs per organization with the system principal, under row-level security.
  */
-export class Subscriptions1765000000000 implements MigrationInterface {
-  name = 'Subscriptions1765000000000';
+export class Subscriptions1765100000000 implements MigrationInterface {
+  name = 'Subscriptions1765100000000';
 
   async up(q: QueryRunner): Promise<void> {
     await ensureRole(q, JOB_SCAN_ROLE);

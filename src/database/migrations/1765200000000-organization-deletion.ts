@@ -21,8 +21,8 @@ const DUE = `status = 'DELETED' AND purge_at IS NOT NULL AND purge_at <= now()`;
  *     PostgreSQL runs with the rights of each table's owner, the audit trail included (the
  *     service's own role can never delete audit events).
  */
-export class OrganizationDeletion1764970000000 implements MigrationInterface {
-  name = 'OrganizationDeletion1764970000000';
+export class OrganizationDeletion1765200000000 implements MigrationInterface {
+  name = 'OrganizationDeletion1765200000000';
 
   async up(q: QueryRunner): Promise<void> {
     await ensureRole(q, PURGER_ROLE);
