@@ -83,7 +83,11 @@ export class RequestContext {
     this.requestId = origin.requestId ?? randomUUID();
     this.tx = new TenantTransaction(app.db, principal, this.requestId);
     this.loaders = this.createLoaders();
-    this.access = new Access(() => this.session(), this.loaders, () => this.assertWritable());
+    this.access = new Access(() => this.session(), this.loaders, () => this.assertWritable(), {
+      principal,
+      clientIp: origin.ipAddress,
+      inMutation: () => this.state.write !== undefined,
+    });
     this.audit = new AuditWriter(this.tx.query, () => this.actor(), {
       ipAddress: origin.ipAddress,
       userAgent: origin.userAgent,
@@ -205,8 +209,12 @@ export class RequestContext {
    */
   assertWritable(): Promise<void> {
     const write = this.state.write;
-    if (!write?.organizationId || ALLOWED_WHEN_DELETED.has(write.operation)) return Promise.resolve();
+    if (!write?.organizationId) return Promise.resolve();
+    const organizationId = write.organizationId;
     write.checked ??= (async () => {
+      // The organization's security settings (MFA, session timeout, IP allowlist) precede ORGANIZATION_INACTIVE (SPEC §6).
+      await this.access.inside(organizationId);
+      if (ALLOWED_WHEN_DELETED.has(write.operation)) return;
       const [row] = await this.tx.query<{ organization_status: string; status: string | null }>(
         `SELECT o.status AS organization_status, s.status FROM organizations o LEFT JOIN subscriptions s ON s.organization_id = o.id WHERE o.id = $1`,
         [write.organizationId],

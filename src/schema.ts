@@ -62,12 +62,10 @@ const referenceResolvers = {
     __resolveReference: (ref: Ref, ctx: RequestContext) => ctx.access.organization(ref.id),
   },
   Workspace: {
-    __resolveReference: async (ref: Ref, ctx: RequestContext) =>
-      (await ctx.access.visibleWorkspace(ref.id)) ?? Promise.reject(new NotFoundError('Workspace')),
+    __resolveReference: (ref: Ref, ctx: RequestContext) => ctx.access.workspace(ref.id),
   },
   Environment: {
-    __resolveReference: async (ref: Ref, ctx: RequestContext) =>
-      (await ctx.access.visibleEnvironment(ref.id))?.environment ?? Promise.reject(new NotFoundError('Environment')),
+    __resolveReference: async (ref: Ref, ctx: RequestContext) => (await ctx.access.environment(ref.id)).environment,
   },
   Subscription: {
     __resolveReference: (ref: Ref, ctx: RequestContext) => subscriptionReference(ctx, ref.id),

@@ -15,6 +15,8 @@ export interface DevTokenClaims {
   mfa?: boolean;
   /** Lifetime in seconds (default 12 h). */
   ttlSeconds?: number;
+  /** How long ago the user signed in (`auth_time`; default now): for session-timeout checks. */
+  authenticatedSecondsAgo?: number;
 }
 
 /** `load(dataDir, { create: false })` found no key pair: minting a token with a new one would be refused by the service. */
@@ -64,7 +66,7 @@ export class DevIssuer {
       email_verified: true,
       ...(claims.name ? { name: claims.name } : {}),
       amr: claims.mfa ? ['pwd', 'mfa'] : ['pwd'],
-      auth_time: now,
+      auth_time: now - (claims.authenticatedSecondsAgo ?? 0),
     })
       .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid, typ: 'JWT' })
       .setIssuer(DEV_ISSUER)

@@ -4,16 +4,24 @@ import type { Environment } from '../modules/environment/environment.entity';
 import type { Invitation } from '../modules/invitation/invitation.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import type { Role } from '../modules/membership/role.entity';
-import { OrganizationStatus } from '../modules/organization/organization.types';
-import type { Viewer } from '../auth/principal';
+import { DEFAULT_SECURITY, OrganizationStatus } from '../modules/organization/organization.types';
+import { ANONYMOUS, type Principal, type Viewer } from '../auth/principal';
 import type { Session } from '../database/tenant-transaction';
 import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.entity';
 import type { WorkspaceVisibilityMode } from '../modules/workspace/workspace.loaders';
 import type { Loaders } from '../context';
 import { VIEW_PERMISSION } from './operations';
+import { IP_ALLOWLIST_FEATURE, securityViolation } from './security-settings';
 import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemPermissions, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
 const NONE: ReadonlySet<Permission> = new Set();
+
+/** Who is asking, from where, and whether a mutation is running (its security check waits for its input checks, in ctx.mutate). */
+export interface SecurityCaller {
+  principal: Principal;
+  clientIp: string | null;
+  inMutation: () => boolean;
+}
 
 /**
  * What the principal may see and do, decided from the database on every request (membership
@@ -27,13 +35,51 @@ export class Access {
   private readonly workspaceCache = new Map<string, Promise<ReadonlySet<Permission>>>();
   /** Enabled feature keys per organization, read once per request (plan ∪ overrides, from the database). */
   private readonly featureCache = new Map<string, Promise<ReadonlySet<string>>>();
+  /** The security-settings verdict per organization, decided once per request. */
+  private readonly insideCache = new Map<string, Promise<void>>();
 
   constructor(
     private readonly session: () => Promise<Session>,
     private readonly loaders: Loaders,
     /** The read-only check of an inactive organization, which precedes FEATURE_DISABLED (SPEC §6). */
     private readonly beforeFeature: () => Promise<void> = async () => undefined,
+    /** Who is asking and from where, for the organization's security settings (SPEC §2). */
+    private readonly caller: SecurityCaller = { principal: ANONYMOUS, clientIp: null, inMutation: () => false },
   ) {}
+
+  /**
+   * The one gate of an organization's security settings (SPEC §2): MFA_REQUIRED, SESSION_EXPIRED
+   * or IP_NOT_ALLOWED for anything the principal does inside the organization. Called once the
+   * principal is known to see the organization and hold the permission (SPEC §6: after NOT_FOUND,
+   * FORBIDDEN and — for mutations, where RequestContext.assertWritable calls it — BAD_USER_INPUT),
+   * by the lookups below (`organization`, `workspace`, `environment`, `role`, `invitation`) when
+   * no mutation is running, the operation guards of queries, the permission rules of fields.
+   */
+  inside(organizationId: string): Promise<void> {
+    let verdict = this.insideCache.get(organizationId);
+    if (!verdict) {
+      verdict = this.decideInside(organizationId);
+      this.insideCache.set(organizationId, verdict);
+    }
+    return verdict;
+  }
+
+  /** Queries meet the security settings at the lookup; a mutation meets them in ctx.mutate, after validating its input (SPEC §6). */
+  private async insideUnlessMutation(organizationId: string): Promise<void> {
+    if (!this.caller.inMutation()) await this.inside(organizationId);
+  }
+
+  private async decideInside(organizationId: string): Promise<void> {
+    const { principal, clientIp } = this.caller;
+    if (principal.kind === 'system' || principal.kind === 'anonymous') return;
+    const organization = await this.loaders.organizationById.load(organizationId);
+    if (!organization) return;
+    const settings = { ...DEFAULT_SECURITY, ...organization.security };
+    const ipAllowlistEnabled =
+      settings.ipAllowlist.length > 0 && (await this.loaders.featureFlagsByOrganization.load(organizationId)).some((f) => f.key === IP_ALLOWLIST_FEATURE && f.enabled);
+    const violation = securityViolation({ principal, clientIp, settings, ipAllowlistEnabled, nowSeconds: Math.floor(Date.now() / 1000) });
+    if (violation) throw violation;
+  }
 
   async requireViewer(): Promise<Viewer> {
     const { viewer } = await this.session();
@@ -94,6 +140,7 @@ export class Access {
     this.permissionCache.clear();
     this.workspaceCache.clear();
     this.featureCache.clear();
+    this.insideCache.clear();
   }
 
   /**
@@ -158,6 +205,7 @@ export class Access {
     if (!organization) throw new NotFoundError('Organization');
     await this.assertOrg(organization.id, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(organization.id, permission);
+    await this.insideUnlessMutation(organization.id);
     return organization;
   }
 
@@ -204,6 +252,7 @@ export class Access {
     const workspace = await this.visibleWorkspace(id);
     if (!workspace) throw new NotFoundError('Workspace');
     if (permission && !(await this.workspacePermissions(workspace)).has(permission)) throw new ForbiddenError();
+    await this.insideUnlessMutation(workspace.organizationId);
     return workspace;
   }
 
@@ -215,6 +264,7 @@ export class Access {
     if (!role || !(await this.visibleOrganization(role.organizationId))) throw new NotFoundError('Role');
     await this.assertOrg(role.organizationId, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(role.organizationId, permission);
+    await this.insideUnlessMutation(role.organizationId);
     return role;
   }
 
@@ -228,6 +278,7 @@ export class Access {
     if (!invitation || !(await this.visibleOrganization(invitation.organizationId))) throw new NotFoundError('Invitation');
     await this.assertOrg(invitation.organizationId, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(invitation.organizationId, permission);
+    await this.insideUnlessMutation(invitation.organizationId);
     return invitation;
   }
 
@@ -244,6 +295,7 @@ export class Access {
     const found = await this.visibleEnvironment(id);
     if (!found) throw new NotFoundError('Environment');
     if (permission && !(await this.workspacePermissions(found.workspace)).has(permission)) throw new ForbiddenError();
+    await this.insideUnlessMutation(found.workspace.organizationId);
     return found;
   }
 }

@@ -43,6 +43,16 @@ const scopeWrite = (ctx: RequestContext, info: GraphQLResolveInfo, organizationI
   if (info.parentType.name === 'Mutation') ctx.scopeWrite(info.fieldName, organizationId);
 };
 
+/**
+ * A scoped operation's guard: the mutation is marked as running before its scope is looked up (so
+ * Access leaves the organization's security settings to ctx.mutate, after the input checks, SPEC §6;
+ * a query meets them in the lookup), then named with the organization it writes to.
+ */
+const scoped = async (ctx: RequestContext, info: GraphQLResolveInfo, lookup: () => Promise<string>): Promise<void> => {
+  scopeWrite(ctx, info, null);
+  scopeWrite(ctx, info, await lookup());
+};
+
 const authenticated = rule('isAuthenticated', noCache)((_p, _a, ctx: RequestContext, info: GraphQLResolveInfo) =>
   decide(async () => {
     scopeWrite(ctx, info, null);
@@ -59,23 +69,23 @@ function operationRule(guard: Guard): IRule {
       return authenticated;
     case 'organization':
       return once(`hasOrg:${guard.permission}:${guard.arg}`, () => rule(`hasOrg:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
-        decide(async () => scopeWrite(ctx, info, (await ctx.access.organization(args[guard.arg], guard.permission)).id)),
+        decide(() => scoped(ctx, info, async () => (await ctx.access.organization(args[guard.arg], guard.permission)).id)),
       ));
     case 'workspace':
       return once(`hasWorkspace:${guard.permission}:${guard.arg}`, () => rule(`hasWorkspace:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
-        decide(async () => scopeWrite(ctx, info, (await ctx.access.workspace(args[guard.arg], guard.permission)).organizationId)),
+        decide(() => scoped(ctx, info, async () => (await ctx.access.workspace(args[guard.arg], guard.permission)).organizationId)),
       ));
     case 'environment':
       return once(`hasEnvironment:${guard.permission}:${guard.arg}`, () => rule(`hasEnvironment:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
-        decide(async () => scopeWrite(ctx, info, (await ctx.access.environment(args[guard.arg], guard.permission)).workspace.organizationId)),
+        decide(() => scoped(ctx, info, async () => (await ctx.access.environment(args[guard.arg], guard.permission)).workspace.organizationId)),
       ));
     case 'role':
       return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
-        decide(async () => scopeWrite(ctx, info, (await ctx.access.role(args[guard.arg], guard.permission)).organizationId)),
+        decide(() => scoped(ctx, info, async () => (await ctx.access.role(args[guard.arg], guard.permission)).organizationId)),
       ));
     case 'invitation':
       return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
-        decide(async () => scopeWrite(ctx, info, (await ctx.access.invitation(args[guard.arg], guard.permission)).organizationId)),
+        decide(() => scoped(ctx, info, async () => (await ctx.access.invitation(args[guard.arg], guard.permission)).organizationId)),
       ));
   }
 }
@@ -86,20 +96,27 @@ const forbiddenUnless = (check: () => Promise<boolean>): Promise<true | Error> =
     if (!(await check())) throw new ForbiddenError();
   });
 
+/** The permission is held (else false: FORBIDDEN), then the organization's security settings apply (SPEC §6 order). */
+async function permittedInside(ctx: RequestContext, organizationId: string, granted: ReadonlySet<Permission>, permission: Permission): Promise<boolean> {
+  if (!granted.has(permission)) return false;
+  await ctx.access.inside(organizationId);
+  return true;
+}
+
 const fieldRules: Record<keyof typeof FIELD_GUARDS, (permission: Permission) => IRule> = {
   Organization: (permission) =>
     once(`orgField:${permission}`, () => rule(`orgField:${permission}`, noCache)((parent: Organization, _a, ctx: RequestContext) =>
-      forbiddenUnless(async () => (await ctx.access.orgPermissions(parent.id)).has(permission)),
+      forbiddenUnless(async () => permittedInside(ctx, parent.id, await ctx.access.orgPermissions(parent.id), permission)),
     )),
   Workspace: (permission) =>
     once(`workspaceField:${permission}`, () => rule(`workspaceField:${permission}`, noCache)((parent: Workspace, _a, ctx: RequestContext) =>
-      forbiddenUnless(async () => (await ctx.access.workspacePermissions(parent)).has(permission)),
+      forbiddenUnless(async () => permittedInside(ctx, parent.organizationId, await ctx.access.workspacePermissions(parent), permission)),
     )),
   Environment: (permission) =>
     once(`environmentField:${permission}`, () => rule(`environmentField:${permission}`, noCache)((parent: Environment, _a, ctx: RequestContext) =>
       forbiddenUnless(async () => {
         const workspace = await ctx.loaders.workspaceById.load(parent.workspaceId);
-        return workspace !== null && (await ctx.access.workspacePermissions(workspace)).has(permission);
+        return workspace !== null && (await permittedInside(ctx, workspace.organizationId, await ctx.access.workspacePermissions(workspace), permission));
       }),
     )),
 };

@@ -109,6 +109,22 @@ export class MfaRequiredError extends AppError {
   }
 }
 
+/** The token authenticated longer ago than the organization's sessionTimeoutMinutes (SPEC §2). */
+export class SessionExpiredError extends AppError {
+  readonly code = 'SESSION_EXPIRED' as const;
+  constructor(timeoutMinutes: number) {
+    super(`This organization requires signing in again every ${timeoutMinutes} minutes`, 'SESSION_EXPIRED', { sessionTimeoutMinutes: timeoutMinutes });
+  }
+}
+
+/** The client address is outside the organization's IP allowlist (SPEC §2); the address is not echoed. */
+export class IpNotAllowedError extends AppError {
+  readonly code = 'IP_NOT_ALLOWED' as const;
+  constructor() {
+    super("Your address is not in this organization's IP allowlist", 'IP_NOT_ALLOWED');
+  }
+}
+
 export class OrganizationInactiveError extends AppError {
   readonly code = 'ORGANIZATION_INACTIVE' as const;
   constructor(status: string) {
