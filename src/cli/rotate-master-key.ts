@@ -6,7 +6,8 @@ import { rotateMasterKey } from '../crypto/rotate-master-key';
 /**
  * `npm run rotate-master-key`: rewraps every organization data key with SECRETS_MASTER_KEY (the
  * new key), opening them with SECRETS_MASTER_KEY_PREVIOUS (the old one). Safe to interrupt and
- * rerun. Connects with DATABASE_URL as the migration owner (it updates organization_keys).
+ * rerun. Connects with DATABASE_URL (the migration owner's, as the service uses); each data key is
+ * rewrapped under the service's role, scoped to its organization.
  */
 function key(name: string): Buffer {
   const raw = process.env[name];
@@ -29,14 +30,13 @@ async function main(): Promise<void> {
   await client.connect();
   try {
     const query: SqlQuery = async (sql, params) => (await client.query(sql, params as unknown[])).rows as never;
-    await client.query('BEGIN');
-    await client.query(`SELECT set_config('app.org_ids', coalesce((SELECT string_agg(id::text, ',') FROM organizations), ''), true)`);
-    const organizationIds = (await client.query<{ organization_id: string }>('SELECT DISTINCT organization_id FROM organization_keys ORDER BY 1')).rows.map((r) => r.organization_id);
-    await client.query('COMMIT');
+    // As the migration owner (like the migrations): every organization; each is then rewrapped in a
+    // unit of work of the service's role scoped to it (app_set_scope, as every transaction is).
+    const organizationIds = (await client.query<{ id: string }>('SELECT id FROM organizations ORDER BY id')).rows.map((r) => r.id);
     const result = await rotateMasterKey(envelope, organizationIds, async (organizationId, fn) => {
       await client.query('BEGIN');
       try {
-        await client.query(`SELECT set_config('app.org_ids', $1, true)`, [organizationId]);
+        await client.query(`SELECT app_set_scope('rotate-master-key', NULL, $1)`, [organizationId]);
         const value = await fn(query);
         await client.query('COMMIT');
         return value;

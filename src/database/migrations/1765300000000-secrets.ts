@@ -7,7 +7,8 @@ export const SECRET_TABLES = ['secrets'] as const;
 /**
  * Secrets (SPEC §5): write-only values sealed with the organization's data key (src/crypto/envelope.ts).
  * `workspace_id` is null for an organization secret; a key is unique per (organization, workspace or none).
- * Only the ciphertext is stored; nothing in this table holds a value in clear.
+ * Only the ciphertext is stored; nothing in this table holds a value in clear. The service's role
+ * may also rewrap organization data keys (UPDATE of `wrapped_key` only), for master-key rotation.
  */
 export class Secrets1765300000000 implements MigrationInterface {
   name = 'Secrets1765300000000';
@@ -34,9 +35,13 @@ export class Secrets1765300000000 implements MigrationInterface {
       CREATE POLICY tenant_isolation ON secrets
         USING (organization_id = ANY (${ORG_SCOPE_INITPLAN})) WITH CHECK (organization_id = ANY (${ORG_SCOPE_INITPLAN}))`);
     await q.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON secrets TO ${APP_ROLE}`);
+    // Master-key rotation (npm run rotate-master-key) rewraps data keys in place, in a unit of work
+    // scoped to one organization like any other: only the wrapped form may change, never the version.
+    await q.query(`GRANT UPDATE (wrapped_key) ON organization_keys TO ${APP_ROLE}`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query(`REVOKE UPDATE (wrapped_key) ON organization_keys FROM ${APP_ROLE}`);
     await q.query(`DROP TABLE IF EXISTS secrets`);
   }
 }
