@@ -50,6 +50,8 @@ export interface Config {
   };
   /** 32 bytes; absent outside production until the key file in DATA_DIR is read or made. */
   secretsMasterKey?: Buffer;
+  /** SECRETS_MASTER_KEY_PREVIOUS: the master key being rotated away from (data keys not yet rewrapped still open). */
+  secretsMasterKeyPrevious?: Buffer;
   adminEmail: string;
   nodeEnv: NodeEnv;
   logLevel: LogLevel;
@@ -196,13 +198,16 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (algorithms.length === 0) throw new ConfigError('AUTH_ALGORITHMS', 'must name at least one algorithm');
 
-  let secretsMasterKey: Buffer | undefined;
-  const rawKey = read(env, 'SECRETS_MASTER_KEY');
-  if (rawKey !== undefined) {
-    const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(rawKey) ? Buffer.from(rawKey, 'base64') : Buffer.alloc(0);
-    if (decoded.length !== 32) throw new ConfigError('SECRETS_MASTER_KEY', 'must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)');
-    secretsMasterKey = decoded;
-  } else if (production) {
+  const masterKey = (name: string): Buffer | undefined => {
+    const raw = read(env, name);
+    if (raw === undefined) return undefined;
+    const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(raw) ? Buffer.from(raw, 'base64') : Buffer.alloc(0);
+    if (decoded.length !== 32) throw new ConfigError(name, 'must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)');
+    return decoded;
+  };
+  const secretsMasterKey = masterKey('SECRETS_MASTER_KEY');
+  const secretsMasterKeyPrevious = masterKey('SECRETS_MASTER_KEY_PREVIOUS');
+  if (secretsMasterKey === undefined && production) {
     throw new ConfigError('SECRETS_MASTER_KEY', 'is required in production (32 bytes, base64)');
   }
 
@@ -231,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
       algorithms,
     },
     secretsMasterKey,
+    secretsMasterKeyPrevious,
     adminEmail,
     nodeEnv,
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),

@@ -16,6 +16,7 @@ import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { planLoaders } from './modules/billing/plan.loaders';
 import { environmentLoaders } from './modules/environment/environment.loaders';
 import { featureFlagLoaders } from './modules/feature-flag/feature-flag.loaders';
+import { secretLoaders } from './modules/secret/secret.loaders';
 import { invitationLoaders } from './modules/invitation/invitation.loaders';
 import { membershipLoaders } from './modules/membership/membership.loaders';
 import { organizationLoaders } from './modules/organization/organization.loaders';
@@ -32,6 +33,7 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof auditLoaders> &
   ReturnType<typeof planLoaders> &
   ReturnType<typeof featureFlagLoaders> &
+  ReturnType<typeof secretLoaders> &
   ReturnType<typeof invitationLoaders> &
   ReturnType<typeof organizationDeletionLoaders>;
 
@@ -122,6 +124,7 @@ export class RequestContext {
       ...auditLoaders(q, ds),
       ...plans,
       ...featureFlagLoaders(q, plans),
+      ...secretLoaders(q),
       ...invitationLoaders(q, ds),
       ...organizationDeletionLoaders(q),
     };

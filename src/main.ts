@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   });
   await seedDefaultOrganization(db, config.trialDays);
   const { verifier, devIssuer } = await createAuth(config);
-  const envelope = new Envelope(master.key);
+  const envelope = new Envelope(master.key, config.secretsMasterKeyPrevious ? [config.secretsMasterKeyPrevious] : []);
   const server = await createServer({ config, db, logger, envelope, verifier });
   await new Promise<void>((resolve, reject) => {
     server.httpServer.once('error', reject);

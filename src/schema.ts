@@ -18,6 +18,7 @@ import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.
 import { PlanResolver } from './modules/billing/plan.resolver';
 import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
+import { OrganizationSecretsResolver, SecretResolver, WorkspaceSecretsResolver } from './modules/secret/secret.resolver';
 import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
@@ -44,6 +45,9 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   SubscriptionResolver,
   OrganizationSubscriptionResolver,
   FeatureFlagResolver,
+  SecretResolver,
+  OrganizationSecretsResolver,
+  WorkspaceSecretsResolver,
   OrganizationQuotaResolver,
   InvitationResolver,
   OrganizationInvitationsResolver,

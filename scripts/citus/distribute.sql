@@ -29,7 +29,8 @@ DECLARE
     'workspace_members_organization_id_workspace_id_fkey',  -- workspace_members → workspaces (organization_id, id)
     'workspace_members_organization_id_user_id_fkey',       -- workspace_members → memberships (organization_id, user_id)
     'environments_organization_id_workspace_id_fkey',       -- environments → workspaces (organization_id, id)
-    'invitations_role_fkey'                                 -- invitations (organization_id, role_key) → roles (organization_id, key)
+    'invitations_role_fkey',                                -- invitations (organization_id, role_key) → roles (organization_id, key)
+    'secrets_organization_id_workspace_id_fkey'             -- secrets → workspaces (organization_id, id)
   ];
 BEGIN
   FOREACH fk IN ARRAY tenant_fks LOOP
@@ -71,3 +72,4 @@ SELECT create_distributed_table('email_outbox', 'organization_id', colocate_with
 SELECT create_distributed_table('notification_events', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('subscriptions', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('billing_webhook_events', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('secrets', 'organization_id', colocate_with => 'roles');

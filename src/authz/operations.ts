@@ -55,6 +55,8 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     updateRole: role('id', 'org.roles.manage'),
     deleteRole: role('id', 'org.roles.manage'),
     setFeatureFlag: org('organizationId', 'org.features.manage'),
+    setSecret: org('organizationId', 'org.secrets.manage'),
+    deleteSecret: org('organizationId', 'org.secrets.manage'),
     changePlan: org('organizationId', 'org.billing.manage'),
     cancelSubscription: org('organizationId', 'org.billing.manage'),
     resumeSubscription: org('organizationId', 'org.billing.manage'),
@@ -103,8 +105,9 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     invitations: 'org.members.invite',
     deletionImpact: 'org.delete',
     subscription: 'org.billing.view',
+    secrets: 'org.secrets.manage',
   },
-  Workspace: { '*': 'workspace.view', members: 'workspace.members.manage' },
+  Workspace: { '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' },
   Environment: { '*': 'workspace.view' },
 };
 
@@ -155,4 +158,6 @@ export const OPEN_TYPES = [
   'InvitationEdge',
   'Quota',
   'QuotaUsage',
+  // Reached through Organization/Workspace.secrets (org.secrets.manage) or setSecret.
+  'SecretMetadata',
 ];

@@ -32,8 +32,33 @@ function gcmDecrypt(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
  * moved to another row or tenant fails to open.
  */
 export class Envelope {
-  constructor(private readonly masterKey: Buffer) {
-    if (masterKey.length !== 32) throw new Error('the master key must be 32 bytes');
+  /**
+   * `previousKeys`: master keys being rotated away from (SECRETS_MASTER_KEY_PREVIOUS): data keys
+   * not rewrapped yet still open while `npm run rotate-master-key` runs; new keys use `masterKey`.
+   */
+  constructor(
+    private readonly masterKey: Buffer,
+    private readonly previousKeys: readonly Buffer[] = [],
+  ) {
+    for (const key of [masterKey, ...previousKeys]) if (key.length !== 32) throw new Error('the master key must be 32 bytes');
+  }
+
+  /** Unwraps a data key with the current master key, else with a previous one; `current` tells whether the current one did. */
+  unwrap(organizationId: string, version: number, wrapped: Buffer): { key: Buffer; current: boolean } {
+    const aad = Buffer.from(`org-key:${organizationId}:${version}`);
+    for (const [i, master] of [this.masterKey, ...this.previousKeys].entries()) {
+      try {
+        return { key: gcmDecrypt(master, wrapped, aad), current: i === 0 };
+      } catch {
+        // not wrapped by this master key: try the next
+      }
+    }
+    throw new Error('organization data key cannot be unwrapped by any configured master key');
+  }
+
+  /** Wraps a data key with the current master key. */
+  wrap(organizationId: string, version: number, key: Buffer): Buffer {
+    return gcmEncrypt(this.masterKey, key, Buffer.from(`org-key:${organizationId}:${version}`));
   }
 
   private async dataKey(query: SqlQuery, organizationId: string, version?: number): Promise<{ key: Buffer; version: number }> {
@@ -51,8 +76,7 @@ export class Envelope {
       [row] = await select();
     }
     if (!row) throw new Error('organization data key missing');
-    const wrapped = Buffer.from(row.wrapped_key);
-    return { key: gcmDecrypt(this.masterKey, wrapped, Buffer.from(`org-key:${organizationId}:${row.version}`)), version: row.version };
+    return { key: this.unwrap(organizationId, row.version, Buffer.from(row.wrapped_key)).key, version: row.version };
   }
 
   /** Encrypts a value for an organization; `purpose` names where it is stored (e.g. environment:<id>:cloudCredentials). */

@@ -78,6 +78,8 @@ export interface TestAppOptions {
   verifier?: TokenVerifier;
   /** The service's logger (log tests read what it writes); silent by default. */
   logger?: Logger;
+  /** The service's SECRETS_MASTER_KEY (random by default): master-key rotation tests choose it. */
+  masterKey?: Buffer;
 }
 
 /** Starts the whole service (migrations, seed, HTTP) on a fresh database and an ephemeral port. */
@@ -94,7 +96,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   });
   await seedDefaultOrganization(db, config.trialDays);
   const issuer = await DevIssuer.load(dataDir);
-  const envelope = new Envelope(crypto.randomBytes(32));
+  const envelope = new Envelope(options.masterKey ?? crypto.randomBytes(32));
   const server = await createServer({
     config,
     db,

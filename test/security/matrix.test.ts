@@ -242,6 +242,19 @@ const CASES: Record<string, Case> = {
     holder: ['BAD_USER_INPUT'],
     extensions: { field: 'key' },
   },
+  // An invalid key: refused after the permission check, nothing stored.
+  setSecret: {
+    document: `mutation($id: ID!) { setSecret(organizationId: $id, key: "not-a-key", value: "v") { key } }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'key' },
+  },
+  deleteSecret: {
+    document: `mutation($id: ID!) { deleteSecret(organizationId: $id, key: "not-a-key") }`,
+    variables: (f) => ({ id: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'key' },
+  },
   // The fixture has five members: FREE (3) is refused on usage, nothing changes.
   changePlan: {
     document: `mutation($org: ID!) { changePlan(organizationId: $org, plan: FREE) { id } }`,
@@ -284,6 +297,8 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   updateRole: 'org.roles.manage',
   deleteRole: 'org.roles.manage',
   setFeatureFlag: 'org.features.manage',
+  setSecret: 'org.secrets.manage',
+  deleteSecret: 'org.secrets.manage',
   changePlan: 'org.billing.manage',
   cancelSubscription: 'org.billing.manage',
   resumeSubscription: 'org.billing.manage',
@@ -436,8 +451,9 @@ describe('the matrix data matches SPEC §4', () => {
       invitations: 'org.members.invite',
       deletionImpact: 'org.delete',
       subscription: 'org.billing.view',
+      secrets: 'org.secrets.manage',
     });
-    expect(FIELD_GUARDS.Workspace).toEqual({ '*': 'workspace.view', members: 'workspace.members.manage' });
+    expect(FIELD_GUARDS.Workspace).toEqual({ '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' });
   });
 
   it('the served schema (introspection) has a guard for every mutation and a matrix row for every scoped one', async () => {
@@ -615,6 +631,7 @@ describe('organization query and its guarded fields', () => {
     invitations: 'invitations { totalCount }',
     deletionImpact: 'deletionImpact { blockers }',
     subscription: 'subscription { status }',
+    secrets: 'secrets { key }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

@@ -4,6 +4,7 @@ import { TENANT_TABLES } from '../../src/database/migrations/1763900000000-found
 import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-invitations';
 import { QUOTA_TABLES } from '../../src/database/migrations/1765000000000-quota-notifications';
 import { SUBSCRIPTION_TABLES } from '../../src/database/migrations/1765100000000-subscriptions';
+import { SECRET_TABLES } from '../../src/database/migrations/1765300000000-secrets';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -15,7 +16,7 @@ let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
 /** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
-const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES, ...QUOTA_TABLES, ...SUBSCRIPTION_TABLES];
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES, ...QUOTA_TABLES, ...SUBSCRIPTION_TABLES, ...SECRET_TABLES];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations', 'subscriptions'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */

@@ -7,6 +7,7 @@ import { PlansFeatureFlags1764950000000 } from './1764950000000-plans-feature-fl
 import { QuotaNotifications1765000000000 } from './1765000000000-quota-notifications';
 import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
 import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
+import { Secrets1765300000000 } from './1765300000000-secrets';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   QuotaNotifications1765000000000,
   Subscriptions1765100000000,
   OrganizationDeletion1765200000000,
+  Secrets1765300000000,
 ];

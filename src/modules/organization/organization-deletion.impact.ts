@@ -8,8 +8,8 @@ export type DeletionBlocker = (typeof DELETION_BLOCKERS)[number];
 
 /**
  * What deleting an organization would remove, and what blocks it now (SPEC §5 "Deletion impact"),
- * so a client can show the confirmation dialog before calling deleteOrganization. API keys and
- * secrets do not exist yet in this service: they count 0 until their issues add their tables here.
+ * so a client can show the confirmation dialog before calling deleteOrganization. API keys do not
+ * exist yet in this service: they count 0 until their issue adds its table here.
  */
 @ObjectType('DeletionImpact')
 export class DeletionImpact {
@@ -31,6 +31,7 @@ interface ImpactRow {
   active_environments: number;
   members: number;
   pending_invitations: number;
+  secrets: number;
   active_subscription: boolean;
 }
 
@@ -46,6 +47,7 @@ export async function deletionImpacts(query: SqlQuery, organizationIds: readonly
        (SELECT count(*)::int FROM environments e WHERE e.organization_id = o.id AND e.is_active) AS active_environments,
        (SELECT count(*)::int FROM memberships m WHERE m.organization_id = o.id) AS members,
        (SELECT count(*)::int FROM invitations i WHERE i.organization_id = o.id AND i.status = 'PENDING' AND i.expires_at > now()) AS pending_invitations,
+       (SELECT count(*)::int FROM secrets x WHERE x.organization_id = o.id) AS secrets,
        -- A paid plan (a price above 0, or ENTERPRISE's custom null) that is ACTIVE or PAST_DUE; FREE,
        -- TRIALING, CANCELLING and EXPIRED do not block (SPEC §5).
        EXISTS (SELECT 1 FROM subscriptions s JOIN plans p ON p.key = s.plan_key
@@ -61,7 +63,7 @@ export async function deletionImpacts(query: SqlQuery, organizationIds: readonly
     members: r.members,
     pendingInvitations: r.pending_invitations,
     apiKeys: 0,
-    secrets: 0,
+    secrets: r.secrets,
     blockers: [...(r.active_environments > 0 ? (['ACTIVE_ENVIRONMENTS'] as const) : []), ...(r.active_subscription ? (['ACTIVE_SUBSCRIPTION'] as const) : [])],
   }));
 }

@@ -164,6 +164,10 @@ describe('Organization.deletionImpact', () => {
     expect(await impact()).toEqual({ workspaces: 2, environments: 3, activeEnvironments: 2, members: 3, pendingInvitations: 1, apiKeys: 0, secrets: 0, blockers: ['ACTIVE_ENVIRONMENTS'] });
     for (const id of ids.slice(1)) ok(await app.gql(DESTROY_ENV, { id }, { as: t.owner }));
     expect(await impact()).toMatchObject({ environments: 3, activeEnvironments: 0, blockers: [] });
+    // Secrets of the organization and of its workspaces count (they go with it).
+    ok(await app.gql(`mutation($org: ID!) { setSecret(organizationId: $org, key: "IMPACT_A", value: "v") { key } }`, { org: t.org.id }, { as: t.owner }));
+    ok(await app.gql(`mutation($org: ID!) { setSecret(organizationId: $org, key: "IMPACT_B", value: "v") { key } }`, { org: t.org.id }, { as: t.owner }));
+    expect(await impact()).toMatchObject({ secrets: 2 });
 
     for (const as of [t.admin, t.member]) {
       const result = await app.gql<{ organization: { id: string; deletionImpact: unknown } }>(IMPACT, { id: t.org.id }, { as });
