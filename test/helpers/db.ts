@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import type { QueryRunner } from 'typeorm';
 import type { Database } from '../../src/database/database';
 
@@ -44,4 +45,22 @@ export function readAll<T = Record<string, any>>(target: Target, text: string, p
 export async function readAllOn<T = Record<string, any>>(runner: QueryRunner, text: string, params: unknown[] = []): Promise<T[]> {
   await assertSeesEveryRow(runner);
   return runner.query(text, params);
+}
+
+/** A connection of the test's own (superuser) to the app's database, outside the service's pool (PostgreSQL only). */
+export async function sideConnection(app: { db: Database }, applicationName: string): Promise<Client> {
+  const client = new Client({ connectionString: (app.db.dataSource.options as { url: string }).url, application_name: applicationName });
+  await client.connect();
+  return client;
+}
+
+/** Waits (bounded) until `count` of the service's sessions wait on a lock, seen from a side connection. */
+export async function untilWaitingOnLocks(client: Client, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND wait_event_type = 'Lock'`);
+    if (rows[0].n >= count) return;
+    if (Date.now() > deadline) throw new Error(`expected ${count} service sessions waiting on a lock, saw ${rows[0].n}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

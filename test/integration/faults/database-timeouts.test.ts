@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { codes, type GqlResult, ok, startTestApp, type TestApp, usesRealPostgres } from '../../helpers/app';
+import { sideConnection, untilWaitingOnLocks } from '../../helpers/db';
 import { createOrganization, uniqueEmail } from '../../helpers/factories';
 
 /**
@@ -14,29 +15,11 @@ const onPostgres = usesRealPostgres() ? describe : describe.skip;
 
 const UPDATE = `mutation($id: ID!, $name: String!) { updateOrganization(id: $id, input: { name: $name }) { id name } }`;
 
-/** A connection of the test's own (superuser) to the app's database, outside the service's pool. */
-async function sideConnection(app: TestApp): Promise<Client> {
-  const client = new Client({ connectionString: (app.db.dataSource.options as { url: string }).url, application_name: 'timeouts-test' });
-  await client.connect();
-  return client;
-}
-
 /** Holds the organization's row lock (as a concurrent writer would) until release() is called. */
 async function holdRowLock(client: Client, organizationId: string): Promise<{ release: () => Promise<void> }> {
   await client.query('BEGIN');
   await client.query('SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE', [organizationId]);
   return { release: async () => void (await client.query('ROLLBACK')) };
-}
-
-/** Waits (bounded) until `count` service sessions are waiting on a lock. */
-async function untilWaitingOnLocks(client: Client, count: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND wait_event_type = 'Lock'`);
-    if (rows[0].n >= count) return;
-    if (Date.now() > deadline) throw new Error(`expected ${count} service sessions waiting on a lock, saw ${rows[0].n}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const timed = async <T>(work: () => Promise<T>): Promise<{ result: T; ms: number }> => {
@@ -51,7 +34,7 @@ onPostgres('database session limits (PostgreSQL)', () => {
     let side: Client;
     beforeAll(async () => {
       app = await startTestApp({ env: { DB_STATEMENT_TIMEOUT_MS: '1000', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '800' } });
-      side = await sideConnection(app);
+      side = await sideConnection(app, 'timeouts-test');
     });
     afterAll(async () => {
       await side?.end();
@@ -112,7 +95,7 @@ onPostgres('database session limits (PostgreSQL)', () => {
     let side: Client;
     beforeAll(async () => {
       app = await startTestApp({ env: { DB_POOL_MAX: '2', DB_CONNECTION_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '30000' } });
-      side = await sideConnection(app);
+      side = await sideConnection(app, 'timeouts-test');
     });
     afterAll(async () => {
       await side?.end();

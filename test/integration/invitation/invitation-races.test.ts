@@ -1,6 +1,5 @@
-import { Client } from 'pg';
 import { usesRealPostgres } from '../../helpers/app';
-import { readAll } from '../../helpers/db';
+import { readAll, sideConnection, untilWaitingOnLocks } from '../../helpers/db';
 import { uniqueEmail } from '../../helpers/factories';
 import { concurrently, outcomes, PARALLEL, RACE_NOTE, ROUNDS } from '../../helpers/races';
 import { ACCEPT, auditCount, createOrg, INVITE, invite, type InvitationApp, memberCount, REVOKE, startInvitationApp, storedInvitation, userId } from './invitation-helpers';
@@ -18,17 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.app.close();
 });
-
-/** Waits (bounded) until `count` of the service's sessions wait on a lock. */
-async function untilServiceWaits(side: Client, count: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND wait_event_type = 'Lock'`);
-    if (rows[0].n >= count) return;
-    if (Date.now() > deadline) throw new Error(`expected ${count} service sessions waiting on a lock, saw ${rows[0].n}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const joinedEvents = async (user: string): Promise<number> =>
   (await readAll<{ n: number }>(t.app, `SELECT count(*)::int AS n FROM audit_events WHERE organization_id = $1 AND action = 'member.joined' AND resource_id = $2`, [org, user]))[0]!.n;
@@ -89,15 +77,14 @@ describe(`races ${RACE_NOTE}`, () => {
     expect(created.errors).toBeUndefined();
     const email = uniqueEmail('held-invite');
     // The test's own session holds the per-address lock an invitation takes, so the invitation stops half-way.
-    const side = new Client({ connectionString: (t.app.db.dataSource.options as { url: string }).url, application_name: 'invitation-race-test' });
-    await side.connect();
+    const side = await sideConnection(t.app, 'invitation-race-test');
     try {
       await side.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [`invitation:${org}:${email}`]);
       const invitation = t.as(owner, INVITE, { org, input: { email, roleKey: 'held_role' } });
-      await untilServiceWaits(side, 1);
+      await untilWaitingOnLocks(side, 1);
       const deletion = t.as(owner, DELETE_ROLE, { id: created.data!.createRole.id });
       // The deletion must queue behind the invitation's membership lock (it would otherwise delete the role under it).
-      await Promise.race([deletion, untilServiceWaits(side, 2)]);
+      await Promise.race([deletion, untilWaitingOnLocks(side, 2)]);
       await side.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [`invitation:${org}:${email}`]);
       const [invited, deleted] = await Promise.all([invitation, deletion]);
       expect(invited.errors).toBeUndefined();
