@@ -19,6 +19,7 @@ import { PlanResolver } from './modules/billing/plan.resolver';
 import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
 import { OrganizationSecretsResolver, SecretResolver, WorkspaceSecretsResolver } from './modules/secret/secret.resolver';
+import { ApiKeyResolver, OrganizationApiKeysResolver } from './modules/api-key/api-key.resolver';
 import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
@@ -46,6 +47,8 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   OrganizationSubscriptionResolver,
   FeatureFlagResolver,
   SecretResolver,
+  ApiKeyResolver,
+  OrganizationApiKeysResolver,
   OrganizationSecretsResolver,
   WorkspaceSecretsResolver,
   OrganizationQuotaResolver,

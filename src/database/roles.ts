@@ -10,3 +10,5 @@ export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 export const PURGER_ROLE = 'tenant_service_purger';
 /** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
 export const JOB_SCAN_ROLE = 'tenant_service_job_scan';
+/** Owns the API-key lookups by hash and by id: may read only what authenticating a key needs (never another key's hash). */
+export const API_KEY_LOOKUP_ROLE = 'tenant_service_api_key_lookup';

@@ -48,7 +48,7 @@ export class OrganizationService {
   /** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
   async listVisible(first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
     const page = keysetPage(first, after);
-    await this.ctx.access.requireViewer();
+    await this.ctx.access.requirePrincipal();
     const roles = await this.ctx.access.viewableOrganizations();
     const ids = [...roles.keys()];
     const owned = ids.filter((id) => roles.get(id) === 'owner');

@@ -93,10 +93,9 @@ interface UsageRow {
  *   holds its seat until it is accepted, declined, revoked or expires);
  * - WORKSPACES: every workspace, the default one included;
  * - ENVIRONMENTS, CPU, RAM_MB, DISK_GB: active environments only (a destroyed one holds nothing);
- * - API_KEYS: 0 until API keys exist — the API-keys issue replaces `API_KEYS_USED` by the count of
- *   its active keys (and calls `QuotaChecker.admit` with `{ API_KEYS: 1 }` on create).
+ * - API_KEYS: active keys (neither revoked nor expired); `createApiKey` calls `admit` with `{ API_KEYS: 1 }`.
  */
-export const API_KEYS_USED = `0`;
+export const API_KEYS_USED = `SELECT count(*) FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL AND expires_at > now()`;
 const USAGE_SQL = `
   SELECT
     (SELECT count(*) FROM memberships WHERE organization_id = $1)

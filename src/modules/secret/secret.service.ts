@@ -27,7 +27,7 @@ export class SecretService {
 
   async set(organizationId: string, workspaceId: string | null | undefined, key: string, value: string): Promise<SecretMetadata> {
     const scope = await this.scope(organizationId, workspaceId);
-    const viewer = await this.ctx.access.requireViewer();
+    const actingUserId = await this.ctx.access.actingUserId();
     SecretService.validKey(key);
     // The message names the field and the limit, never the value.
     if (typeof value !== 'string' || Buffer.byteLength(value, 'utf8') > SECRET_VALUE_MAX_BYTES) throw new BadUserInputError('value', 'value must be at most 64 KiB');
@@ -40,7 +40,7 @@ export class SecretService {
          ON CONFLICT (organization_id, coalesce(workspace_id, '00000000-0000-0000-0000-000000000000'::uuid), key)
          DO UPDATE SET sealed_value = EXCLUDED.sealed_value, updated_by = EXCLUDED.updated_by, version = secrets.version + 1, updated_at = now()
          RETURNING ${METADATA_COLUMNS}, (xmax = 0) AS inserted`,
-        [scope.organizationId, scope.workspaceId, key, sealed, viewer.userId],
+        [scope.organizationId, scope.workspaceId, key, sealed, actingUserId],
       );
       const { inserted, ...metadata } = row!;
       await this.ctx.audit.record({
@@ -58,7 +58,6 @@ export class SecretService {
 
   async delete(organizationId: string, workspaceId: string | null | undefined, key: string): Promise<boolean> {
     const scope = await this.scope(organizationId, workspaceId);
-    await this.ctx.access.requireViewer();
     SecretService.validKey(key);
     return this.ctx.mutate(async () => {
       const [row] = await this.ctx.tx.query<{ version: number }>(
