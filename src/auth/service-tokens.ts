@@ -41,7 +41,9 @@ interface PublishedKey {
   retiresAt: number | null;
 }
 
-const privatePurpose = (kid: string) => `signing-key:${kid}`;
+/** What a signing key's sealed private half is bound to (its kid): master-key rotation reseals it with the same purpose. */
+export const signingKeyPurpose = (kid: string): string => `signing-key:${kid}`;
+const privatePurpose = signingKeyPurpose;
 
 /**
  * The service's JWT signing keys (SPEC §7): ES256 key pairs stored in `service_signing_keys`,
