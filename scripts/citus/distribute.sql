@@ -55,6 +55,8 @@ SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');
 SELECT create_reference_table('plans');
+-- The service's JWT signing keys: infrastructure every instance reads (no organization_id).
+SELECT create_reference_table('service_signing_keys');
 
 -- 3. Tenant tables: distributed on organization_id, all in one co-location group (that of
 --    `roles`), in foreign-key order: a table is distributed after the tables it references.
@@ -73,3 +75,4 @@ SELECT create_distributed_table('notification_events', 'organization_id', coloca
 SELECT create_distributed_table('subscriptions', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('billing_webhook_events', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('secrets', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('api_keys', 'organization_id', colocate_with => 'roles');

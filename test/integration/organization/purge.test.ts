@@ -69,7 +69,7 @@ async function webhook(organizationId: string, status: string): Promise<void> {
  * custom role, workspaces with a grant, a destroyed environment with encrypted credentials (the
  * organization's data key), an invitation with its outbox row, a feature flag override, a paid
  * subscription moved by the billing webhook (its processed event ids) and then cancelled, a quota
- * threshold crossed (its notification row), an organization and a workspace secret, audit events.
+ * threshold crossed (its notification row), an organization and a workspace secret, an API key, audit events.
  */
 async function populatedOrganization(label: string): Promise<{ org: CreatedOrganization; owner: string }> {
   const owner = uniqueEmail(`${label}-owner`);
@@ -92,6 +92,8 @@ async function populatedOrganization(label: string): Promise<{ org: CreatedOrgan
   ok(await app.gql(`mutation($org: ID!) { setFeatureFlag(organizationId: $org, key: "beta.purge", enabled: true) { key } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { setSecret(organizationId: $org, key: "PURGE_ME", value: "gone") { key } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!, $ws: ID!) { setSecret(organizationId: $org, workspaceId: $ws, key: "PURGE_ME", value: "gone") { key } }`, { org: org.id, ws }, { as: owner }));
+  const apiKey = ok(await app.gql<{ createApiKey: { secret: string } }>(`mutation($org: ID!) { createApiKey(organizationId: $org, input: { name: "ci", scopes: ["org.view"] }) { secret } }`, { org: org.id }, { as: owner })).createApiKey.secret;
+  ok(await app.gql(`{ organization(id: "${org.id}") { id } }`, {}, { token: apiKey }));
   ok(await app.gql(`mutation($org: ID!) { changePlan(organizationId: $org, plan: STARTER) { status } }`, { org: org.id }, { as: owner }));
   // STARTER allows 3 workspaces: the third crosses the quota thresholds (audit event and notification row).
   ok(await app.gql(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Third" }) { id } }`, { org: org.id }, { as: owner }));
