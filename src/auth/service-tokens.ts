@@ -16,7 +16,7 @@ const ALGORITHM = 'ES256';
  * (lifetime plus the clock tolerance), so a rotation never cuts a valid token short.
  */
 export const SIGNING_KEY_OVERLAP_SECONDS = ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS;
-/** The scheduler rotates the signing key when the current one is older than this. */
+/** The signing key is rotated (at the next exchange) once the current one is older than this. */
 export const SIGNING_KEY_MAX_AGE_DAYS = 30;
 /** How long an instance trusts its copy of the key set before reading it again (an unknown kid reads it at once, at most once a second). */
 const CACHE_MS = 30_000;
@@ -129,30 +129,18 @@ export class ServiceKeyring {
     if (!existing) await this.insertKey(query);
   }
 
-  private async insertKey(query: SqlQuery): Promise<string> {
-    const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
-    const kid = randomUUID();
-    const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: ALGORITHM, use: 'sig' };
-    const sealed = this.envelope.sealWithMaster(privatePurpose(kid), Buffer.from(JSON.stringify(await exportJWK(privateKey))));
-    await query(`INSERT INTO service_signing_keys (kid, algorithm, public_jwk, sealed_private_key) VALUES ($1, $2, $3, $4)`, [kid, ALGORITHM, JSON.stringify(publicJwk), sealed]);
-    return kid;
+  private insertKey(query: SqlQuery): Promise<string> {
+    return insertSigningKey(query, this.envelope);
   }
 
-  /**
-   * Adds a new signing key and retires the others after the overlap (both verify meanwhile).
-   * Under the creation lock, so two rotations at once add one key each but retire consistently.
-   */
+  /** Adds a new signing key and retires the others after the overlap (rotateSigningKey); this instance reads the key set again. */
   async rotate(query: SqlQuery): Promise<string> {
-    await query(`SELECT pg_advisory_xact_lock($1)`, [CREATE_LOCK_KEY]);
-    await query(`UPDATE service_signing_keys SET retires_at = now() + make_interval(secs => $1) WHERE retires_at IS NULL`, [SIGNING_KEY_OVERLAP_SECONDS]);
-    const kid = await this.insertKey(query);
-    // Retired keys past their overlap verify nothing: they go.
-    await query(`DELETE FROM service_signing_keys WHERE retires_at IS NOT NULL AND retires_at < now() - interval '1 day'`);
+    const kid = await rotateSigningKey(query, this.envelope);
     this.loadedAt = 0;
     return kid;
   }
 
-  /** Rotates when the current signing key is older than SIGNING_KEY_MAX_AGE_DAYS (the scheduler's job); true when it did. */
+  /** Rotates when the current signing key is older than SIGNING_KEY_MAX_AGE_DAYS; true when it did. */
   async rotateIfOld(query: SqlQuery): Promise<boolean> {
     await query(`SELECT pg_advisory_xact_lock($1)`, [CREATE_LOCK_KEY]);
     const [fresh] = await query(`SELECT 1 FROM service_signing_keys WHERE retires_at IS NULL AND created_at > now() - make_interval(days => $1)`, [SIGNING_KEY_MAX_AGE_DAYS]);
@@ -161,15 +149,23 @@ export class ServiceKeyring {
     return true;
   }
 
-  /** The key that signs now: the newest not retiring (made when there is none), its private half unsealed once per process. */
+  /**
+   * The key that signs now: the newest not retiring, its private half unsealed once per process.
+   * Made when there is none; rotated when it is older than SIGNING_KEY_MAX_AGE_DAYS (automatic
+   * rotation by age, at the first exchange after that: one instance does it under the lock, the
+   * others find the new key).
+   */
   private async signingKey(query: SqlQuery): Promise<{ kid: string; privateKey: KeyLike }> {
-    let [row] = await query<KeyRow>(
-      `SELECT kid, sealed_private_key FROM service_signing_keys WHERE retires_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1`,
-    );
-    if (!row) {
-      await this.ensureKey(query);
-      [row] = await query<KeyRow>(`SELECT kid, sealed_private_key FROM service_signing_keys WHERE retires_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1`);
-    }
+    const newest = () =>
+      query<KeyRow & { old: boolean }>(
+        `SELECT kid, sealed_private_key, created_at <= now() - make_interval(days => $1) AS old
+         FROM service_signing_keys WHERE retires_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1`,
+        [SIGNING_KEY_MAX_AGE_DAYS],
+      );
+    let [row] = await newest();
+    if (!row) await this.ensureKey(query);
+    else if (row.old) await this.rotateIfOld(query);
+    if (!row || row.old) [row] = await newest();
     if (!row?.sealed_private_key) throw new Error('no signing key');
     let privateKey = this.privateKeys.get(row.kid);
     if (!privateKey) {
@@ -203,6 +199,28 @@ export class ServiceKeyring {
     if (!match) throw new InvalidTokenError('token has no usable sub');
     return { via: 'token', keyId: match[1]!.toLowerCase() };
   });
+}
+
+async function insertSigningKey(query: SqlQuery, envelope: Envelope): Promise<string> {
+  const { privateKey, publicKey } = await generateKeyPair(ALGORITHM, { extractable: true });
+  const kid = randomUUID();
+  const publicJwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: ALGORITHM, use: 'sig' };
+  const sealed = envelope.sealWithMaster(signingKeyPurpose(kid), Buffer.from(JSON.stringify(await exportJWK(privateKey))));
+  await query(`INSERT INTO service_signing_keys (kid, algorithm, public_jwk, sealed_private_key) VALUES ($1, $2, $3, $4)`, [kid, ALGORITHM, JSON.stringify(publicJwk), sealed]);
+  return kid;
+}
+
+/**
+ * Adds a new signing key and retires the others after SIGNING_KEY_OVERLAP_SECONDS (both verify
+ * meanwhile); keys retired for more than a day go. Under the creation lock, so concurrent
+ * rotations queue. The caller's transaction commits it (the service, or `npm run rotate-signing-key`).
+ */
+export async function rotateSigningKey(query: SqlQuery, envelope: Envelope): Promise<string> {
+  await query(`SELECT pg_advisory_xact_lock($1)`, [CREATE_LOCK_KEY]);
+  await query(`UPDATE service_signing_keys SET retires_at = now() + make_interval(secs => $1) WHERE retires_at IS NULL`, [SIGNING_KEY_OVERLAP_SECONDS]);
+  const kid = await insertSigningKey(query, envelope);
+  await query(`DELETE FROM service_signing_keys WHERE retires_at IS NOT NULL AND retires_at < now() - interval '1 day'`);
+  return kid;
 }
 
 /** Whether a bearer JWT claims to be the service's own (then only the service's keys may verify it). */

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { SERVICE_AUDIENCE, SERVICE_ISSUER, serviceKeyring, SIGNING_KEY_OVERLAP_SECONDS } from '../../../src/auth/service-tokens';
+import { SERVICE_AUDIENCE, SERVICE_ISSUER, serviceKeyring, SIGNING_KEY_MAX_AGE_DAYS, SIGNING_KEY_OVERLAP_SECONDS } from '../../../src/auth/service-tokens';
 import { TenantTransaction } from '../../../src/database/tenant-transaction';
 import { ANONYMOUS } from '../../../src/auth/principal';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
@@ -46,7 +46,7 @@ describe('exchangeApiKey', () => {
     for (const k of body.keys) expect(k).not.toHaveProperty('d');
   });
 
-  it('the access token works as the bearer, with the key’s scopes, and updates nothing of a user', async () => {
+  it('the access token works as the bearer, with exactly the key’s scopes', async () => {
     const key = await createKey(app, org.id, ['org.view'], { as: owner });
     const token = await exchange(app, key.secret);
     expect(ok(await app.gql(ORG_QUERY, { id: org.id }, { token })).organization.id).toBe(org.id);
@@ -146,4 +146,19 @@ describe('signing keys', () => {
     expect(refused.status).toBe(401);
     ok(await app.gql(ORG_QUERY, { id: org.id }, { token: newToken }));
   });
+
+  it('rotate by age: once the signing key is older than SIGNING_KEY_MAX_AGE_DAYS the next exchange rotates it; tokens of the old key still verify', async () => {
+    const key = await createKey(app, org.id, ['org.view'], { as: owner });
+    const before = await exchange(app, key.secret);
+    const oldKid = decodeProtectedHeader(before).kid;
+    await withAllRows(app, (r) => r.query(`UPDATE service_signing_keys SET created_at = now() - make_interval(days => $2) WHERE kid = $1`, [oldKid, SIGNING_KEY_MAX_AGE_DAYS + 1]));
+    const after = await exchange(app, key.secret);
+    const newKid = decodeProtectedHeader(after).kid;
+    expect(newKid).not.toBe(oldKid);
+    expect(decodeProtectedHeader(await exchange(app, key.secret)).kid).toBe(newKid);
+    for (const token of [before, after]) ok(await app.gql(ORG_QUERY, { id: org.id }, { token }));
+    const [old] = await readAll(app, `SELECT retires_at IS NOT NULL AS retiring FROM service_signing_keys WHERE kid = $1`, [oldKid]);
+    expect(old).toEqual({ retiring: true });
+  });
 });
+
