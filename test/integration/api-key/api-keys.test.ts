@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
-import { readAll } from '../../helpers/db';
+import { readAll, withAllRows } from '../../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
 import { CREATE_KEY, createKey } from './api-key-helpers';
 
@@ -88,7 +88,16 @@ describe('createApiKey', () => {
       { org: org.id },
       { as: owner },
     );
-    expect(codes(roleWithMachineScope)[0]).toMatch(/BAD_USER_INPUT|FORBIDDEN/);
+    expect(codes(roleWithMachineScope)).toEqual(['BAD_USER_INPUT']);
+    expect(roleWithMachineScope.errors![0]!.extensions).toMatchObject({ field: 'permissions' });
+    // A key manager without org.secrets.manage / org.settings.update cannot hand out what derives from them.
+    await withAllRows(app, (r) => r.query(`INSERT INTO roles (organization_id, key, name, permissions) VALUES ($1, 'key_manager', 'Key manager', '{org.view,org.api_keys.manage,workspace.view}')`, [org.id]));
+    const manager = uniqueEmail('key-manager');
+    await addMember(app, org.id, manager, 'key_manager');
+    for (const scope of ['secrets.read', 'notifications.publish']) {
+      expect(codes(await app.gql(CREATE_KEY, { org: org.id, input: { name: 'x', scopes: ['org.view', scope] } }, { as: manager }))).toEqual(['FORBIDDEN']);
+    }
+    expect((await createKey(app, org.id, ['org.view', 'workspace.view'], { as: manager })).scopes).toEqual(['org.view', 'workspace.view']);
   });
 
   it('a key creating a key: within its own scopes only (beyond: FORBIDDEN, nothing stored); the actor of its actions is the key', async () => {

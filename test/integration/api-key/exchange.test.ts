@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { SERVICE_AUDIENCE, SERVICE_ISSUER, serviceKeyring, SIGNING_KEY_MAX_AGE_DAYS, SIGNING_KEY_OVERLAP_SECONDS } from '../../../src/auth/service-tokens';
 import { TenantTransaction } from '../../../src/database/tenant-transaction';
 import { ANONYMOUS } from '../../../src/auth/principal';
@@ -61,6 +61,35 @@ describe('exchangeApiKey', () => {
       expect(result.status).toBe(401);
       expect(codes(result)).toEqual(['UNAUTHENTICATED']);
     }
+  });
+});
+
+describe('forged access tokens', () => {
+  it('a token claiming the service as issuer but signed by another key, with alg none, expired, or for another audience is UNAUTHENTICATED (401)', async () => {
+    const key = await createKey(app, org.id, ['org.view'], { as: owner });
+    const genuine = await exchange(app, key.secret);
+    const { kid } = decodeProtectedHeader(genuine);
+    const { privateKey } = await generateKeyPair('ES256');
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { org: org.id, scopes: ['org.view'] };
+    const sign = (payload: Record<string, unknown>, options: { aud?: string; exp?: number } = {}) =>
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: 'ES256', kid })
+        .setIssuer(SERVICE_ISSUER)
+        .setAudience(options.aud ?? SERVICE_AUDIENCE)
+        .setSubject(`apikey:${key.id}`)
+        .setIssuedAt(now)
+        .setExpirationTime(options.exp ?? now + 600)
+        .sign(privateKey);
+    const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', kid })).toString('base64url')}.${Buffer.from(JSON.stringify({ ...claims, iss: SERVICE_ISSUER, aud: SERVICE_AUDIENCE, sub: `apikey:${key.id}`, exp: now + 600 })).toString('base64url')}.`;
+    const [header, , signature] = genuine.split('.');
+    const otherSub = `${header}.${Buffer.from(JSON.stringify({ ...claims, iss: SERVICE_ISSUER, aud: SERVICE_AUDIENCE, sub: 'apikey:00000000-0000-4000-8000-000000000000', exp: now + 600 })).toString('base64url')}.${signature}`;
+    for (const token of [await sign(claims), unsigned, otherSub]) {
+      const result = await app.gql(ORG_QUERY, { id: org.id }, { token });
+      expect(result.status).toBe(401);
+      expect(codes(result)).toEqual(['UNAUTHENTICATED']);
+    }
+    ok(await app.gql(ORG_QUERY, { id: org.id }, { token: genuine }));
   });
 });
 

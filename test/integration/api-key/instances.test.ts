@@ -93,6 +93,10 @@ onPostgres('two instances on one database', () => {
     expect(ok(await post(c.url, tokenFromC, resolve, { ws: workspaceId })).resolveSecrets).toEqual(expected);
     expect(ok(await post(c.url, tokenFromA, resolve, { ws: workspaceId })).resolveSecrets).toEqual(expected);
 
+    // Neither the key nor a secret value is in the database in clear.
+    const dump = execFileSync('/usr/bin/pg_dump', ['--data-only', database!.url!], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 60_000 });
+    for (const clear of [secret, secret.slice(12), 'postgres://workspace-level', 'eu-west-1']) expect(dump).not.toContain(clear);
+
     const client = new Client({ connectionString: database!.url });
     await client.connect();
     try {
