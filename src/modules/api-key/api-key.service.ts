@@ -2,7 +2,8 @@ import { serviceKeyring } from '../../auth/service-tokens';
 import { isPermission, type Permission } from '../../authz/permissions';
 import { BadUserInputError, NotFoundError, PreconditionFailedError, UnauthenticatedError } from '../../common/errors';
 import { intInRange, optionalText, requiredName } from '../../common/validation';
-import type { RequestContext } from '../../context';
+import type { Principal } from '../../auth/principal';
+import { RequestContext } from '../../context';
 import { DEFAULT_SECURITY } from '../organization/organization.types';
 import { QuotaChecker } from '../quota/quota.checker';
 import { QuotaResource } from '../quota/quota.types';
@@ -92,23 +93,28 @@ export class ApiKeyService {
   }
 
   /**
-   * Trades a key for a 15-minute access token signed by the service (SPEC §2): the key is found
-   * by its hash through the narrow lookup (revoked, expired, or of a deleted or suspended
-   * organization: UNAUTHENTICATED, HTTP 401). The token carries the key id, organization and scopes;
-   * each request with it authenticates the key again.
+   * Trades a key for a 15-minute access token signed by the service (SPEC §2). The exchange runs
+   * as the key itself — a unit of work of the `apiKey` principal, authenticated by the same lookup
+   * as every request (revoked, expired, or of a deleted or suspended organization:
+   * UNAUTHENTICATED, HTTP 401) — and meets its organization's IP allowlist (IP_NOT_ALLOWED), so no
+   * token is handed out where the key itself would be refused. The token carries the key id,
+   * organization and scopes; each request with it authenticates the key again.
    */
   async exchange(secret: string): Promise<AccessToken> {
-    const hash = hashApiKey(typeof secret === 'string' ? secret : '');
-    return this.ctx.mutate(async () => {
-      const [key] = await this.ctx.tx.query<{ id: string; organization_id: string; scopes: string[] }>(
-        `SELECT id, organization_id, scopes FROM api_key_by_hash($1)`,
-        [hash],
-      );
+    const principal: Principal = { kind: 'apiKey', credential: { via: 'secret', hash: hashApiKey(typeof secret === 'string' ? secret : '').toString('hex') } };
+    const asKey = new RequestContext(this.ctx.app, principal, { ...this.ctx.origin, requestId: this.ctx.requestId });
+    try {
+      const key = await asKey.access.apiKey();
       if (!key) throw new UnauthenticatedError('Invalid, revoked or expired API key', 401);
+      await asKey.access.inside(key.organizationId);
       const keyring = serviceKeyring(this.ctx.app.db, this.ctx.app.envelope);
-      const { token, expiresAt } = await keyring.sign(this.ctx.tx.query, { id: key.id, organizationId: key.organization_id, scopes: key.scopes });
-      recordApiKeyUse(this.ctx.app.db, { id: key.id, organizationId: key.organization_id }, this.ctx.app.logger);
-      return Object.assign(new AccessToken(), { accessToken: token, tokenType: 'Bearer', expiresAt, scopes: key.scopes });
-    });
+      // A write when the first signing key is made or the current one rotated by age.
+      const { token, expiresAt } = await asKey.mutate(() => keyring.sign(asKey.tx.query, key));
+      await asKey.tx.finish();
+      recordApiKeyUse(this.ctx.app.db, key, this.ctx.app.logger);
+      return Object.assign(new AccessToken(), { accessToken: token, tokenType: 'Bearer', expiresAt, scopes: [...key.scopes] });
+    } finally {
+      await asKey.tx.finish(false).catch(() => undefined);
+    }
   }
 }

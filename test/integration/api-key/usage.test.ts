@@ -2,7 +2,7 @@ import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll, withAllRows } from '../../helpers/db';
 import { createOrganization, type CreatedOrganization, setFeatureFlag, setPlanLimits, uniqueEmail } from '../../helpers/factories';
 import { until } from '../../helpers/service-process';
-import { CREATE_KEY, createKey, exchange } from './api-key-helpers';
+import { CREATE_KEY, createKey, EXCHANGE, exchange } from './api-key-helpers';
 
 /**
  * What surrounds a key's use: the API_KEYS quota, lastUsedAt (coalesced, outside the request
@@ -88,7 +88,7 @@ describe('lastUsedAt', () => {
 });
 
 describe('the organization’s security settings', () => {
-  it('the IP allowlist applies to keys and their tokens; requireMfa and the session timeout do not', async () => {
+  it('the IP allowlist applies to keys, their exchange and their tokens; requireMfa and the session timeout do not', async () => {
     const mine = await createOrganization(app, owner);
     await setFeatureFlag(app, mine.id, 'ip_allowlist', true, owner);
     const key = await createKey(app, mine.id, ['org.view', 'workspace.view', 'workspace.create'], { as: owner });
@@ -104,6 +104,9 @@ describe('the organization’s security settings', () => {
       expect(codes(await app.gql(`mutation($id: ID!) { createWorkspace(organizationId: $id, input: { name: "x" }) { id } }`, { id: mine.id }, { token: bearer, headers: outside }))).toEqual(['IP_NOT_ALLOWED']);
     }
     expect(await readAll(app, `SELECT count(*)::int AS n FROM workspaces WHERE organization_id = $1`, [mine.id])).toEqual([{ n: 1 }]);
+    // No token is handed out where the key itself is refused.
+    expect(codes(await app.gql(EXCHANGE, { key: key.secret }, { headers: outside }))).toEqual(['IP_NOT_ALLOWED']);
+    expect(ok(await app.gql(EXCHANGE, { key: key.secret }, { headers: inside })).exchangeApiKey.accessToken).toBeTruthy();
     // The owner's single-factor token meets requireMfa, the key does not.
     expect(codes(await app.gql(ORG_QUERY, { id: mine.id }, { as: owner, headers: inside }))).toEqual(['MFA_REQUIRED']);
   });
