@@ -102,6 +102,8 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           if (errors.some((e) => e.extensions?.reason === 'DATABASE_UNAVAILABLE')) response.http.status = 503;
           // The whole request was refused for want of a principal: HTTP 401.
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
+          // An API key (or a token exchanged from one) that no longer authenticates: why, never the key.
+          if (response.http.status === 401 && contextValue.principal.kind === 'apiKey') log.reason ??= 'API key not valid (unknown, revoked, expired or organization inactive)';
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
           // After the transaction ended: lastUsedAt on a unit of work of its own, coalesced (SPEC §2).

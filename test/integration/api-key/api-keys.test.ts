@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createLogger } from '../../../src/common/logging';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll, withAllRows } from '../../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
@@ -9,8 +10,17 @@ let owner: string;
 let org: CreatedOrganization;
 let other: CreatedOrganization;
 
+/** Every line the service logged during this file. */
+const lines: string[] = [];
+const requestLine = async (requestId: string): Promise<Record<string, any>> => {
+  const find = () => lines.map((l) => JSON.parse(l) as Record<string, any>).filter((l) => l.msg === 'request' && l.requestId === requestId);
+  for (let i = 0; i < 50 && find().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(find()).toHaveLength(1);
+  return find()[0]!;
+};
+
 beforeAll(async () => {
-  app = await startTestApp();
+  app = await startTestApp({ logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
   owner = uniqueEmail('owner');
   org = await createOrganization(app, owner);
   other = await createOrganization(app, uniqueEmail('other-owner'));
@@ -145,6 +155,17 @@ describe('a key as the bearer', () => {
     const key = await createKey(app, org.id, ['org.view'], { as: owner });
     expect(codes(await app.gql(`{ me { user { id } } }`, {}, { token: key.secret }))).toEqual(['FORBIDDEN']);
     expect(codes(await app.gql(`mutation { createOrganization(input: { name: "Machine Org" }) { id } }`, {}, { token: key.secret }))).toEqual(['FORBIDDEN']);
+  });
+
+  it('is logged with the key as the principal; a refused key with the reason, never the key', async () => {
+    const key = await createKey(app, org.id, ['org.view'], { as: owner });
+    ok(await app.gql(ORG_QUERY, { id: org.id }, { token: key.secret, headers: { 'x-request-id': 'apikey-log-ok' } }));
+    expect(await requestLine('apikey-log-ok')).toMatchObject({ status: 200, principal: `apikey:${key.id}` });
+    ok(await app.gql(`mutation($id: ID!) { revokeApiKey(id: $id) { id } }`, { id: key.id }, { as: owner }));
+    expect((await app.gql(ORG_QUERY, { id: org.id }, { token: key.secret, headers: { 'x-request-id': 'apikey-log-refused' } })).status).toBe(401);
+    expect(await requestLine('apikey-log-refused')).toMatchObject({ status: 401, reason: expect.stringContaining('API key not valid') });
+    expect(lines.join('\n')).not.toContain(key.secret);
+    expect(lines.join('\n')).not.toContain(key.secret.slice(12));
   });
 
   it('an unknown or malformed key is UNAUTHENTICATED with HTTP 401', async () => {
