@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createLogger } from '../../../src/common/logging';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll, withAllRows } from '../../helpers/db';
-import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
+import { addMember, createOrganization, type CreatedOrganization, setFeatureFlag, uniqueEmail } from '../../helpers/factories';
 import { CREATE_KEY, createKey } from './api-key-helpers';
 
 let app: TestApp;
@@ -129,6 +129,9 @@ describe('a key as the bearer', () => {
     const key = await createKey(app, org.id, ['org.view', 'workspace.view'], { as: owner });
     const data = ok(await app.gql(ORG_QUERY, { id: org.id }, { token: key.secret }));
     expect(data.organization.id).toBe(org.id);
+    const perms = ok(await app.gql(`query($id: ID!, $ws: ID!) { organization(id: $id) { viewerPermissions } workspace(id: $ws) { viewerPermissions } }`, { id: org.id, ws: org.defaultWorkspaceId }, { token: key.secret }));
+    expect(perms.organization.viewerPermissions).toEqual(['org.view', 'workspace.view']);
+    expect(perms.workspace.viewerPermissions).toEqual(['org.view', 'workspace.view']);
     const settings = await app.gql(`query($id: ID!) { organization(id: $id) { id settings { timezone } } }`, { id: org.id }, { token: key.secret });
     expect(codes(settings)).toEqual(['FORBIDDEN']);
     expect(settings.data!.organization.id).toBe(org.id);
@@ -149,6 +152,15 @@ describe('a key as the bearer', () => {
     expect(codes(await app.gql(CREATE_KEY, { org: other.id, input: { name: 'x', scopes: ['org.view'] } }, { token: key.secret }))).toEqual(['NOT_FOUND']);
     const list = ok(await app.gql(`{ organizations(first: 10) { nodes { id } } }`, {}, { token: key.secret }));
     expect(list.organizations.nodes).toEqual([{ id: org.id }]);
+  });
+
+  it('a RESTRICTED workspace is NOT_FOUND to a key, as to a member without a grant', async () => {
+    await setFeatureFlag(app, org.id, 'restricted_workspaces', true, owner);
+    const hidden = ok(await app.gql(`mutation($id: ID!) { createWorkspace(organizationId: $id, input: { name: "Vault", visibility: RESTRICTED }) { id } }`, { id: org.id }, { as: owner })).createWorkspace.id;
+    const key = await createKey(app, org.id, ['org.view', 'workspace.view', 'secrets.read'], { as: owner });
+    expect(codes(await app.gql(`query($id: ID!) { workspace(id: $id) { id } }`, { id: hidden }, { token: key.secret }))).toEqual(['NOT_FOUND']);
+    expect(codes(await app.gql(`query($ws: ID!) { resolveSecrets(workspaceId: $ws) { key } }`, { ws: hidden }, { token: key.secret }))).toEqual(['NOT_FOUND']);
+    expect(ok(await app.gql(`query($id: ID!) { workspace(id: $id) { id } }`, { id: org.defaultWorkspaceId }, { token: key.secret })).workspace.id).toBe(org.defaultWorkspaceId);
   });
 
   it('is not a person: me and createOrganization are FORBIDDEN', async () => {
