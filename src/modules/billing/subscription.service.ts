@@ -1,3 +1,4 @@
+import { NotificationEmitter, OWNERS } from '../notification/notification.emitter';
 import { NotFoundError, PreconditionFailedError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import type { SqlQuery } from '../../database/tenant-transaction';
@@ -56,6 +57,18 @@ export async function recordStatusChange(ctx: RequestContext, before: Subscripti
     changes: changesOf(before, after),
     metadata,
   });
+  if (before.status !== after.status) {
+    await new NotificationEmitter(ctx).emit(
+      after.organizationId,
+      {
+        type: 'billing.status_changed',
+        title: `Subscription ${after.status.toLowerCase().replace(/_/g, ' ')}`,
+        body: `The subscription changed from ${before.status} to ${after.status}.`,
+        metadata: { previousStatus: before.status, status: after.status, plan: after.planKey, ...metadata },
+      },
+      OWNERS,
+    );
+  }
 }
 
 /** Moves a subscription to a status (the webhook's PAST_DUE, SUSPENDED, ACTIVE). */
