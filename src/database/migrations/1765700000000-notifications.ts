@@ -19,6 +19,7 @@ const OWN = `user_id = ${USER_INITPLAN}`;
  * - `notifications`: the in-app inbox. Visible only to its recipient (`user_id`), and only while the
  *   recipient is a member (the row references the membership and is deleted with it) — except a
  *   `member.invited` row, which references the invitation instead (its recipient is not a member yet).
+ *   A unit of work without a user (a job, scoped to one organization) may read its organization's rows.
  * - `notification_digest_items`: EMAIL notifications of members who chose the daily digest, until
  *   the `notification_digest` job folds a day of them into one `email_outbox` row per recipient.
  * - `email_outbox` gains what a mailer needs: `attempts`, `last_error`, `next_attempt_at`, the
@@ -116,6 +117,9 @@ export class Notifications1765700000000 implements MigrationInterface {
     const recipient = `${OWN} AND (${TENANT} OR invitation_id IS NOT NULL)`;
     await q.query(`CREATE POLICY tenant_isolation ON notifications FOR INSERT WITH CHECK (${TENANT})`);
     await q.query(`CREATE POLICY recipient_only ON notifications FOR SELECT USING (${recipient})`);
+    // A unit of work that acts for no person (a job such as the purge, which counts and then
+    // verifies every row of its organization) reads the rows of its organization, never marks them.
+    await q.query(`CREATE POLICY organization_unit_reads ON notifications FOR SELECT USING (${USER_INITPLAN} IS NULL AND ${TENANT})`);
     await q.query(`CREATE POLICY recipient_marks_read ON notifications FOR UPDATE USING (${recipient}) WITH CHECK (${recipient})`);
 
     await q.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON notification_defaults, notification_preferences, notification_member_settings TO ${APP_ROLE}`);
