@@ -3,11 +3,13 @@ import { isUuid } from '../../common/validation';
 import type { RequestContext } from '../../context';
 import { NotificationEmitter, OWNERS_AND_ADMINS, type Recipients } from './notification.emitter';
 import { validType } from './notification-settings.service';
-import { BODY_MAX_BYTES, METADATA_MAX_BYTES, NotificationAudience, type PublishNotificationInput, TITLE_MAX_CHARS } from './notification.types';
+import { BODY_MAX_BYTES, METADATA_MAX_BYTES, NotificationAudience, type PublishNotificationInput, RESERVED_TYPES, TITLE_MAX_CHARS } from './notification.types';
 
 /** The input checks of publishNotification (BAD_USER_INPUT, naming the field; nothing is written). */
 export function validatePublishInput(input: PublishNotificationInput): void {
   validType(input.type, 'type');
+  // Nobody may speak for the platform: a published "security.settings_changed" would look like the real one.
+  if (RESERVED_TYPES.includes(input.type)) throw new BadUserInputError('type', `'${input.type}' is emitted by the tenant service itself and cannot be published`);
   if (typeof input.title !== 'string' || input.title.trim().length === 0 || [...input.title].length > TITLE_MAX_CHARS) {
     throw new BadUserInputError('title', `title must be 1 to ${TITLE_MAX_CHARS} characters`);
   }

@@ -26,6 +26,9 @@ export const METADATA_MAX_BYTES = 16 * 1024;
 export const BUILT_IN_TYPES = ['member.invited', 'ownership.transferred', 'quota.warning', 'quota.blocked', 'billing.status_changed', 'security.settings_changed'] as const;
 export type BuiltInType = (typeof BUILT_IN_TYPES)[number];
 
+/** Types only the service itself writes (its own events and its outbox types): another service cannot publish them. */
+export const RESERVED_TYPES: readonly string[] = [...BUILT_IN_TYPES, 'invitation.created', 'invitation.resent', 'notification.digest'];
+
 /** The built-in default of a type when its organization set none: security and billing types BOTH, the others IN_APP. */
 export function builtInDefault(type: string): NotificationChannel {
   return type.startsWith('security.') || type.startsWith('billing.') ? NotificationChannel.BOTH : NotificationChannel.IN_APP;

@@ -78,10 +78,14 @@ describe('the publish service', () => {
     expect(await published(t.org.id)).toBe(0);
   });
 
-  it('refuses bad input (BAD_USER_INPUT naming the field): type, title ≤ 200, body ≤ 4 KiB, metadata ≤ 16 KiB, userId for USER; the bounds themselves pass', async () => {
+  it('refuses bad input (BAD_USER_INPUT naming the field): type (malformed or the service’s own), title ≤ 200, body ≤ 4 KiB, metadata ≤ 16 KiB, userId for USER; the bounds themselves pass', async () => {
     const base = { type: 'bounds.check', title: 'ok', audience: 'OWNERS_AND_ADMINS' };
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ type: 'Bad Type' }, 'type'],
+      // The service's own types: nobody may publish them in its name.
+      [{ type: 'security.settings_changed' }, 'type'],
+      [{ type: 'billing.status_changed' }, 'type'],
+      [{ type: 'notification.digest' }, 'type'],
       [{ title: '' }, 'title'],
       [{ title: 'x'.repeat(201) }, 'title'],
       [{ body: 'x'.repeat(4097) }, 'body'],
