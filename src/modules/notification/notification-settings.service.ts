@@ -21,6 +21,15 @@ const byType = (a: NotificationPreference, b: NotificationPreference) => a.type.
 export class NotificationSettingsService {
   constructor(private readonly ctx: RequestContext) {}
 
+  /**
+   * Changes of one setting are serialised (a transaction-scoped advisory lock, the only lock these
+   * mutations take), so that a first insert racing another reads what it replaces and the audit
+   * `oldValues` are true.
+   */
+  private async serialise(key: string): Promise<void> {
+    await this.ctx.tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [key]);
+  }
+
   /** The organization's default channel of every built-in type and of every type it set a default for. */
   async organizationDefaults(organizationId: string): Promise<NotificationPreference[]> {
     const rows = await this.ctx.tx.query<{ type: string; channel: string }>(`SELECT type, channel FROM notification_defaults WHERE organization_id = $1`, [organizationId]);
@@ -33,6 +42,7 @@ export class NotificationSettingsService {
     const organization = await this.ctx.access.organization(organizationId);
     validType(type);
     return this.ctx.mutate(async () => {
+      await this.serialise(`notification-default:${organization.id}:${type}`);
       const [before] = await this.ctx.tx.query<{ channel: string }>(
         `SELECT channel FROM notification_defaults WHERE organization_id = $1 AND type = $2 FOR UPDATE`,
         [organization.id, type],
@@ -84,6 +94,7 @@ export class NotificationSettingsService {
     const viewer = await this.ctx.access.requireViewer();
     validType(type);
     await this.ctx.mutate(async () => {
+      await this.serialise(`notification-settings:${organization.id}:${viewer.userId}`);
       const [before] = await this.ctx.tx.query<{ channel: string }>(
         channel ? `SELECT channel FROM notification_preferences WHERE organization_id = $1 AND user_id = $2 AND type = $3 FOR UPDATE`
           : `DELETE FROM notification_preferences WHERE organization_id = $1 AND user_id = $2 AND type = $3 RETURNING channel`,
@@ -115,6 +126,7 @@ export class NotificationSettingsService {
     const viewer = await this.ctx.access.requireViewer();
     if (typeof emailDigest !== 'boolean') throw new BadUserInputError('emailDigest', 'emailDigest must be a boolean');
     await this.ctx.mutate(async () => {
+      await this.serialise(`notification-settings:${organization.id}:${viewer.userId}`);
       const [before] = await this.ctx.tx.query<{ email_digest: boolean }>(
         `SELECT email_digest FROM notification_member_settings WHERE organization_id = $1 AND user_id = $2 FOR UPDATE`,
         [organization.id, viewer.userId],

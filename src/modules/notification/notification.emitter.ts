@@ -1,3 +1,4 @@
+import { pgError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import { BUILT_IN_DEFAULT_SQL, goesToOrganizationEmail, type NotificationMessage } from './notification.types';
 
@@ -7,6 +8,8 @@ export type Recipients =
   /** Members holding one of these role keys (e.g. owners and admins). */
   | { roleKeys: readonly string[] }
   | { allMembers: true };
+
+const FOREIGN_KEY_VIOLATION = '23503';
 
 export const OWNERS_AND_ADMINS: Recipients = { roleKeys: ['owner', 'admin'] };
 export const OWNERS: Recipients = { roleKeys: ['owner'] };
@@ -45,7 +48,23 @@ export interface OutboxEmail {
 export class NotificationEmitter {
   constructor(private readonly ctx: RequestContext) {}
 
+  /**
+   * Routes one event. A member removed by a transaction that commits while this statement runs
+   * makes its inbox row's reference to the membership fail (foreign key): the routing is then
+   * undone (its own savepoint) and done again, resolving the members anew — so the removed member
+   * is not a recipient, and the change that emits never fails because of it.
+   */
   async emit(organizationId: string, message: NotificationMessage, recipients: Recipients): Promise<Routed> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.ctx.tx.savepoint(() => this.route(organizationId, message, recipients));
+      } catch (error) {
+        if (attempt >= 3 || pgError(error)?.code !== FOREIGN_KEY_VIOLATION) throw error;
+      }
+    }
+  }
+
+  private async route(organizationId: string, message: NotificationMessage, recipients: Recipients): Promise<Routed> {
     const userIds = 'userIds' in recipients ? [...recipients.userIds] : null;
     const roleKeys = 'roleKeys' in recipients ? [...recipients.roleKeys] : null;
     const metadata = message.metadata ?? null;
