@@ -74,6 +74,14 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     revokeApiKey: apiKey('id', 'org.api_keys.manage'),
     // The key itself is the credential (SPEC §2): no bearer needed.
     exchangeApiKey: { kind: 'public' },
+    setOrganizationNotificationDefault: org('organizationId', 'org.settings.update'),
+    // Every member chooses their own channels (org.view: what any role of the organization holds).
+    setNotificationPreference: org('organizationId', 'org.view'),
+    setNotificationDigest: org('organizationId', 'org.view'),
+    // For machines (SPEC §4): no role holds notifications.publish, so a user token is FORBIDDEN.
+    publishNotification: org('organizationId', 'notifications.publish'),
+    // The viewer's own inbox across organizations: others' ids are ignored (in the service and by RLS).
+    markNotificationsRead: authenticated,
   },
 };
 
@@ -82,7 +90,7 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
  * organization): a key is FORBIDDEN there. Every other `authenticated` operation accepts a key,
  * which then sees only its own organization.
  */
-export const USER_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['me', 'createOrganization', 'leaveOrganization', 'acceptInvitation', 'declineInvitation']);
+export const USER_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['me', 'createOrganization', 'leaveOrganization', 'acceptInvitation', 'declineInvitation', 'markNotificationsRead']);
 
 /**
  * Organization-scoped mutations still allowed while the organization is read-only (subscription
@@ -97,6 +105,9 @@ export const ALLOWED_WHILE_INACTIVE: ReadonlySet<string> = new Set([
   'restoreOrganization',
   'removeMember',
   'leaveOrganization',
+  // A member's own notification choices are not a change of the organization.
+  'setNotificationPreference',
+  'setNotificationDigest',
 ]);
 
 /**
@@ -122,6 +133,7 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     subscription: 'org.billing.view',
     secrets: 'org.secrets.manage',
     apiKeys: 'org.api_keys.manage',
+    notificationDefaults: 'org.settings.view',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' },
   Environment: { '*': 'workspace.view' },
@@ -182,4 +194,10 @@ export const OPEN_TYPES = [
   'AccessToken',
   // Reached only through resolveSecrets (secrets.read).
   'ResolvedSecret',
+  // Reached through the viewer (their own inbox and settings) or the notification mutations.
+  'Notification',
+  'NotificationConnection',
+  'NotificationEdge',
+  'NotificationPreference',
+  'NotificationSettings',
 ];
