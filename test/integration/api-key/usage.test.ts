@@ -153,3 +153,18 @@ describe('resolveSecrets', () => {
     expect(await readAll(app, `SELECT count(*)::int AS n FROM audit_events WHERE action = 'secrets.resolved'`)).toEqual(before);
   });
 });
+
+describe('publishNotification', () => {
+  it('works for a key with notifications.publish (the audit actor is the key); without the scope it is FORBIDDEN', async () => {
+    const mine = await createOrganization(app, owner);
+    const publisher = await createKey(app, mine.id, ['org.view', 'notifications.publish'], { as: owner });
+    const PUBLISH = `mutation($org: ID!) { publishNotification(organizationId: $org, input: { type: "env.deployed", title: "prod deployed", audience: ALL_MEMBERS }) }`;
+    expect(ok(await app.gql(PUBLISH, { org: mine.id }, { token: publisher.secret })).publishNotification).toBe(1);
+    const [event] = await readAll(app, `SELECT actor_type, actor_id, actor_name FROM audit_events WHERE organization_id = $1 AND action = 'notification.published'`, [mine.id]);
+    expect(event).toEqual({ actor_type: 'API_KEY', actor_id: publisher.id, actor_name: 'ci' });
+    const other = await createKey(app, mine.id, ['org.view'], { as: owner });
+    expect(codes(await app.gql(PUBLISH, { org: mine.id }, { token: other.secret }))).toEqual(['FORBIDDEN']);
+    expect(codes(await app.gql(`mutation { markNotificationsRead }`, {}, { token: publisher.secret }))).toEqual(['FORBIDDEN']);
+  });
+});
+
