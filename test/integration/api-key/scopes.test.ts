@@ -34,6 +34,7 @@ const SELECTIONS: Record<string, string> = {
   subscription: 'subscription { status }',
   secrets: 'secrets { key }',
   apiKeys: 'apiKeys { id }',
+  notificationDefaults: 'notificationDefaults { type }',
 };
 const WORKSPACE_SELECTIONS: Record<string, string> = { members: 'members { role }', secrets: 'secrets { key }' };
 
