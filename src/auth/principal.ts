@@ -27,6 +27,31 @@ export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
 export const systemPrincipal = (organizationId: string, job: string): Principal => ({ kind: 'system', organizationId, job });
 
+/**
+ * Whom the rate limits count a request for (README "Rate limits"), null when exempt:
+ * - `key`: the principal's bucket; inside an organization the bucket is `<key>@<organization id>`;
+ * - `subject`: a user's token subject, whose memberships decide which organizations a request is
+ *   attributed to (the database resolves them; the user id is not known before the transaction opens);
+ * - `organizationId`: the one organization a principal acts in, whatever the request names.
+ * The service's own jobs are not limited; an anonymous request reaches public operations only
+ * (unguessable-token lookups and `_service`), which SPEC §8 does not limit.
+ */
+export interface RateLimitIdentity {
+  key: string;
+  subject: string | null;
+  organizationId: string | null;
+}
+
+export function rateLimitIdentity(principal: Principal): RateLimitIdentity | null {
+  switch (principal.kind) {
+    case 'user':
+      return { key: `user:${principal.identity.subject}`, subject: principal.identity.subject, organizationId: null };
+    case 'system':
+    case 'anonymous':
+      return null;
+  }
+}
+
 /** The user behind a `user` principal, as the database knows them at the start of the transaction. */
 export interface Viewer {
   userId: string;

@@ -10,3 +10,5 @@ export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 export const PURGER_ROLE = 'tenant_service_purger';
 /** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
 export const JOB_SCAN_ROLE = 'tenant_service_job_scan';
+/** Owns the rate-limit counter functions: may count in `rate_limit_counters` and read which organizations a principal's request names, nothing else. */
+export const RATE_LIMITER_ROLE = 'tenant_service_rate_limiter';
