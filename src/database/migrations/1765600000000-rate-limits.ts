@@ -58,6 +58,8 @@ export class RateLimits1765600000000 implements MigrationInterface {
     }
     await q.query(`GRANT SELECT (key, api_rate_limit_per_minute) ON plans TO ${RATE_LIMITER_ROLE}`);
 
+    // PL/pgSQL rather than SQL: its plan is prepared once per connection (a SQL function with a
+    // data-modifying CTE is planned on every call, which bench:ratelimit measured as the slower).
     // p_key: the principal's bucket (src/ratelimit/principal-key.ts); p_subject: a user's token subject
     // (its memberships decide); p_organization: the one organization a principal acts in (API keys);
     // p_kinds/p_ids: what the request's root fields name; p_user_limit: RATE_LIMIT_USER_PER_MINUTE.
@@ -66,8 +68,10 @@ export class RateLimits1765600000000 implements MigrationInterface {
     await q.query(`
       CREATE FUNCTION app_rate_limit_hit(p_key text, p_subject text, p_organization uuid, p_kinds text[], p_ids text[], p_user_limit integer)
         RETURNS TABLE (organization_id uuid, hits integer, max_hits integer, retry_after integer)
-        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-          WITH scope AS (
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        #variable_conflict use_column
+        BEGIN
+          RETURN QUERY WITH scope AS (
             SELECT s.kind, s.id FROM unnest(p_kinds, p_ids) AS s (kind, id) LIMIT 64
           ), member_orgs AS (
             SELECT m.organization_id FROM public.users u JOIN public.memberships m ON m.user_id = u.id
@@ -92,7 +96,8 @@ export class RateLimits1765600000000 implements MigrationInterface {
           )
           SELECT b.organization_id, c.hits, b.max_hits,
             greatest(1, ceil(extract(epoch FROM c.window_start + interval '1 minute' - clock_timestamp())))::integer
-          FROM buckets b JOIN counted c ON c.key = b.key
+          FROM buckets b JOIN counted c ON c.key = b.key;
+        END
         $$`);
     await giveFunctionTo(q, 'app_rate_limit_hit(text, text, uuid, text[], text[], integer)', RATE_LIMITER_ROLE);
     await q.query(`GRANT EXECUTE ON FUNCTION app_rate_limit_hit(text, text, uuid, text[], text[], integer) TO ${APP_ROLE}`);
