@@ -99,3 +99,36 @@ describe('mutations guarded by authentication only, acting inside an organizatio
     expect(ok(await app.gql(ACCEPT, { token: inviteMember.token }, { token: await app.token(invitee, { mfa: true }) })).acceptInvitation.role.key).toBe('member');
   });
 });
+
+describe('lists of one\'s organizations', () => {
+  const LIST = `{ organizations(first: 20) { totalCount nodes { id workspaces { nodes { id } } } } me { memberships { organization { id } } } }`;
+  const ids = (data: any): { listed: string[]; memberships: string[]; total: number } => ({
+    listed: data.organizations.nodes.map((o: { id: string }) => o.id).sort(),
+    memberships: data.me.memberships.map((m: { organization: { id: string } }) => m.organization.id).sort(),
+    total: data.organizations.totalCount,
+  });
+
+  it('leave out the organizations whose requireMfa, sessionTimeoutMinutes or ipAllowlist the token fails, and show them to a token that passes', async () => {
+    const user = uniqueEmail('lists');
+    const open = await createOrganization(app, user);
+    const mfaOrg = await createOrganization(app, user);
+    const shortSession = await createOrganization(app, user);
+    const fenced = await createOrganization(app, user);
+    const mfa = await app.token(user, { mfa: true });
+    ok(await app.gql(UPDATE, { id: mfaOrg.id, input: { security: { requireMfa: true } } }, { token: mfa }));
+    ok(await app.gql(UPDATE, { id: shortSession.id, input: { security: { sessionTimeoutMinutes: 10 } } }, { as: user }));
+    await setFeatureFlag(app, fenced.id, 'ip_allowlist', true, user);
+    ok(await app.gql(UPDATE, { id: fenced.id, input: { security: { ipAllowlist: ['203.0.113.0/24'] } } }, { as: user, headers: { 'x-forwarded-for': '203.0.113.1' } }));
+
+    const stale = await app.token(user, { authenticatedSecondsAgo: 20 * 60 });
+    const singleFactorOutside = ids(ok(await app.gql(LIST, {}, { token: stale, headers: { 'x-forwarded-for': '198.51.100.7' } })));
+    expect(singleFactorOutside).toEqual({ listed: [open.id], memberships: [open.id], total: 1 });
+    // By id, each says why.
+    expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: mfaOrg.id }, { token: stale }))).toBe('MFA_REQUIRED');
+    expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: shortSession.id }, { token: stale }))).toBe('SESSION_EXPIRED');
+    expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: fenced.id }, { token: stale, headers: { 'x-forwarded-for': '198.51.100.7' } }))).toBe('IP_NOT_ALLOWED');
+
+    const passing = ids(ok(await app.gql(LIST, {}, { token: mfa, headers: { 'x-forwarded-for': '203.0.113.9' } })));
+    expect(passing).toEqual({ listed: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), memberships: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), total: 4 });
+  });
+});
