@@ -94,6 +94,23 @@ describe('outside any organization: RATE_LIMIT_USER_PER_MINUTE', () => {
   });
 });
 
+describe('order', () => {
+  it('a request refused before any SQL (query cost, malformed variables) is not counted; over the limit, RATE_LIMITED comes before NOT_FOUND', async () => {
+    const ada = uniqueEmail('order');
+    const tooComplex = await app.gql(`{ organizations(first: 100) { nodes { workspaces(first: 100) { nodes { environments { id } } } } } }`, {}, { as: ada });
+    expect(tooComplex.status).toBe(400);
+    expect(codes(tooComplex)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(codes(await app.gql(ORG, {}, { as: ada }))).toEqual(['BAD_USER_INPUT']);
+    expect(await currentCounters(app)).toEqual({});
+    await times(USER_LIMIT, () => app.gql(ME, {}, { as: ada }));
+    expectRefusal(await app.gql(ORG, { id: randomUUID() }, { as: ada }), USER_LIMIT);
+    // An invalid token is UNAUTHENTICATED, never counted.
+    const anonymous = await app.gql(ME, {}, { token: 'not-a-token' });
+    expect(anonymous.status).toBe(401);
+    expect(codes(anonymous)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
 describe("inside an organization: its plan's apiRateLimitPerMinute", () => {
   it('counts requests naming the organization (by id, slug, workspace…) in its own bucket with the plan limit, apart from the user bucket', async () => {
     const owner = uniqueEmail('owner');
