@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** What a verified token says about its bearer. */
 export interface TokenIdentity {
   subject: string;
@@ -45,11 +47,16 @@ export interface RateLimitIdentity {
 export function rateLimitIdentity(principal: Principal): RateLimitIdentity | null {
   switch (principal.kind) {
     case 'user':
-      return { key: `user:${principal.identity.subject}`, subject: principal.identity.subject, organizationId: null };
+      return { key: `user:${bucketName(principal.identity.subject)}`, subject: principal.identity.subject, organizationId: null };
     case 'system':
     case 'anonymous':
       return null;
   }
+}
+
+/** An identifier as a bucket name: as it is when short, else its SHA-256 (bucket keys stay short whatever an issuer's `sub` looks like). */
+function bucketName(id: string): string {
+  return id.length <= 128 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 /** The user behind a `user` principal, as the database knows them at the start of the transaction. */
