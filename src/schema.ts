@@ -23,6 +23,7 @@ import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
+import { NotificationMutationResolver, OrganizationNotificationsResolver, ViewerNotificationsResolver } from './modules/notification/notification.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
 
 const RESOLVERS: BuildSchemaOptions['resolvers'] = [
@@ -52,6 +53,9 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   InvitationResolver,
   OrganizationInvitationsResolver,
   ViewerInvitationsResolver,
+  ViewerNotificationsResolver,
+  OrganizationNotificationsResolver,
+  NotificationMutationResolver,
 ];
 
 type Ref = { id: unknown };

@@ -66,6 +66,14 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     // The invitee is not a member yet: the token and their verified email decide (in the service).
     acceptInvitation: authenticated,
     declineInvitation: authenticated,
+    setOrganizationNotificationDefault: org('organizationId', 'org.settings.update'),
+    // Every member chooses their own channels (org.view: what any role of the organization holds).
+    setNotificationPreference: org('organizationId', 'org.view'),
+    setNotificationDigest: org('organizationId', 'org.view'),
+    // For machines (SPEC §4): no role holds notifications.publish, so a user token is FORBIDDEN.
+    publishNotification: org('organizationId', 'notifications.publish'),
+    // The viewer's own inbox across organizations: others' ids are ignored (in the service and by RLS).
+    markNotificationsRead: authenticated,
   },
 };
 
@@ -82,6 +90,9 @@ export const ALLOWED_WHILE_INACTIVE: ReadonlySet<string> = new Set([
   'restoreOrganization',
   'removeMember',
   'leaveOrganization',
+  // A member's own notification choices are not a change of the organization.
+  'setNotificationPreference',
+  'setNotificationDigest',
 ]);
 
 /**
@@ -106,6 +117,7 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     deletionImpact: 'org.delete',
     subscription: 'org.billing.view',
     secrets: 'org.secrets.manage',
+    notificationDefaults: 'org.settings.view',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' },
   Environment: { '*': 'workspace.view' },
@@ -160,4 +172,10 @@ export const OPEN_TYPES = [
   'QuotaUsage',
   // Reached through Organization/Workspace.secrets (org.secrets.manage) or setSecret.
   'SecretMetadata',
+  // Reached through the viewer (their own inbox and settings) or the notification mutations.
+  'Notification',
+  'NotificationConnection',
+  'NotificationEdge',
+  'NotificationPreference',
+  'NotificationSettings',
 ];

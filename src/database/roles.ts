@@ -10,5 +10,9 @@ export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 export const PURGER_ROLE = 'tenant_service_purger';
 /** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
 export const JOB_SCAN_ROLE = 'tenant_service_job_scan';
+/** Owns `notification_recipients_by_email`: may read the id, email and verification of users, nothing else. */
+export const RECIPIENT_LOOKUP_ROLE = 'tenant_service_recipient_lookup';
+/** For a mailer (granted to its login role): may read the email outbox of every organization and mark rows sent or failed, nothing else. */
+export const MAILER_ROLE = 'tenant_service_mailer';
 /** Owns the rate-limit counter functions: may count in `rate_limit_counters` and read which organizations a principal's request names, nothing else. */
 export const RATE_LIMITER_ROLE = 'tenant_service_rate_limiter';

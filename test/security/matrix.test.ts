@@ -275,6 +275,33 @@ const CASES: Record<string, Case> = {
     holder: [],
     audit: 'subscription.resumed',
   },
+  // A malformed notification type: refused after the permission check, nothing stored.
+  setOrganizationNotificationDefault: {
+    document: `mutation($org: ID!) { setOrganizationNotificationDefault(organizationId: $org, type: "Not A Type", channel: NONE) { type } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
+  setNotificationPreference: {
+    document: `mutation($org: ID!) { setNotificationPreference(organizationId: $org, type: "Not A Type", channel: NONE) { emailDigest } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
+  // Each member's own choice (unchanged: off), audited.
+  setNotificationDigest: {
+    document: `mutation($org: ID!) { setNotificationDigest(organizationId: $org, emailDigest: false) { emailDigest } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: [],
+    audit: 'notification.digest_changed',
+  },
+  // No role holds notifications.publish (API keys only): every member is FORBIDDEN.
+  publishNotification: {
+    document: `mutation($org: ID!) { publishNotification(organizationId: $org, input: { type: "Not A Type", title: "t", audience: ALL_MEMBERS }) }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -305,6 +332,11 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   inviteMember: 'org.members.invite',
   resendInvitation: 'org.members.invite',
   revokeInvitation: 'org.members.invite',
+  setOrganizationNotificationDefault: 'org.settings.update',
+  // A member's own notification settings: what every role of the organization holds.
+  setNotificationPreference: 'org.view',
+  setNotificationDigest: 'org.view',
+  publishNotification: 'notifications.publish',
 };
 
 const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'invitation', 'role'];
@@ -452,6 +484,7 @@ describe('the matrix data matches SPEC §4', () => {
       deletionImpact: 'org.delete',
       subscription: 'org.billing.view',
       secrets: 'org.secrets.manage',
+      notificationDefaults: 'org.settings.view',
     });
     expect(FIELD_GUARDS.Workspace).toEqual({ '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' });
   });
@@ -587,6 +620,12 @@ const SIGNED_IN_CASES: Record<string, { document: string; variables: Record<stri
     variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
     signedIn: ['NOT_FOUND'],
   },
+  // Someone else's (here: nobody's) id is ignored: nothing marked.
+  markNotificationsRead: {
+    document: `mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }`,
+    variables: { ids: [randomUUID()] },
+    signedIn: [],
+  },
 };
 const SIGNED_IN = Object.entries(OPERATION_GUARDS.Mutation).filter(([name, guard]) => guard.kind === 'authenticated' && REGISTERED.has(name)).map(([name]) => name);
 
@@ -632,6 +671,7 @@ describe('organization query and its guarded fields', () => {
     deletionImpact: 'deletionImpact { blockers }',
     subscription: 'subscription { status }',
     secrets: 'secrets { key }',
+    notificationDefaults: 'notificationDefaults { type }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

@@ -5,6 +5,7 @@ import type { PlanKey, PlanLimits } from '../billing/plan.types';
 import { lockOrganizationRow } from '../membership/membership.lock';
 import { OrganizationStatus } from '../organization/organization.types';
 import { QuotaLevel, QuotaResource, QuotaUsage } from './quota.types';
+import { NotificationEmitter, OWNERS_AND_ADMINS } from '../notification/notification.emitter';
 
 /** Every resource, in the order they are checked and listed. */
 export const QUOTA_RESOURCES: readonly QuotaResource[] = [
@@ -245,7 +246,7 @@ export class QuotaChecker {
     return null;
   }
 
-  /** One audit event and one notification event per threshold crossed upwards from `before` to `after`. */
+  /** One audit event and one notification (quota.warning / quota.blocked to owners and admins) per threshold crossed upwards from `before` to `after`. */
   private async recordCrossings(organizationId: string, resource: QuotaResource, before: number, after: number, limit: number | null): Promise<void> {
     if (limit === null) return;
     for (const { percent, level, notification } of THRESHOLDS) {
@@ -259,7 +260,17 @@ export class QuotaChecker {
         resourceName: resource,
         metadata: details,
       });
-      await this.ctx.tx.query(`INSERT INTO notification_events (organization_id, type, payload) VALUES ($1, $2, $3)`, [organizationId, notification, JSON.stringify(details)]);
+      // Routed to owners and admins by the one emitter, in this transaction (recorded in notification_events).
+      await new NotificationEmitter(this.ctx).emit(
+        organizationId,
+        {
+          type: notification,
+          title: level === QuotaLevel.BLOCKED ? `${resource} quota reached (${after} of ${limit})` : `${resource} quota at ${percent} % (${after} of ${limit})`,
+          body: level === QuotaLevel.BLOCKED ? `No more ${resource} can be added on the current plan.` : `${resource} usage has crossed ${percent} % of the plan's limit.`,
+          metadata: details,
+        },
+        OWNERS_AND_ADMINS,
+      );
     }
   }
 }
