@@ -25,6 +25,8 @@ import { jwksRoutes } from './http/jwks';
 import { billingWebhookRoutes } from './http/billing-webhook';
 import { Metrics } from './http/metrics';
 import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
+import { rateLimitPlugin } from './ratelimit/rate-limit.plugin';
+import { RateLimiter } from './ratelimit/rate-limiter';
 import { buildAppSchema } from './schema';
 
 export interface ServerDeps extends AppServices {
@@ -215,6 +217,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       // Before any SQL: input first (so a bad variable is reported as such), then cost.
       inputGuardPlugin(),
       queryCostPlugin(deps.config.maxQueryCost),
+      // Then the principal's rate limit (README "Rate limits"), counted outside the request's transaction.
+      rateLimitPlugin(new RateLimiter(deps.db, deps.config.rateLimitUserPerMinute, deps.logger)),
       requestPlugin(deps),
     ],
   });

@@ -12,7 +12,8 @@
 --
 -- test/integration/database/citus-layout.test.ts parses this file on a freshly migrated
 -- database: every table and foreign key it names must exist, every tenant table (any table with
--- organization_id) must be distributed here and every other one (but `migrations`) be a reference
+-- organization_id) must be distributed here and every other one (but `migrations` and
+-- `rate_limit_counters`) be a reference
 -- table, and the keys must carry organization_id as below. It also runs the check of step 1.
 --
 -- Each call below is atomic on its own (Citus copies a table's rows to its shards in its own
@@ -55,7 +56,9 @@ END
 $$;
 
 -- 2. Global tables: reference tables, in foreign-key order (organizations.created_by → users).
---    `migrations` stays a local table of the coordinator, where the service runs its migrations.
+--    `migrations` stays a local table of the coordinator, where the service runs its migrations;
+--    so does `rate_limit_counters` (UNLOGGED, written by every request, never joined with another
+--    table: a reference table would replicate each count to every node).
 SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');

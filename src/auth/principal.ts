@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** What a verified token says about its bearer. */
 export interface TokenIdentity {
   subject: string;
@@ -42,6 +44,44 @@ export interface ApiKeyIdentity {
 export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
 export const systemPrincipal = (organizationId: string, job: string): Principal => ({ kind: 'system', organizationId, job });
+
+/**
+ * Whom the rate limits count a request for (README "Rate limits"), null when exempt:
+ * - `key`: the principal's bucket; inside an organization the bucket is `<key>@<organization id>`;
+ * - `subject`: a user's token subject, whose memberships decide which organizations a request is
+ *   attributed to (the database resolves them; the user id is not known before the transaction opens);
+ * - `organizationId`: the one organization a principal acts in, whatever the request names.
+ * The service's own jobs are not limited; an anonymous request reaches public operations only
+ * (unguessable-token lookups and `_service`), which SPEC §8 does not limit.
+ */
+export interface RateLimitIdentity {
+  key: string;
+  subject: string | null;
+  organizationId: string | null;
+  /** An API key as presented: the database resolves it to its organization and to one bucket per key. */
+  apiKey: ApiKeyCredential | null;
+}
+
+export function rateLimitIdentity(principal: Principal): RateLimitIdentity | null {
+  switch (principal.kind) {
+    case 'user':
+      return { key: `user:${bucketName(principal.identity.subject)}`, subject: principal.identity.subject, organizationId: null, apiKey: null };
+    case 'apiKey': {
+      // Until the database resolves the key (`apikey:<id>`), a bucket of its own: an unknown key never shares one.
+      const { credential } = principal;
+      const presented = credential.via === 'secret' ? `hash:${credential.hash}` : `id:${credential.keyId}`;
+      return { key: `apikey:${presented}`, subject: null, organizationId: null, apiKey: credential };
+    }
+    case 'system':
+    case 'anonymous':
+      return null;
+  }
+}
+
+/** An identifier as a bucket name: as it is when short, else its SHA-256 (bucket keys stay short whatever an issuer's `sub` looks like). */
+function bucketName(id: string): string {
+  return id.length <= 128 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
+}
 
 /** The user behind a `user` principal, as the database knows them at the start of the transaction. */
 export interface Viewer {

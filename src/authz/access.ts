@@ -1,4 +1,13 @@
-import { BadUserInputError, FeatureDisabledError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
+import {
+  BadUserInputError,
+  FeatureDisabledError,
+  ForbiddenError,
+  IpNotAllowedError,
+  MfaRequiredError,
+  NotFoundError,
+  SessionExpiredError,
+  UnauthenticatedError,
+} from '../common/errors';
 import { isUuid } from '../common/validation';
 import type { ApiKey } from '../modules/api-key/api-key.types';
 import type { Environment } from '../modules/environment/environment.entity';
@@ -224,7 +233,26 @@ export class Access {
       const granted = apiKey ? this.keyPermissions(apiKey, id) : this.permissionsOf(id, key);
       if ((granted instanceof Promise ? await granted : granted).has(VIEW_PERMISSION.Organization)) viewable.set(id, key);
     }
+    // Decided together, so the organizations (and their flags) are read in one batch.
+    const enterable = await Promise.all([...viewable.keys()].map((id) => this.mayEnter(id)));
+    for (const [i, id] of [...viewable.keys()].entries()) if (!enterable[i]) viewable.delete(id);
     return viewable;
+  }
+
+  /**
+   * Whether the organization's security settings let this token in (SPEC §2). Lists of one's
+   * organizations (`organizations`, `me.memberships`) leave out those it may not enter: an entry
+   * would show what is inside (its workspaces, counts…), and an error on it would fail the whole
+   * list. Asked by id, the organization answers MFA_REQUIRED, SESSION_EXPIRED or IP_NOT_ALLOWED.
+   */
+  async mayEnter(organizationId: string): Promise<boolean> {
+    try {
+      await this.inside(organizationId);
+      return true;
+    } catch (error) {
+      if (error instanceof MfaRequiredError || error instanceof SessionExpiredError || error instanceof IpNotAllowedError) return false;
+      throw error;
+    }
   }
 
   /**

@@ -140,6 +140,17 @@ export class QueryTooComplexError extends AppError {
   }
 }
 
+/** Over the principal's requests per minute (SPEC §8): the whole request is refused, HTTP 429 with Retry-After. */
+export class RateLimitedError extends AppError {
+  readonly code = 'RATE_LIMITED' as const;
+  constructor(
+    readonly retryAfterSeconds: number,
+    limit: number,
+  ) {
+    super(`Rate limit of ${limit} requests per minute exceeded; retry in ${retryAfterSeconds} s`, 'RATE_LIMITED', { retryAfterSeconds, limit }, 429);
+  }
+}
+
 export class ServiceUnavailableError extends AppError {
   readonly code = 'INTERNAL_SERVER_ERROR' as const;
   constructor() {

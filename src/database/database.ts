@@ -181,22 +181,31 @@ export class Database {
   private closed = false;
   /** PostgreSQL: a connection of its own for /readyz, so that readiness never waits behind requests. */
   private readonly health?: Pool;
+  /** PostgreSQL: connections of their own for short statements outside any unit of work (rate-limit counters). */
+  private readonly sidePool?: Pool;
 
   private constructor(
     readonly dataSource: DataSource,
     readonly embedded: boolean,
     url: string | undefined,
     private readonly waitMs: number,
+    sidePoolMax = 2,
   ) {
     if (url) this.health = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, statement_timeout: 2000, application_name: 'tenant-service-health' });
     this.health?.on('error', () => undefined);
+    if (url) {
+      // Never the owner's rights: these sessions start as the service's role (the functions they call are SECURITY DEFINER).
+      // A side statement waits at most 1 s for a connection and runs at most 1 s: its callers fail open.
+      this.sidePool = new Pool({ connectionString: url, max: sidePoolMax, connectionTimeoutMillis: 1000, idleTimeoutMillis: 30_000, statement_timeout: 1000, application_name: 'tenant-service-side', options: `-c role=${APP_ROLE}` });
+      this.sidePool.on('error', () => undefined);
+    }
   }
 
   /** Connects and brings the schema up to date (under an advisory lock, so instances may start together). */
   static async open(options: DatabaseOptions): Promise<Database> {
     const dataSource = new DataSource(dataSourceOptions(options));
     await dataSource.initialize();
-    const db = new Database(dataSource, !options.url, options.url, options.connectionWaitMs ?? EMBEDDED_WAIT_MS);
+    const db = new Database(dataSource, !options.url, options.url, options.connectionWaitMs ?? EMBEDDED_WAIT_MS, Math.max(2, Math.ceil((options.poolMax ?? 10) / 2)));
     await db.migrate();
     return db;
   }
@@ -302,6 +311,22 @@ export class Database {
     };
   }
 
+  /**
+   * One statement outside any unit of work, committed on its own (autocommit): work that must not
+   * roll back with a request nor wait in its transaction — the rate-limit counters. On PostgreSQL
+   * it runs on a small pool of its own, as the service's role, so it can run while the request's
+   * transaction opens, and never competes with units of work for their pool (a request holding a
+   * pooled connection never waits for a second one from the same pool). On the embedded database
+   * there is one connection: the statement is queued like a unit of work of its own, so the caller
+   * must send it before its request's transaction leases the connection (or after it ends), never
+   * while holding it.
+   */
+  async sideStatement<T>(sql: string, params: unknown[]): Promise<T[]> {
+    if (this.closed) throw new DatabaseUnavailableError('database closed');
+    if (this.sidePool) return (await this.sidePool.query(sql, params)).rows as T[];
+    return (await this.withConnection((runner) => runner.query(sql, params))) as T[];
+  }
+
   /** The request pool's connections for /metrics: TypeORM's pg Pool on PostgreSQL, the connection queue on PGlite. */
   poolStats(): PoolStats {
     if (this.embedded) return this.queue.stats();
@@ -336,6 +361,7 @@ export class Database {
     this.closed = true;
     if (this.embedded) await this.queue.acquire(60_000).catch(() => undefined);
     await this.health?.end().catch(() => undefined);
+    await this.sidePool?.end().catch(() => undefined);
     await this.dataSource.destroy();
   }
 }

@@ -16,3 +16,5 @@ export const API_KEY_LOOKUP_ROLE = 'tenant_service_api_key_lookup';
 export const RECIPIENT_LOOKUP_ROLE = 'tenant_service_recipient_lookup';
 /** For a mailer (granted to its login role): may read the email outbox of every organization and mark rows sent or failed, nothing else. */
 export const MAILER_ROLE = 'tenant_service_mailer';
+/** Owns the rate-limit counter functions: may count in `rate_limit_counters` and read which organizations a principal's request names, nothing else. */
+export const RATE_LIMITER_ROLE = 'tenant_service_rate_limiter';

@@ -27,7 +27,8 @@ export function corsMiddleware(origins: CorsOrigins): RequestHandler {
     origin: (origin, callback) => callback(null, origin !== undefined && originAllowed(origins, origin)),
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
-    exposedHeaders: ['x-request-id'],
+    // A browser app may read the request id and the rate limit (README "Rate limits").
+    exposedHeaders: ['x-request-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     credentials: false,
     maxAge: 600,
   });

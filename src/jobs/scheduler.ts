@@ -16,6 +16,17 @@ export interface JobKind {
   run(ctx: RequestContext): Promise<number>;
 }
 
+/**
+ * Housekeeping of a global infrastructure table (no organization, no principal): `sweepFunction`
+ * names a SECURITY DEFINER SQL function `() RETURNS integer` that deletes what has expired
+ * (compared with the database's `now()`) and answers how many rows it removed. Idempotent, so
+ * several instances may run it at once.
+ */
+export interface SweepKind {
+  kind: string;
+  sweepFunction: string;
+}
+
 /** Organizations looked at per kind and run (the rest waits for the next run). */
 const BATCH = 500;
 
@@ -27,6 +38,7 @@ const BATCH = 500;
  */
 export class Scheduler {
   private readonly kinds: JobKind[] = [];
+  private readonly sweeps: SweepKind[] = [];
   private timer?: NodeJS.Timeout;
   private running?: Promise<Record<string, number>>;
   private stopped = false;
@@ -42,8 +54,17 @@ export class Scheduler {
     return this;
   }
 
+  /** Adds housekeeping of a global table (the rate-limit counters' past minutes…), run after the due work of each pass. */
+  registerSweep(...sweeps: SweepKind[]): this {
+    for (const sweep of sweeps) {
+      if (this.registered.includes(sweep.kind)) throw new Error(`job kind ${sweep.kind} registered twice`);
+      this.sweeps.push(sweep);
+    }
+    return this;
+  }
+
   get registered(): readonly string[] {
-    return this.kinds.map((k) => k.kind);
+    return [...this.kinds.map((k) => k.kind), ...this.sweeps.map((s) => s.kind)];
   }
 
   /** Runs every JOB_INTERVAL_SECONDS (the first run one interval after start). */
@@ -94,6 +115,15 @@ export class Scheduler {
         } catch (error) {
           this.app.logger.error({ err: error, job: kind.kind, organizationId: id }, 'background job failed for one organization');
         }
+      }
+    }
+    for (const sweep of this.sweeps) {
+      if (this.stopped) break;
+      try {
+        const [row] = await TenantTransaction.run(this.app.db, ANONYMOUS, `jobs:sweep:${sweep.kind}`, (tx) => tx.query<{ n: number }>(`SELECT ${sweep.sweepFunction}() AS n`));
+        done[sweep.kind] = Number(row?.n ?? 0);
+      } catch (error) {
+        this.app.logger.error({ err: error, job: sweep.kind }, 'background sweep failed');
       }
     }
     const total = Object.values(done).reduce((a, b) => a + b, 0);

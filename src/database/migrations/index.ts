@@ -9,6 +9,7 @@ import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
 import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
 import { Secrets1765300000000 } from './1765300000000-secrets';
 import { ApiKeys1765500000000 } from './1765500000000-api-keys';
+import { RateLimits1765600000000 } from './1765600000000-rate-limits';
 import { Notifications1765700000000 } from './1765700000000-notifications';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
@@ -24,5 +25,6 @@ export const MIGRATIONS = [
   OrganizationDeletion1765200000000,
   Secrets1765300000000,
   ApiKeys1765500000000,
+  RateLimits1765600000000,
   Notifications1765700000000,
 ];

@@ -86,6 +86,9 @@ export class MemberService {
     // Any member may leave, whatever their role: NOT_FOUND only when it is not one of theirs.
     if (!(await this.ctx.access.visibleOrganization(organizationId))) throw new NotFoundError('Organization');
     const id = organizationId;
+    // Guarded by authentication only (any member may leave): now that the organization is known,
+    // leaving is a write inside it like any other — its security settings apply in mutate (SPEC §2).
+    this.ctx.scopeWrite('leaveOrganization', id);
     return this.ctx.mutate(async () => {
       const role = await lockMembership(this.ctx, id, 'leaveOrganization');
       if (role === 'owner') throw lastOwner('leave');

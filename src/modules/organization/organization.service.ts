@@ -128,7 +128,7 @@ export class OrganizationService {
     if (input.security === null) throw new BadUserInputError('security', 'security cannot be null; omit it to leave it unchanged');
     if (input.branding === null) throw new BadUserInputError('branding', 'branding cannot be null; omit it to leave it unchanged');
     if (input.settings) next.settings = mergeSettings(current.settings, input.settings, DEFAULT_SETTINGS);
-    if (input.security) next.security = mergeSecurity(current.security, input.security, this.ctx.origin.ipAddress);
+    if (input.security) next.security = mergeSecurity(current.security, input.security, { clientIp: this.ctx.origin.ipAddress, principal: this.ctx.principal, nowSeconds: Math.floor(Date.now() / 1000) });
     if (input.branding) next.branding = mergeBranding(current.branding, input.branding);
     if (input.banner !== undefined) next.banner = validBanner(input.banner);
     return next;

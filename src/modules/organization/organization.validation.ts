@@ -1,4 +1,5 @@
 import { ipAllowed } from '../../common/ip';
+import type { Principal } from '../../auth/principal';
 import { BadUserInputError } from '../../common/errors';
 import {
   cidrList,
@@ -27,11 +28,28 @@ export function mergeSettings(current: OrganizationSettings, patch: Organization
   return next;
 }
 
-export function mergeSecurity(current: SecuritySettings, patch: SecuritySettingsInput, clientIp: string | null): SecuritySettings {
+/** Who changes the settings: the lock-out guards keep them inside what they set. */
+export interface SecurityEditor {
+  clientIp: string | null;
+  principal: Principal;
+  nowSeconds: number;
+}
+
+export function mergeSecurity(current: SecuritySettings, patch: SecuritySettingsInput, { clientIp, principal, nowSeconds }: SecurityEditor): SecuritySettings {
   const next = { ...current };
-  if (patch.requireMfa !== undefined && patch.requireMfa !== null) next.requireMfa = patch.requireMfa;
+  // MFA and the session timeout concern user tokens only (SPEC §2); for them, nobody locks themselves out either.
+  const identity = principal.kind === 'user' ? principal.identity : null;
+  if (patch.requireMfa !== undefined && patch.requireMfa !== null) {
+    if (patch.requireMfa && identity && !identity.mfa) {
+      throw new BadUserInputError('security.requireMfa', 'Sign in with multi-factor authentication before requiring it, or you would lock yourself out');
+    }
+    next.requireMfa = patch.requireMfa;
+  }
   if (patch.sessionTimeoutMinutes !== undefined && patch.sessionTimeoutMinutes !== null) {
     next.sessionTimeoutMinutes = intInRange(patch.sessionTimeoutMinutes, 'security.sessionTimeoutMinutes', 5, 43200);
+    if (identity && (identity.authenticatedAt === null || nowSeconds - identity.authenticatedAt > next.sessionTimeoutMinutes * 60)) {
+      throw new BadUserInputError('security.sessionTimeoutMinutes', 'Your own session is older than this timeout: sign in again first, or you would lock yourself out');
+    }
   }
   if (patch.apiKeyMaxLifetimeDays !== undefined && patch.apiKeyMaxLifetimeDays !== null) {
     next.apiKeyMaxLifetimeDays = intInRange(patch.apiKeyMaxLifetimeDays, 'security.apiKeyMaxLifetimeDays', 1, 3650);

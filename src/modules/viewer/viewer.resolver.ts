@@ -27,7 +27,10 @@ export class ViewerResolver {
   @FieldResolver(() => [Membership])
   async memberships(@Ctx() ctx: RequestContext): Promise<Membership[]> {
     const viewer = await ctx.access.requireViewer();
-    return ctx.loaders.membershipsOfUser.load(viewer.userId);
+    const memberships = await ctx.loaders.membershipsOfUser.load(viewer.userId);
+    // Like the organizations list: none whose security settings this token fails (Access.mayEnter).
+    const enterable = await Promise.all(memberships.map((m) => ctx.access.mayEnter(m.organizationId)));
+    return memberships.filter((_, i) => enterable[i]);
   }
 
   @FieldResolver(() => OrganizationConnection)

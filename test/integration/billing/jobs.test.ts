@@ -33,7 +33,7 @@ const billing = async (organizationId: string, as: string) => ok(await app.gql(O
 
 describe('the scheduler', () => {
   it('registers every kind of due work once', () => {
-    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'notification_digest']);
+    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'notification_digest', 'rate_limit_sweep']);
     expect(() => scheduler.register({ kind: 'trial_end', dueFunction: 'x', run: async () => 0 })).toThrow(/twice/);
   });
 

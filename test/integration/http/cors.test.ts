@@ -43,7 +43,7 @@ describe('CORS (SPEC §7)', () => {
     const allowed = await post('https://admin.example.com:8443');
     expect(allowed.status).toBe(200);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://admin.example.com:8443');
-    expect(allowed.headers.get('access-control-expose-headers')).toBe('x-request-id');
+    expect(allowed.headers.get('access-control-expose-headers')).toBe('x-request-id,retry-after,x-ratelimit-limit,x-ratelimit-remaining,x-ratelimit-reset');
     const refused = await post('https://evil.example.com');
     expect(refused.headers.get('access-control-allow-origin')).toBeNull();
   });

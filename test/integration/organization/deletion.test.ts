@@ -136,7 +136,7 @@ describe('deleteOrganization: what blocks it', () => {
 
   it('is MFA_REQUIRED without a multi-factor token when the organization requires MFA, and succeeds with one', async () => {
     const t = await team('mfa');
-    ok(await app.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { security: { requireMfa: true } }) { id } }`, { id: t.org.id }, { as: t.owner }));
+    ok(await app.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { security: { requireMfa: true } }) { id } }`, { id: t.org.id }, { token: await app.token(t.owner, { mfa: true }) }));
     const refused = await del(t, t.owner);
     expect(codes(refused)).toEqual(['MFA_REQUIRED']);
     expect(refused.errors![0]!.message).toBe('Deleting this organization requires multi-factor authentication');
