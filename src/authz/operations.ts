@@ -31,6 +31,7 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     _service: { kind: 'public' },
     // A preview by token needs no login (SPEC §2): what it shows is the lookup's narrow answer.
     invitation: { kind: 'public' },
+    auditEvents: org('organizationId', 'org.audit.view'),
   },
   Mutation: {
     createOrganization: authenticated,
