@@ -70,4 +70,7 @@ export interface AuditNode {
   resourceName: string | null;
   changes: unknown;
   metadata: unknown;
+  ipAddress?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
 }

@@ -25,6 +25,7 @@ const base = Date.now() - 10 * 24 * 60 * MINUTE;
 const at = (minutes: number) => new Date(base + minutes * MINUTE);
 const ACTIONS = ['workspace.updated', 'member.role_changed', 'environment.created', 'feature.toggled'];
 
+type Page = { auditEvents: { nodes: AuditNode[]; edges: Array<{ cursor: string; node: { id: string } }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string | null } } };
 async function page(as: string, variables: Record<string, unknown>) {
   return app.gql<{ auditEvents: { nodes: AuditNode[]; edges: Array<{ cursor: string; node: { id: string } }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; endCursor: string | null } } }>(
     AUDIT_QUERY,
@@ -38,7 +39,7 @@ async function pages(as: string, filter: Record<string, unknown> | null, first: 
   const seen: AuditNode[] = [];
   let after: string | null = null;
   for (let i = 0; i < 1000; i += 1) {
-    const data = ok(await page(as, { org: org.id, filter, first, after })).auditEvents;
+    const data: Page['auditEvents'] = ok(await page(as, { org: org.id, filter, first, after })).auditEvents;
     seen.push(...data.nodes);
     expect(data.edges.map((e) => e.node.id)).toEqual(data.nodes.map((n) => n.id));
     expect(data.pageInfo.hasPreviousPage).toBe(after !== null);
