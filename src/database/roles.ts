@@ -10,3 +10,5 @@ export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 export const PURGER_ROLE = 'tenant_service_purger';
 /** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
 export const JOB_SCAN_ROLE = 'tenant_service_job_scan';
+/** Owns the audit-retention functions: may read the retention of an organization's plan and the time of its audit events, and delete only expired ones. */
+export const AUDIT_PRUNER_ROLE = 'tenant_service_audit_pruner';

@@ -8,6 +8,7 @@ import { QuotaNotifications1765000000000 } from './1765000000000-quota-notificat
 import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
 import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
 import { Secrets1765300000000 } from './1765300000000-secrets';
+import { AuditApi1765400000000 } from './1765400000000-audit-api';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   Subscriptions1765100000000,
   OrganizationDeletion1765200000000,
   Secrets1765300000000,
+  AuditApi1765400000000,
 ];
