@@ -6,6 +6,23 @@ import type { SqlQuery } from '../../database/tenant-transaction';
 import { AuditEvent } from './audit-event.entity';
 import { type AuditFilter, auditFilterSql } from './audit.filter';
 
+/**
+ * The statement of a page of many organizations' trails (newest first, after the cursor, with the
+ * filter's conditions): what the loader runs, and what the benchmark explains.
+ */
+export function auditPageStatement(organizationIds: string[], limit: number, after: [string, string] | null, filter: AuditFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit];
+  const conditions = auditFilterSql(filter, params);
+  return {
+    text: `SELECT e.* FROM unnest($1::uuid[]) AS o(id)
+           CROSS JOIN LATERAL (
+             SELECT * FROM audit_events a WHERE a.organization_id = o.id AND ${keysetAfter('a.occurred_at', 'a.id', 'desc', 2)}${conditions}
+             ORDER BY a.occurred_at DESC, a.id DESC LIMIT $4
+           ) e`,
+    params,
+  };
+}
+
 /** Per-request loaders of the audit trail; every query runs under row-level security. */
 export function auditLoaders(query: SqlQuery, ds: DataSource) {
   const toEvent = hydrator(ds, AuditEvent);
@@ -17,18 +34,8 @@ export function auditLoaders(query: SqlQuery, ds: DataSource) {
      * actor or resource filter, by the index that leads with it (README, "Audit trail").
      */
     auditPage: ownedPageLoader<AuditEvent, AuditFilter>(async (organizationIds, limit, after, filter) => {
-      const params: unknown[] = [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit];
-      const conditions = auditFilterSql(filter, params);
-      return (
-        await query(
-          `SELECT e.* FROM unnest($1::uuid[]) AS o(id)
-           CROSS JOIN LATERAL (
-             SELECT * FROM audit_events a WHERE a.organization_id = o.id AND ${keysetAfter('a.occurred_at', 'a.id', 'desc', 2)}${conditions}
-             ORDER BY a.occurred_at DESC, a.id DESC LIMIT $4
-           ) e`,
-          params,
-        )
-      ).map(toEvent);
+      const { text, params } = auditPageStatement(organizationIds, limit, after, filter);
+      return (await query(text, params)).map(toEvent);
     }, (e) => e.organizationId),
   };
 }
