@@ -216,6 +216,17 @@ describe('HTTP semantics (SPEC §5): status and a JSON body carrying code', () =
     expectRefusal(await exportAs(offOwner, off.id), 403, 'FEATURE_DISABLED', { feature: 'audit_log_export' });
   });
 
+  it("403 MFA_REQUIRED inside an organization that requires MFA, for a token without it; with MFA the export works", async () => {
+    const mfaOwner = uniqueEmail('mfa');
+    const locked = await createOrganization(app, mfaOwner);
+    const withMfa = await app.token(mfaOwner, { mfa: true });
+    ok(await app.gql(`mutation($id: ID!) { updateOrganization(id: $id, input: { security: { requireMfa: true } }) { id } }`, { id: locked.id }, { token: withMfa }));
+    expectRefusal(await exportAs(mfaOwner, locked.id), 403, 'MFA_REQUIRED');
+    const res = await fetch(`${app.url}/organizations/${locked.id}/audit-events/export`, { headers: { authorization: `Bearer ${withMfa}` } });
+    expect(res.status).toBe(200);
+    expect((await res.text()).trim().split('\n').map((l) => JSON.parse(l).action)).toContain('organization.updated');
+  });
+
   it.each([
     ['an unknown format', '?format=xml', 'format'],
     ['a bad date', '?since=yesterday', 'since'],
