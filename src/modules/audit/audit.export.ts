@@ -37,7 +37,11 @@ const instant = (value: string | null, name: string): Date | null => {
  * rather than silently ignored (a typo would otherwise export everything).
  */
 export function exportRequest(query: Record<string, unknown>): ExportRequest {
-  for (const name of Object.keys(query)) if (!PARAMETERS.has(name)) throw new BadUserInputError(name, `unknown parameter ${name}`);
+  for (const [name, value] of Object.entries(query)) {
+    if (!PARAMETERS.has(name)) throw new BadUserInputError(name.includes('\u0000') ? 'query' : name, 'unknown parameter');
+    // SPEC §8: a NUL would abort the transaction at the database; it is bad input, never a 500.
+    if ((Array.isArray(value) ? value : [value]).some((v) => typeof v === 'string' && v.includes('\u0000'))) throw new BadUserInputError(name, `${name} must not contain NUL characters`);
+  }
   const format = single(query, 'format') ?? 'ndjson';
   if (format !== 'ndjson' && format !== 'csv') throw new BadUserInputError('format', 'format must be ndjson or csv');
   const rawActions = query.actions;

@@ -235,7 +235,9 @@ describe('HTTP semantics (SPEC §5): status and a JSON body carrying code', () =
     ['an empty list of actions', '?actions=', 'actions'],
     ['a repeated format', '?format=csv&format=ndjson', 'format'],
     ['an unknown parameter', '?action=workspace.updated', 'action'],
+    ['an unknown parameter holding a NUL', '?a%00=1', 'query'],
     ['a malformed workspace id', '?workspaceId=nope', 'workspaceId'],
+    ['a NUL character', '?resourceId=a%00b', 'resourceId'],
   ])('400 BAD_USER_INPUT for %s, naming the parameter', async (_name, query, field) => {
     expectRefusal(await exportAs(owner, org.id, query), 400, 'BAD_USER_INPUT', { field });
   });
