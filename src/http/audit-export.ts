@@ -77,25 +77,26 @@ export function auditExportRoutes(contextFor: (req: Request, res: Response) => P
     const log = logDetails(res);
     log.operation = 'auditEventsExport';
     let ctx: RequestContext | undefined;
-    let streaming = false;
     try {
       ctx = await contextFor(req, res);
       const organization = await ctx.access.organization(req.params.id, 'org.audit.export');
       const { format, filter } = exportRequest(req.query as Record<string, unknown>);
       await ctx.access.requireFeature(organization.id, AUDIT_EXPORT_FEATURE);
 
+      // The cursor is declared and its first batch read before any byte goes out: a failure there is still a JSON refusal.
+      const batches = auditEventBatches(ctx.tx.query, organization.id, filter);
+      let next = await batches.next();
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
       res.status(200);
       res.setHeader('content-type', CONTENT_TYPE[format]);
       res.setHeader('content-disposition', `attachment; filename="audit-events-${organization.slug}-${stamp}.${format}"`);
       res.setHeader('cache-control', 'no-store');
       res.setHeader('x-content-type-options', 'nosniff');
-      streaming = true;
       const line = format === 'csv' ? csvLine : ndjsonLine;
       let open = format === 'csv' ? await send(res, CSV_HEADER) : true;
-      for await (const batch of auditEventBatches(ctx.tx.query, organization.id, filter)) {
+      while (open && !next.done) {
         let chunk = '';
-        for (const row of batch) {
+        for (const row of next.value) {
           chunk += line(row);
           // Small writes: a string this size dies young; a batch-sized one would sit in V8's
           // large-object space until the next full collection, and memory would climb in between.
@@ -106,7 +107,7 @@ export function auditExportRoutes(contextFor: (req: Request, res: Response) => P
           }
         }
         if (open && chunk) open = await send(res, chunk);
-        if (!open) break;
+        if (open) next = await batches.next();
       }
       log.principal = ctx.principalId();
       log.queries = ctx.tx.queryCount;
@@ -121,7 +122,10 @@ export function auditExportRoutes(contextFor: (req: Request, res: Response) => P
       await ctx?.tx.finish(false).catch(() => undefined);
       if (ctx) log.principal = ctx.principalId();
       if (!(error instanceof AppError)) ctx?.app.logger.error({ requestId: res.locals.requestId as string, err: error }, 'audit export failed');
-      if (!streaming) return refuse(res, error);
+      if (!res.headersSent) {
+        res.removeHeader('content-disposition');
+        return refuse(res, error);
+      }
       log.errors = ['INTERNAL_SERVER_ERROR'];
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     }
