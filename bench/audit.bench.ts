@@ -214,8 +214,7 @@ async function main(): Promise<void> {
     for (const s of scenarios) process.stdout.write(`\n### ${s.name}\n\n${await explain(admin, s)}\n`);
     const resourceScenario = scenarios.find((s) => s.name.startsWith('resource filter'))!;
     const actorScenario = scenarios.find((s) => s.name.startsWith('actor filter'))!;
-    const rareScenario = scenarios.find((s) => s.name.startsWith('rare action'))!;
-    process.stdout.write(`\n### ${rareScenario.name} — without audit_events_action_idx (for comparison)\n\n${await explain(admin, rareScenario, 'audit_events_action_idx')}\n`);
+
     process.stdout.write(`\n### ${resourceScenario.name} — without audit_events_resource_idx (for comparison)\n\n${await explain(admin, resourceScenario, 'audit_events_resource_idx')}\n`);
     process.stdout.write(`\n### ${actorScenario.name} — without audit_events_actor_idx (for comparison)\n\n${await explain(admin, actorScenario, 'audit_events_actor_idx')}\n`);
   } finally {

@@ -12,11 +12,12 @@ const expiredFor = (org: string, occurredAt: string) => `${occurredAt} < (
  * The audit API (SPEC §5 Audit). The query and the export read through the existing
  * `(organization_id, occurred_at DESC, id DESC)` index; this adds what their filters and the
  * retention job need:
- * - `audit_events_actor_idx`, `audit_events_resource_idx` and `audit_events_action_idx`, each
- *   leading with the organization and ending with the keyset order: a filter on an actor, a
- *   resource or a rare action reads only its events, newest first, instead of scanning the
- *   organization's trail until enough match (README, "Audit trail", shows the plans with and
- *   without them). Common actions and the time window ride on the main index.
+ * - `audit_events_actor_idx` and `audit_events_resource_idx`, each leading with the organization
+ *   and ending with the keyset order: a filter on an actor or a resource reads only its events,
+ *   newest first, instead of walking the organization's trail until enough match (README, "Audit
+ *   trail", shows the plans with and without them). Actions and the time window ride on the main
+ *   index: an (organization_id, action, …) index was measured and left out — PostgreSQL cannot
+ *   merge several actions in key order, so it made a multi-action page sort every match.
  * - `tenant_service_audit_pruner`, a NOLOGIN role that may read only the retention of a plan,
  *   the plan of a subscription and the time of audit events, and delete audit events — and the
  *   database lets it delete **only expired ones** (a restrictive policy: an event younger than its
@@ -35,7 +36,6 @@ export class AuditApi1765400000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`CREATE INDEX audit_events_actor_idx ON audit_events (organization_id, actor_id, occurred_at DESC, id DESC) WHERE actor_id IS NOT NULL`);
     await q.query(`CREATE INDEX audit_events_resource_idx ON audit_events (organization_id, resource_id, occurred_at DESC, id DESC) WHERE resource_id IS NOT NULL`);
-    await q.query(`CREATE INDEX audit_events_action_idx ON audit_events (organization_id, action, occurred_at DESC, id DESC)`);
 
     await ensureRole(q, AUDIT_PRUNER_ROLE);
     await q.query(`GRANT SELECT (organization_id, plan_key) ON subscriptions TO ${AUDIT_PRUNER_ROLE}`);
@@ -100,7 +100,6 @@ export class AuditApi1765400000000 implements MigrationInterface {
     await q.query(`DROP POLICY IF EXISTS audit_prune_scan ON audit_events`);
     await q.query(`DROP POLICY IF EXISTS audit_prune_scan ON subscriptions`);
     await q.query(`REVOKE ALL ON audit_events, subscriptions, plans FROM ${AUDIT_PRUNER_ROLE}`);
-    await q.query(`DROP INDEX IF EXISTS audit_events_action_idx`);
     await q.query(`DROP INDEX IF EXISTS audit_events_resource_idx`);
     await q.query(`DROP INDEX IF EXISTS audit_events_actor_idx`);
   }
