@@ -31,6 +31,8 @@ let build: ReturnType<typeof buildService> | undefined;
 let database: Awaited<ReturnType<typeof freshDatabaseUrl>> | undefined;
 let service: ServiceProcess | undefined;
 let dataDir: string | undefined;
+/** The default organization, whose trail the first test seeds. */
+let organizationId: string;
 
 beforeAll(async () => {
   if (!usesRealPostgres()) return;
@@ -69,7 +71,7 @@ onPostgres('exporting 200 000 events (a service process on PostgreSQL)', () => {
     const running = service!;
     const pid = running.child.pid!;
     const me = await post(running.url, running.adminToken, `{ organization(slug: "default") { id } }`);
-    const organizationId: string = me.body.data!.organization.id;
+    organizationId = me.body.data!.organization.id;
 
     const admin = new Client({ connectionString: database!.url });
     await admin.connect();
@@ -159,4 +161,32 @@ onPostgres('exporting 200 000 events (a service process on PostgreSQL)', () => {
     const quarter = Math.floor(reading.length / 4);
     expect(Math.max(...reading.slice(-quarter)) - Math.max(...reading.slice(0, quarter))).toBeLessThan(15);
   }, 300_000);
+
+  it('a client that goes away mid-export ends the transaction and frees the connection at once; the service keeps answering', async () => {
+    const running = service!;
+    const abort = new AbortController();
+    const res = await fetch(`${running.url}/organizations/${organizationId}/audit-events/export?format=csv`, {
+      headers: { authorization: `Bearer ${running.adminToken}` },
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let received = 0;
+    while (received < 500_000) received += (await reader.read()).value!.byteLength;
+    abort.abort();
+    const admin = new Client({ connectionString: database!.url });
+    await admin.connect();
+    try {
+      // The export's session held a transaction with an open cursor; once the client is gone it must not linger.
+      const lingering = async () =>
+        (await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND state LIKE 'idle in transaction%'`)).rows[0].n as number;
+      const deadline = Date.now() + 5000;
+      while ((await lingering()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await lingering()).toBe(0);
+    } finally {
+      await admin.end();
+    }
+    const after = await post(running.url, running.adminToken, `{ organization(slug: "default") { id } }`);
+    expect(after.body.data!.organization.id).toBe(organizationId);
+  }, 60_000);
 });
