@@ -11,6 +11,7 @@ import type { Envelope } from './crypto/envelope';
 import type { Database } from './database/database';
 import { type Session, TenantTransaction } from './database/tenant-transaction';
 import { ActorType } from './modules/audit/audit-event.entity';
+import { apiKeyLoaders } from './modules/api-key/api-key.loaders';
 import { auditLoaders } from './modules/audit/audit.loaders';
 import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { planLoaders } from './modules/billing/plan.loaders';
@@ -35,7 +36,8 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof featureFlagLoaders> &
   ReturnType<typeof secretLoaders> &
   ReturnType<typeof invitationLoaders> &
-  ReturnType<typeof organizationDeletionLoaders>;
+  ReturnType<typeof organizationDeletionLoaders> &
+  ReturnType<typeof apiKeyLoaders>;
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -127,6 +129,7 @@ export class RequestContext {
       ...secretLoaders(q),
       ...invitationLoaders(q, ds),
       ...organizationDeletionLoaders(q),
+      ...apiKeyLoaders(q),
     };
   }
 
@@ -169,12 +172,22 @@ export class RequestContext {
   /** Who the unit of work acted for, as far as it was resolved (for the request log; never opens the transaction). */
   principalId(): string | null {
     if (this.principal.kind === 'system') return `system:${this.principal.job}`;
+    const key = this.state.resolved?.apiKey;
+    if (key) return `apikey:${key.id}`;
     return this.state.resolved?.viewer?.userId ?? null;
   }
 
+  /** The API key this request authenticated as (null otherwise, or when its transaction never opened). */
+  authenticatedApiKey(): { id: string; organizationId: string } | null {
+    return this.state.resolved?.apiKey ?? null;
+  }
+
+  /** Who the audit trail names: the user, the API key (id, name) or the service's job (SPEC §5). */
   private actor(): AuditActorRef {
     const v = this.state.resolved?.viewer;
     if (v) return { type: ActorType.USER, id: v.userId, email: v.email, name: v.name };
+    const key = this.state.resolved?.apiKey;
+    if (key) return { type: ActorType.API_KEY, id: key.id, email: null, name: key.name };
     const job = this.principal.kind === 'system' ? this.principal.job : null;
     return { type: ActorType.SYSTEM, id: null, email: null, name: job };
   }

@@ -19,10 +19,12 @@ import { PlanResolver } from './modules/billing/plan.resolver';
 import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
 import { OrganizationSecretsResolver, SecretResolver, WorkspaceSecretsResolver } from './modules/secret/secret.resolver';
+import { ApiKeyResolver, OrganizationApiKeysResolver } from './modules/api-key/api-key.resolver';
 import { OrganizationQuotaResolver } from './modules/quota/quota.resolver';
 import { InvitationResolver, OrganizationInvitationsResolver, ViewerInvitationsResolver } from './modules/invitation/invitation.resolver';
 import { UserResolver, visibleUser } from './modules/user/user.resolver';
 import { ViewerResolver } from './modules/viewer/viewer.resolver';
+import { NotificationMutationResolver, OrganizationNotificationsResolver, ViewerNotificationsResolver } from './modules/notification/notification.resolver';
 import { OrganizationWorkspacesResolver, WorkspaceResolver } from './modules/workspace/workspace.resolver';
 
 const RESOLVERS: BuildSchemaOptions['resolvers'] = [
@@ -47,12 +49,17 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   OrganizationSubscriptionResolver,
   FeatureFlagResolver,
   SecretResolver,
+  ApiKeyResolver,
+  OrganizationApiKeysResolver,
   OrganizationSecretsResolver,
   WorkspaceSecretsResolver,
   OrganizationQuotaResolver,
   InvitationResolver,
   OrganizationInvitationsResolver,
   ViewerInvitationsResolver,
+  ViewerNotificationsResolver,
+  OrganizationNotificationsResolver,
+  NotificationMutationResolver,
 ];
 
 type Ref = { id: unknown };

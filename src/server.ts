@@ -10,6 +10,9 @@ import express from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { InvalidTokenError, type TokenVerifier } from './auth/jwt';
 import { ANONYMOUS, type Principal } from './auth/principal';
+import { isServiceToken, type ServiceKeyring, serviceKeyring } from './auth/service-tokens';
+import { hashApiKey, looksLikeApiKey } from './modules/api-key/api-key.types';
+import { recordApiKeyUse } from './modules/api-key/api-key.usage';
 import { AppError, isConnectionError, UnauthenticatedError } from './common/errors';
 import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
@@ -18,6 +21,7 @@ import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
+import { jwksRoutes } from './http/jwks';
 import { billingWebhookRoutes } from './http/billing-webhook';
 import { auditExportRoutes } from './http/audit-export';
 import { Metrics } from './http/metrics';
@@ -99,8 +103,13 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           if (errors.some((e) => e.extensions?.reason === 'DATABASE_UNAVAILABLE')) response.http.status = 503;
           // The whole request was refused for want of a principal: HTTP 401.
           else if (errors.length > 0 && errors.every((e) => e.extensions?.code === 'UNAUTHENTICATED') && !result.data) response.http.status = 401;
+          // An API key (or a token exchanged from one) that no longer authenticates: why, never the key.
+          if (response.http.status === 401 && contextValue.principal.kind === 'apiKey') log.reason ??= 'API key not valid (unknown, revoked, expired or organization inactive)';
           // Lets developers (and the N+1 tests) see how many SQL statements a request cost.
           if (deps.config.nodeEnv !== 'production') response.http.headers.set('x-sql-statements', String(contextValue.tx.queryCount));
+          // After the transaction ended: lastUsedAt on a unit of work of its own, coalesced (SPEC §2).
+          const apiKey = contextValue.authenticatedApiKey();
+          if (apiKey) recordApiKeyUse(deps.db, apiKey, deps.logger);
           log.principal = contextValue.principalId();
           log.errors = errors.map((e) => String(e.extensions?.code));
           log.queries = contextValue.tx.queryCount;
@@ -110,8 +119,13 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
   };
 }
 
-/** The request's principal; a refused token throws UNAUTHENTICATED (401) and leaves the reason, never the token, for the log. */
-async function principalFrom(authorization: string | undefined, verifier: TokenVerifier, log: RequestLogDetails): Promise<Principal> {
+/**
+ * The request's principal; a refused token throws UNAUTHENTICATED (401) and leaves the reason, never the token, for the log.
+ * An API key (`tsk_…`) goes on as its hash, authenticated when the transaction opens; the service's
+ * own access tokens are verified with its signing keys, people's tokens with the issuer's, through
+ * the same verification path (src/auth/jwt.ts).
+ */
+async function principalFrom(authorization: string | undefined, verifier: TokenVerifier, keyring: ServiceKeyring, log: RequestLogDetails): Promise<Principal> {
   if (!authorization) return ANONYMOUS;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   if (!match) {
@@ -119,8 +133,11 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
     log.errors = ['UNAUTHENTICATED'];
     throw new UnauthenticatedError('The Authorization header must be "Bearer <token>"', 401);
   }
+  const bearer = match[1]!;
+  if (looksLikeApiKey(bearer)) return { kind: 'apiKey', credential: { via: 'secret', hash: hashApiKey(bearer).toString('hex') } };
   try {
-    return { kind: 'user', identity: await verifier.verify(match[1]!) };
+    if (isServiceToken(bearer)) return { kind: 'apiKey', credential: await keyring.verifier.verify(bearer) };
+    return { kind: 'user', identity: await verifier.verify(bearer) };
   } catch (error) {
     if (error instanceof InvalidTokenError) {
       log.reason = tokenRefusalReason(error.message);
@@ -137,8 +154,8 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
  * principal and transaction: GraphQL and the non-GraphQL routes that act for a principal (the
  * audit export) both go through it.
  */
-export async function requestContext(deps: ServerDeps, req: express.Request, res: express.Response): Promise<RequestContext> {
-  const principal = await principalFrom(req.headers.authorization, deps.verifier, logDetails(res));
+export async function requestContext(deps: ServerDeps, keyring: ServiceKeyring, req: express.Request, res: express.Response): Promise<RequestContext> {
+  const principal = await principalFrom(req.headers.authorization, deps.verifier, keyring, logDetails(res));
   const context = new RequestContext(deps, principal, {
     requestId: res.locals.requestId as string,
     ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
@@ -234,7 +251,9 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use(healthRoutes(deps));
   app.use(metrics.routes());
   app.use(billingWebhookRoutes(deps));
-  app.use(auditExportRoutes((req, res) => requestContext(deps, req, res)));
+  const keyring = serviceKeyring(deps.db, deps.envelope);
+  app.use(jwksRoutes(keyring, deps.logger));
+  app.use(auditExportRoutes((req, res) => requestContext(deps, keyring, req, res)));
   // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
   app.use(explorerRoutes(deps.config.explorer, deps.logger));
   app.use(
@@ -242,7 +261,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     express.json({ limit: '1mb' }),
     refuseNul,
     expressMiddleware(apollo, {
-      context: ({ req, res }) => requestContext(deps, req, res),
+      context: ({ req, res }) => requestContext(deps, keyring, req, res),
     }),
   );
   // Oversized bodies and malformed JSON get a GraphQL-shaped answer.

@@ -30,7 +30,12 @@ DECLARE
     'workspace_members_organization_id_user_id_fkey',       -- workspace_members → memberships (organization_id, user_id)
     'environments_organization_id_workspace_id_fkey',       -- environments → workspaces (organization_id, id)
     'invitations_role_fkey',                                -- invitations (organization_id, role_key) → roles (organization_id, key)
-    'secrets_organization_id_workspace_id_fkey'             -- secrets → workspaces (organization_id, id)
+    'secrets_organization_id_workspace_id_fkey',            -- secrets → workspaces (organization_id, id)
+    'notification_preferences_organization_id_user_id_fkey',      -- notification_preferences → memberships (organization_id, user_id)
+    'notification_member_settings_organization_id_user_id_fkey',  -- notification_member_settings → memberships (organization_id, user_id)
+    'notifications_organization_id_member_user_id_fkey',          -- notifications → memberships (organization_id, user_id)
+    'notifications_organization_id_invitation_id_fkey',           -- notifications → invitations (organization_id, id)
+    'notification_digest_items_organization_id_user_id_fkey'      -- notification_digest_items → memberships (organization_id, user_id)
   ];
 BEGIN
   FOREACH fk IN ARRAY tenant_fks LOOP
@@ -55,6 +60,8 @@ SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');
 SELECT create_reference_table('plans');
+-- The service's JWT signing keys: infrastructure every instance reads (no organization_id).
+SELECT create_reference_table('service_signing_keys');
 
 -- 3. Tenant tables: distributed on organization_id, all in one co-location group (that of
 --    `roles`), in foreign-key order: a table is distributed after the tables it references.
@@ -73,3 +80,9 @@ SELECT create_distributed_table('notification_events', 'organization_id', coloca
 SELECT create_distributed_table('subscriptions', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('billing_webhook_events', 'organization_id', colocate_with => 'roles');
 SELECT create_distributed_table('secrets', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('api_keys', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notification_defaults', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notification_preferences', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notification_member_settings', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notifications', 'organization_id', colocate_with => 'roles');
+SELECT create_distributed_table('notification_digest_items', 'organization_id', colocate_with => 'roles');

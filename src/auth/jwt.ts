@@ -46,9 +46,9 @@ export interface VerifierOptions {
   trustEmail?: boolean;
 }
 
-/** A token whose signature was checked, and the key that checked it. */
-interface VerifiedToken {
-  identity: TokenIdentity;
+/** A token whose signature was checked, what it says, and the key that checked it. */
+interface VerifiedToken<T> {
+  identity: T;
   header: JWTHeaderParameters;
   key: unknown;
   exp: number;
@@ -58,24 +58,33 @@ interface VerifiedToken {
 /** How many verified tokens are remembered (a token is a few hundred bytes). */
 export const VERIFIED_TOKENS_MAX = 10_000;
 
+/** The verification rules of a token issuer (pinned algorithms, issuer, audience). */
+export interface JwtRules {
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+}
+
 /**
- * Verifies with jose: pinned algorithms, issuer, audience, exp and sub required, ≤ 60 s of clock skew.
+ * THE verification path of every JWT the service accepts (an external issuer's, the dev issuer's,
+ * the service's own access tokens): jose with pinned algorithms, issuer, audience, exp and sub
+ * required, ≤ 60 s of clock skew; `identify` turns the verified claims into what the caller needs.
  *
  * A signature check is a pure function of the token's bytes and the key, and costs more than the
  * rest of a small request: a token seen before is not checked again as long as the key that
  * verified it is still the one its header resolves to (a key dropped from the issuer's JWKS, or
- * replaced, resolves to nothing or to another key object, and the token is verified afresh or
- * refused). Expiry and not-before are checked on every request.
+ * replaced, or retired after a rotation, resolves to nothing or to another key object, and the
+ * token is verified afresh or refused). Expiry and not-before are checked on every request.
  */
-export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, options: VerifierOptions): TokenVerifier {
-  const verified = new Map<string, VerifiedToken>();
+export function createJwtVerifier<T>(key: JWTVerifyGetKey | KeyLike | Uint8Array, rules: JwtRules, identify: (payload: JWTPayload) => T): { verify(token: string): Promise<T> } {
+  const verified = new Map<string, VerifiedToken<T>>();
   const currentKey = async (header: JWTHeaderParameters, token: string): Promise<unknown> => {
     if (typeof key !== 'function') return key;
     const [protectedHeader = '', payload = '', signature = ''] = token.split('.');
     const jws: FlattenedJWSInput = { protected: protectedHeader, payload, signature };
     return key(header, jws);
   };
-  const remembered = async (token: string): Promise<TokenIdentity | undefined> => {
+  const remembered = async (token: string): Promise<T | undefined> => {
     const hit = verified.get(token);
     if (!hit) return undefined;
     const now = Date.now() / 1000;
@@ -91,19 +100,19 @@ export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, opti
     return hit.identity;
   };
   return {
-    async verify(token: string): Promise<TokenIdentity> {
+    async verify(token: string): Promise<T> {
       const known = await remembered(token);
       if (known) return known;
       try {
         const result = await jwtVerify(token, key as JWTVerifyGetKey, {
-          issuer: options.issuer,
-          audience: options.audience,
-          algorithms: options.algorithms,
+          issuer: rules.issuer,
+          audience: rules.audience,
+          algorithms: rules.algorithms,
           requiredClaims: ['exp', 'sub'],
           clockTolerance: CLOCK_TOLERANCE_SECONDS,
         });
         const { payload, protectedHeader } = result;
-        const identity = Object.freeze(identityFromClaims(payload, { trustEmail: options.trustEmail }));
+        const identity = Object.freeze(identify(payload));
         if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
         const usedKey = 'key' in result ? result.key : key;
         verified.set(token, { identity, header: protectedHeader, key: usedKey, exp: payload.exp!, nbf: payload.nbf });
@@ -115,6 +124,11 @@ export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, opti
       }
     },
   };
+}
+
+/** A verifier of people's tokens (an external issuer's or the dev issuer's). */
+export function createVerifier(key: JWTVerifyGetKey | KeyLike | Uint8Array, options: VerifierOptions): TokenVerifier {
+  return createJwtVerifier(key, options, (payload) => identityFromClaims(payload, { trustEmail: options.trustEmail }));
 }
 
 /**

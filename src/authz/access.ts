@@ -1,18 +1,19 @@
 import { BadUserInputError, FeatureDisabledError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../common/errors';
 import { isUuid } from '../common/validation';
+import type { ApiKey } from '../modules/api-key/api-key.types';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Invitation } from '../modules/invitation/invitation.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import type { Role } from '../modules/membership/role.entity';
 import { DEFAULT_SECURITY, OrganizationStatus } from '../modules/organization/organization.types';
-import { ANONYMOUS, type Principal, type Viewer } from '../auth/principal';
+import { ANONYMOUS, type ApiKeyIdentity, type Principal, type Viewer } from '../auth/principal';
 import type { Session } from '../database/tenant-transaction';
 import type { Workspace, WorkspaceRole } from '../modules/workspace/workspace.entity';
 import type { WorkspaceVisibilityMode } from '../modules/workspace/workspace.loaders';
 import type { Loaders } from '../context';
 import { VIEW_PERMISSION } from './operations';
 import { IP_ALLOWLIST_FEATURE, securityViolation } from './security-settings';
-import { isPermission, type Permission, SEES_RESTRICTED_WORKSPACES, systemPermissions, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
+import { isPermission, MACHINE_ONLY_PERMISSIONS, type Permission, SEES_RESTRICTED_WORKSPACES, systemPermissions, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
 const NONE: ReadonlySet<Permission> = new Set();
 
@@ -37,6 +38,8 @@ export class Access {
   private readonly featureCache = new Map<string, Promise<ReadonlySet<string>>>();
   /** The security-settings verdict per organization, decided once per request. */
   private readonly insideCache = new Map<string, Promise<void>>();
+  /** An API key's permissions: exactly its scopes, in its one organization (computed once). */
+  private apiKeyPermissions?: { organizationId: string; permissions: ReadonlySet<Permission> };
 
   constructor(
     private readonly session: () => Promise<Session>,
@@ -81,19 +84,69 @@ export class Access {
     if (violation) throw violation;
   }
 
+  /** The user behind the request: UNAUTHENTICATED without a principal, FORBIDDEN for an API key (it is not a person). */
   async requireViewer(): Promise<Viewer> {
-    const { viewer } = await this.session();
+    const { viewer, apiKey } = await this.session();
+    if (apiKey) throw new ForbiddenError('API keys cannot do this: it needs a signed-in user');
     if (!viewer) throw new UnauthenticatedError();
     return viewer;
+  }
+
+  /** Someone authenticated: a user or an API key (UNAUTHENTICATED otherwise). */
+  async requirePrincipal(): Promise<void> {
+    const { viewer, apiKey } = await this.session();
+    if (!viewer && !apiKey) throw new UnauthenticatedError();
+  }
+
+  /** The API key of the request (null for anyone else). */
+  async apiKey(): Promise<ApiKeyIdentity | null> {
+    return (await this.session()).apiKey;
+  }
+
+  /** The user the request acts for, if any (an API key acts for no user): for `created_by` columns. */
+  async actingUserId(): Promise<string | null> {
+    return (await this.session()).viewer?.userId ?? null;
   }
 
   async roleIn(organizationId: string): Promise<string | null> {
     return (await this.session()).roles.get(organizationId) ?? null;
   }
 
-  /** Permissions of the viewer's organization role (system roles from the matrix, custom ones from their row). */
+  /**
+   * Permissions of the viewer's organization role (system roles from the matrix, custom ones from
+   * their row); for an API key, exactly its scopes inside its own organization and nothing elsewhere.
+   */
   async orgPermissions(organizationId: string): Promise<ReadonlySet<Permission>> {
-    return this.permissionsOf(organizationId, await this.roleIn(organizationId));
+    const session = await this.session();
+    if (session.apiKey) return this.keyPermissions(session.apiKey, organizationId);
+    return this.permissionsOf(organizationId, session.roles.get(organizationId) ?? null);
+  }
+
+  private keyPermissions(key: ApiKeyIdentity, organizationId: string): ReadonlySet<Permission> {
+    if (key.organizationId !== organizationId) return NONE;
+    this.apiKeyPermissions ??= { organizationId: key.organizationId, permissions: new Set(key.scopes.filter(isPermission)) };
+    return this.apiKeyPermissions.permissions;
+  }
+
+  /**
+   * The scopes an API key may be given (SPEC §2, §4): by a user, the permissions they hold, plus
+   * `secrets.read` when they hold `org.secrets.manage` and `notifications.publish` when they hold
+   * `org.settings.update` (machine-only scopes no role holds); by a key, a subset of its own scopes.
+   * FORBIDDEN for the first scope beyond that.
+   */
+  async assertMayGrantScopes(organizationId: string, scopes: Iterable<Permission>): Promise<void> {
+    const own = await this.orgPermissions(organizationId);
+    const key = await this.apiKey();
+    const grantable = new Set<Permission>(own);
+    if (!key) {
+      if (own.has('org.secrets.manage')) grantable.add('secrets.read');
+      if (own.has('org.settings.update')) grantable.add('notifications.publish');
+    }
+    for (const p of scopes) {
+      if (!grantable.has(p)) {
+        throw new ForbiddenError(MACHINE_ONLY_PERMISSIONS.includes(p) && !key ? `You cannot grant '${p}' without the permission it derives from` : `You cannot grant '${p}', which you do not hold`);
+      }
+    }
   }
 
   private permissionsOf(organizationId: string, key: string | null): ReadonlySet<Permission> | Promise<ReadonlySet<Permission>> {
@@ -141,6 +194,7 @@ export class Access {
     this.workspaceCache.clear();
     this.featureCache.clear();
     this.insideCache.clear();
+    this.apiKeyPermissions = undefined;
   }
 
   /**
@@ -164,10 +218,10 @@ export class Access {
    * what a list of organizations may show (the same check `organization()` makes for one).
    */
   async viewableOrganizations(): Promise<Map<string, string>> {
-    const { roles } = await this.session();
+    const { roles, apiKey } = await this.session();
     const viewable = new Map<string, string>();
     for (const [id, key] of roles) {
-      const granted = this.permissionsOf(id, key);
+      const granted = apiKey ? this.keyPermissions(apiKey, id) : this.permissionsOf(id, key);
       if ((granted instanceof Promise ? await granted : granted).has(VIEW_PERMISSION.Organization)) viewable.set(id, key);
     }
     return viewable;
@@ -200,7 +254,7 @@ export class Access {
    * (`org.view`, the `*` of its fields in the matrix) or the given permission.
    */
   async organization(id: unknown, permission?: Permission): Promise<Organization> {
-    await this.requireViewer();
+    await this.requirePrincipal();
     const organization = await this.visibleOrganization(id);
     if (!organization) throw new NotFoundError('Organization');
     await this.assertOrg(organization.id, VIEW_PERMISSION.Organization);
@@ -248,7 +302,7 @@ export class Access {
   }
 
   async workspace(id: unknown, permission?: Permission): Promise<Workspace> {
-    await this.requireViewer();
+    await this.requirePrincipal();
     const workspace = await this.visibleWorkspace(id);
     if (!workspace) throw new NotFoundError('Workspace');
     if (permission && !(await this.workspacePermissions(workspace)).has(permission)) throw new ForbiddenError();
@@ -258,7 +312,7 @@ export class Access {
 
   /** A role of an organization the viewer may see (NOT_FOUND like a random id otherwise), FORBIDDEN without the permission. */
   async role(id: unknown, permission?: Permission): Promise<Role> {
-    await this.requireViewer();
+    await this.requirePrincipal();
     if (!isUuid(id)) throw new NotFoundError('Role');
     const role = await this.loaders.roleById.load(id);
     if (!role || !(await this.visibleOrganization(role.organizationId))) throw new NotFoundError('Role');
@@ -273,13 +327,24 @@ export class Access {
    * when its organization is not visible, exactly like an id that does not exist.
    */
   async invitation(id: unknown, permission?: Permission): Promise<Invitation> {
-    await this.requireViewer();
+    await this.requirePrincipal();
     const invitation = isUuid(id) ? await this.loaders.invitationById.load(id) : null;
     if (!invitation || !(await this.visibleOrganization(invitation.organizationId))) throw new NotFoundError('Invitation');
     await this.assertOrg(invitation.organizationId, VIEW_PERMISSION.Organization);
     if (permission) await this.assertOrg(invitation.organizationId, permission);
     await this.insideUnlessMutation(invitation.organizationId);
     return invitation;
+  }
+
+  /** An API key seen through its organization (NOT_FOUND like a random id otherwise), FORBIDDEN without the permission. */
+  async apiKeyById(id: unknown, permission?: Permission): Promise<ApiKey> {
+    await this.requirePrincipal();
+    const apiKey = isUuid(id) ? await this.loaders.apiKeyById.load(id) : null;
+    if (!apiKey || !(await this.visibleOrganization(apiKey.organizationId))) throw new NotFoundError('ApiKey');
+    await this.assertOrg(apiKey.organizationId, VIEW_PERMISSION.Organization);
+    if (permission) await this.assertOrg(apiKey.organizationId, permission);
+    await this.insideUnlessMutation(apiKey.organizationId);
+    return apiKey;
   }
 
   async visibleEnvironment(id: unknown): Promise<{ environment: Environment; workspace: Workspace } | null> {
@@ -291,7 +356,7 @@ export class Access {
   }
 
   async environment(id: unknown, permission?: Permission): Promise<{ environment: Environment; workspace: Workspace }> {
-    await this.requireViewer();
+    await this.requirePrincipal();
     const found = await this.visibleEnvironment(id);
     if (!found) throw new NotFoundError('Environment');
     if (permission && !(await this.workspacePermissions(found.workspace)).has(permission)) throw new ForbiddenError();

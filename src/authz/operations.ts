@@ -7,7 +7,7 @@ import type { Permission } from './permissions';
 export type Guard =
   | { kind: 'public' }
   | { kind: 'authenticated' }
-  | { kind: 'organization' | 'workspace' | 'environment' | 'role' | 'invitation'; arg: string; permission: Permission };
+  | { kind: 'organization' | 'workspace' | 'environment' | 'role' | 'invitation' | 'apiKey'; arg: string; permission: Permission };
 
 const authenticated: Guard = { kind: 'authenticated' };
 const org = (arg: string, permission: Permission): Guard => ({ kind: 'organization', arg, permission });
@@ -16,6 +16,8 @@ const env = (arg: string, permission: Permission): Guard => ({ kind: 'environmen
 const role = (arg: string, permission: Permission): Guard => ({ kind: 'role', arg, permission });
 /** Scoped by an invitation id: its organization's permission. */
 const invitation = (arg: string, permission: Permission): Guard => ({ kind: 'invitation', arg, permission });
+/** Scoped by an API key id: its organization's permission. */
+const apiKey = (arg: string, permission: Permission): Guard => ({ kind: 'apiKey', arg, permission });
 
 export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<string, Guard> } = {
   Query: {
@@ -32,6 +34,8 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     // A preview by token needs no login (SPEC §2): what it shows is the lookup's narrow answer.
     invitation: { kind: 'public' },
     auditEvents: org('organizationId', 'org.audit.view'),
+    // Machine-only (SPEC §4): no role holds secrets.read, so a user is FORBIDDEN; a key needs it (and to see the workspace).
+    resolveSecrets: ws('workspaceId', 'secrets.read'),
   },
   Mutation: {
     createOrganization: authenticated,
@@ -67,8 +71,27 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     // The invitee is not a member yet: the token and their verified email decide (in the service).
     acceptInvitation: authenticated,
     declineInvitation: authenticated,
+    createApiKey: org('organizationId', 'org.api_keys.manage'),
+    revokeApiKey: apiKey('id', 'org.api_keys.manage'),
+    // The key itself is the credential (SPEC §2): no bearer needed.
+    exchangeApiKey: { kind: 'public' },
+    setOrganizationNotificationDefault: org('organizationId', 'org.settings.update'),
+    // Every member chooses their own channels (org.view: what any role of the organization holds).
+    setNotificationPreference: org('organizationId', 'org.view'),
+    setNotificationDigest: org('organizationId', 'org.view'),
+    // For machines (SPEC §4): no role holds notifications.publish, so a user token is FORBIDDEN.
+    publishNotification: org('organizationId', 'notifications.publish'),
+    // The viewer's own inbox across organizations: others' ids are ignored (in the service and by RLS).
+    markNotificationsRead: authenticated,
   },
 };
+
+/**
+ * Operations open to any signed-in person but not to API keys (SPEC §2: a key acts only inside its
+ * organization): a key is FORBIDDEN there. Every other `authenticated` operation accepts a key,
+ * which then sees only its own organization.
+ */
+export const USER_ONLY_OPERATIONS: ReadonlySet<string> = new Set(['me', 'createOrganization', 'leaveOrganization', 'acceptInvitation', 'declineInvitation', 'markNotificationsRead']);
 
 /**
  * Organization-scoped mutations still allowed while the organization is read-only (subscription
@@ -83,6 +106,9 @@ export const ALLOWED_WHILE_INACTIVE: ReadonlySet<string> = new Set([
   'restoreOrganization',
   'removeMember',
   'leaveOrganization',
+  // A member's own notification choices are not a change of the organization.
+  'setNotificationPreference',
+  'setNotificationDigest',
 ]);
 
 /**
@@ -107,6 +133,8 @@ export const FIELD_GUARDS: Record<'Organization' | 'Workspace' | 'Environment', 
     deletionImpact: 'org.delete',
     subscription: 'org.billing.view',
     secrets: 'org.secrets.manage',
+    apiKeys: 'org.api_keys.manage',
+    notificationDefaults: 'org.settings.view',
   },
   Workspace: { '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' },
   Environment: { '*': 'workspace.view' },
@@ -161,4 +189,16 @@ export const OPEN_TYPES = [
   'QuotaUsage',
   // Reached through Organization/Workspace.secrets (org.secrets.manage) or setSecret.
   'SecretMetadata',
+  // Reached through Organization.apiKeys (org.api_keys.manage), createApiKey/revokeApiKey or exchangeApiKey (the key itself).
+  'ApiKey',
+  'CreatedApiKey',
+  'AccessToken',
+  // Reached only through resolveSecrets (secrets.read).
+  'ResolvedSecret',
+  // Reached through the viewer (their own inbox and settings) or the notification mutations.
+  'Notification',
+  'NotificationConnection',
+  'NotificationEdge',
+  'NotificationPreference',
+  'NotificationSettings',
 ];

@@ -3,12 +3,12 @@ import type { IMiddlewareTypeMap } from 'graphql-middleware';
 import { allow, deny, rule, shield } from 'graphql-shield';
 import type { IRules } from 'graphql-shield';
 import type { ShieldRule as IRule } from 'graphql-shield/typings/types';
-import { ForbiddenError, UnauthenticatedError } from '../common/errors';
+import { ForbiddenError } from '../common/errors';
 import type { RequestContext } from '../context';
 import type { Environment } from '../modules/environment/environment.entity';
 import type { Organization } from '../modules/organization/organization.entity';
 import type { Workspace } from '../modules/workspace/workspace.entity';
-import { FIELD_GUARDS, type Guard, OPEN_TYPES, OPERATION_GUARDS } from './operations';
+import { FIELD_GUARDS, type Guard, OPEN_TYPES, OPERATION_GUARDS, USER_ONLY_OPERATIONS } from './operations';
 import type { Permission } from './permissions';
 
 type Args = Record<string, unknown>;
@@ -56,7 +56,9 @@ const scoped = async (ctx: RequestContext, info: GraphQLResolveInfo, lookup: () 
 const authenticated = rule('isAuthenticated', noCache)((_p, _a, ctx: RequestContext, info: GraphQLResolveInfo) =>
   decide(async () => {
     scopeWrite(ctx, info, null);
-    if (!(await ctx.viewer())) throw new UnauthenticatedError();
+    // A person's operations (me, createOrganization, invitations…) are FORBIDDEN to an API key.
+    if (USER_ONLY_OPERATIONS.has(info.fieldName)) await ctx.access.requireViewer();
+    else await ctx.access.requirePrincipal();
   }),
 );
 
@@ -82,6 +84,10 @@ function operationRule(guard: Guard): IRule {
     case 'role':
       return once(`hasRole:${guard.permission}:${guard.arg}`, () => rule(`hasRole:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
         decide(() => scoped(ctx, info, async () => (await ctx.access.role(args[guard.arg], guard.permission)).organizationId)),
+      ));
+    case 'apiKey':
+      return once(`hasApiKey:${guard.permission}:${guard.arg}`, () => rule(`hasApiKey:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>
+        decide(() => scoped(ctx, info, async () => (await ctx.access.apiKeyById(args[guard.arg], guard.permission)).organizationId)),
       ));
     case 'invitation':
       return once(`hasInvitation:${guard.permission}:${guard.arg}`, () => rule(`hasInvitation:${guard.permission}:${guard.arg}`, noCache)((_p, args: Args, ctx: RequestContext, info: GraphQLResolveInfo) =>

@@ -1,13 +1,15 @@
 import { Client } from 'pg';
 import type { SqlQuery } from '../database/tenant-transaction';
 import { Envelope } from '../crypto/envelope';
-import { rotateMasterKey } from '../crypto/rotate-master-key';
+import { signingKeyPurpose } from '../auth/service-tokens';
+import { rotateMasterKey, rotateServiceKeys } from '../crypto/rotate-master-key';
 
 /**
  * `npm run rotate-master-key`: rewraps every organization data key with SECRETS_MASTER_KEY (the
  * new key), opening them with SECRETS_MASTER_KEY_PREVIOUS (the old one). Safe to interrupt and
  * rerun. Connects with DATABASE_URL (the migration owner's, as the service uses); each data key is
- * rewrapped under the service's role, scoped to its organization.
+ * rewrapped under the service's role, scoped to its organization. The service's JWT signing keys
+ * (sealed by the master key itself) are resealed the same way.
  */
 function key(name: string): Buffer {
   const raw = process.env[name];
@@ -46,6 +48,23 @@ async function main(): Promise<void> {
       }
     });
     process.stdout.write(`rewrapped ${result.rewrapped} data keys; ${result.alreadyCurrent} already wrapped by the new master key\n`);
+    const signing = await rotateServiceKeys(
+      envelope,
+      async (fn) => {
+        await client.query('BEGIN');
+        try {
+          await client.query(`SELECT app_set_scope('rotate-master-key', NULL, NULL)`);
+          const value = await fn(query);
+          await client.query('COMMIT');
+          return value;
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      },
+      signingKeyPurpose,
+    );
+    process.stdout.write(`resealed ${signing.rewrapped} signing keys; ${signing.alreadyCurrent} already sealed by the new master key\n`);
   } finally {
     await client.end();
   }

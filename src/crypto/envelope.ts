@@ -56,6 +56,26 @@ export class Envelope {
     throw new Error('organization data key cannot be unwrapped by any configured master key');
   }
 
+  /**
+   * Seals a secret of the service itself (not of an organization: its JWT signing keys) directly
+   * with the master key, bound to `purpose`; `openWithMaster` tries the previous master keys too.
+   */
+  sealWithMaster(purpose: string, plaintext: Buffer): Buffer {
+    return gcmEncrypt(this.masterKey, plaintext, Buffer.from(`service:${purpose}`));
+  }
+
+  openWithMaster(purpose: string, sealed: Buffer): { plaintext: Buffer; current: boolean } {
+    const aad = Buffer.from(`service:${purpose}`);
+    for (const [i, master] of [this.masterKey, ...this.previousKeys].entries()) {
+      try {
+        return { plaintext: gcmDecrypt(master, sealed, aad), current: i === 0 };
+      } catch {
+        // not sealed by this master key: try the next
+      }
+    }
+    throw new Error('service key cannot be opened by any configured master key');
+  }
+
   /** Wraps a data key with the current master key. */
   wrap(organizationId: string, version: number, key: Buffer): Buffer {
     return gcmEncrypt(this.masterKey, key, Buffer.from(`org-key:${organizationId}:${version}`));

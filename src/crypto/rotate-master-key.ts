@@ -47,3 +47,31 @@ export async function rotateMasterKey(
   }
   return result;
 }
+
+/**
+ * Reseals the service's own secrets sealed directly by the master key (the JWT signing keys of
+ * `service_signing_keys`) with the current master key; one short transaction per key, each
+ * locked, so it is as interruptible and rerunnable as the data keys' rotation.
+ */
+export async function rotateServiceKeys(
+  envelope: Envelope,
+  transaction: <T>(fn: (query: SqlQuery) => Promise<T>) => Promise<T>,
+  purposeOf: (kid: string) => string,
+): Promise<RotationResult> {
+  const result: RotationResult = { rewrapped: 0, alreadyCurrent: 0 };
+  const kids = await transaction((query) => query<{ kid: string }>(`SELECT kid FROM service_signing_keys ORDER BY kid`));
+  for (const { kid } of kids) {
+    await transaction(async (query) => {
+      const [row] = await query<{ sealed_private_key: Buffer | Uint8Array }>(`SELECT sealed_private_key FROM service_signing_keys WHERE kid = $1 FOR UPDATE`, [kid]);
+      if (!row) return;
+      const { plaintext, current } = envelope.openWithMaster(purposeOf(kid), Buffer.from(row.sealed_private_key));
+      if (current) {
+        result.alreadyCurrent++;
+        return;
+      }
+      await query(`UPDATE service_signing_keys SET sealed_private_key = $2 WHERE kid = $1`, [kid, envelope.sealWithMaster(purposeOf(kid), plaintext)]);
+      result.rewrapped++;
+    });
+  }
+  return result;
+}

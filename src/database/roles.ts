@@ -10,5 +10,11 @@ export const INVITATION_LOOKUP_ROLE = 'tenant_service_invitation_lookup';
 export const PURGER_ROLE = 'tenant_service_purger';
 /** Owns the due-work lookups of the background jobs: may read only the due-time columns (and ids) of the tables they scan. */
 export const JOB_SCAN_ROLE = 'tenant_service_job_scan';
+/** Owns the API-key lookups by hash and by id: may read only what authenticating a key needs (never another key's hash). */
+export const API_KEY_LOOKUP_ROLE = 'tenant_service_api_key_lookup';
+/** Owns `notification_recipients_by_email`: may read the id, email and verification of users, nothing else. */
+export const RECIPIENT_LOOKUP_ROLE = 'tenant_service_recipient_lookup';
+/** For a mailer (granted to its login role): may read the email outbox of every organization and mark rows sent or failed, nothing else. */
+export const MAILER_ROLE = 'tenant_service_mailer';
 /** Owns the audit-retention functions: may read the retention of an organization's plan and the time of its audit events, and delete only expired ones. */
 export const AUDIT_PRUNER_ROLE = 'tenant_service_audit_pruner';

@@ -1,5 +1,6 @@
 import type { QueryRunner } from 'typeorm';
-import type { Principal, Viewer } from '../auth/principal';
+import type { ApiKeyIdentity, Principal, Viewer } from '../auth/principal';
+import { UnauthenticatedError } from '../common/errors';
 import type { Database, StatementSender } from './database';
 
 export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
@@ -13,9 +14,14 @@ function rowsOf<T>(result: unknown): T[] {
 /** Sets the scope the policies read (the SQL function is the one place that sets it). */
 const SET_SCOPE = `SELECT app_set_scope($1, $2, $3)`;
 
-/** What opening a transaction for a principal resolved: the user (for a user principal) and its organizations. */
+/** The role key under which an API key's one organization appears in `Session.roles` (no role key can take this form). */
+export const API_KEY_ROLE = '@api_key';
+
+/** What opening a transaction for a principal resolved: the user (for a user principal) or the API key, and its organizations. */
 export interface Session {
   viewer: Viewer | null;
+  /** The authenticated API key of an `apiKey` principal (null otherwise). */
+  apiKey: ApiKeyIdentity | null;
   /** organization id → role key; live: it follows the scope as it widens, narrows and rolls back. */
   roles: ReadonlyMap<string, string>;
 }
@@ -32,6 +38,8 @@ interface OpenResult {
   user?: { id: string; email: string; email_verified: boolean; name: string | null; created: boolean };
   /** `organization:role` pairs, comma-separated (organization ids are UUIDs; role keys have neither `:` nor `,`). */
   roles: string;
+  /** For an `apiKey` principal: the key, or null when it does not authenticate (revoked, expired, unknown, organization gone). */
+  apiKey?: { id: string; organizationId: string; name: string; scopes: string[] } | null;
 }
 
 /**
@@ -185,6 +193,7 @@ export class TenantTransaction {
    * principal into (a user's memberships, or a system principal's one organization).
    */
   private scopeArguments(): [string, string | null, string] {
+    // An API key's one organization is its scope role (set when the transaction opened).
     const organizations = this.principal.kind === 'system' ? this.principal.organizationId : [...this.scopeRoles.keys()].join(',');
     return [this.requestId, this.userId, organizations];
   }
@@ -282,12 +291,21 @@ export class TenantTransaction {
         return { kind: 'user', subject: p.identity.subject, email: p.identity.email, emailVerified: p.identity.emailVerified, name: p.identity.name, picture: p.identity.picture };
       case 'system':
         return { kind: 'system', organizationId: p.organizationId };
+      case 'apiKey':
+        return p.credential.via === 'secret' ? { kind: 'apiKey', hash: p.credential.hash } : { kind: 'apiKey', id: p.credential.keyId };
       case 'anonymous':
         return { kind: 'anonymous' };
     }
   }
 
   private resolve(result: OpenResult): void {
+    let apiKey: ApiKeyIdentity | null = null;
+    if (this.principal.kind === 'apiKey') {
+      // The key is authenticated here, on every request: nothing of the unit of work runs without it.
+      if (!result.apiKey) throw new UnauthenticatedError('Invalid, revoked or expired API key', 401);
+      apiKey = Object.freeze({ ...result.apiKey, scopes: Object.freeze([...result.apiKey.scopes]), via: this.principal.credential.via });
+      this.scopeRoles.set(apiKey.organizationId, API_KEY_ROLE);
+    }
     if (result.roles) {
       for (const pair of result.roles.split(',')) this.scopeRoles.set(pair.slice(0, 36), pair.slice(37));
     }
@@ -295,6 +313,7 @@ export class TenantTransaction {
     this.userId = user?.id ?? null;
     this.session = {
       viewer: user ? { userId: user.id, email: user.email, name: user.name, emailVerified: user.email_verified, created: user.created } : null,
+      apiKey,
       roles: this.scopeRoles,
     };
   }

@@ -1,6 +1,7 @@
 import type { AppServices } from '../context';
 import { auditRetentionJob } from '../modules/audit/audit.retention';
 import { BILLING_JOBS } from '../modules/billing/billing.jobs';
+import { notificationDigestJob } from '../modules/notification/notification-digest.job';
 import { PURGE_JOB_KIND } from './organization-purge.job';
 import { Scheduler } from './scheduler';
 
@@ -10,5 +11,5 @@ import { Scheduler } from './scheduler';
  * created by a migration (see 1765100000000-subscriptions.ts).
  */
 export function createScheduler(app: AppServices): Scheduler {
-  return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND, auditRetentionJob);
+  return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND, notificationDigestJob, auditRetentionJob);
 }

@@ -101,6 +101,8 @@ interface Fixture {
   systemRoleId: string;
   /** A revoked invitation: resending or revoking it fails on its state, nothing changes. */
   invitationId: string;
+  /** A revoked API key: revoking it again fails on its state, nothing changes. */
+  apiKeyId: string;
   emails: Record<string, string>;
   /** Audit actions the fixture's own calls wrote. */
   fixtureAudits: string[];
@@ -275,6 +277,46 @@ const CASES: Record<string, Case> = {
     holder: [],
     audit: 'subscription.resumed',
   },
+  // A lifetime of 0 days: refused after the permission and scope checks, nothing stored.
+  createApiKey: {
+    document: `mutation($org: ID!) { createApiKey(organizationId: $org, input: { name: "matrix", scopes: ["org.view"], expiresInDays: 0 }) { secret } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'expiresInDays' },
+  },
+  revokeApiKey: {
+    document: `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`,
+    variables: (f) => ({ id: f.apiKeyId }),
+    holder: ['PRECONDITION_FAILED'],
+    extensions: { reason: 'API_KEY_REVOKED' },
+  },
+  // A malformed notification type: refused after the permission check, nothing stored.
+  setOrganizationNotificationDefault: {
+    document: `mutation($org: ID!) { setOrganizationNotificationDefault(organizationId: $org, type: "Not A Type", channel: NONE) { type } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
+  setNotificationPreference: {
+    document: `mutation($org: ID!) { setNotificationPreference(organizationId: $org, type: "Not A Type", channel: NONE) { emailDigest } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
+  // Each member's own choice (unchanged: off), audited.
+  setNotificationDigest: {
+    document: `mutation($org: ID!) { setNotificationDigest(organizationId: $org, emailDigest: false) { emailDigest } }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: [],
+    audit: 'notification.digest_changed',
+  },
+  // No role holds notifications.publish (API keys only): every member is FORBIDDEN.
+  publishNotification: {
+    document: `mutation($org: ID!) { publishNotification(organizationId: $org, input: { type: "Not A Type", title: "t", audience: ALL_MEMBERS }) }`,
+    variables: (f) => ({ org: f.orgId }),
+    holder: ['BAD_USER_INPUT'],
+    extensions: { field: 'type' },
+  },
 };
 
 /** SPEC §4: the permission each guarded mutation needs. */
@@ -305,9 +347,16 @@ const SPEC_MUTATION_PERMISSIONS: Record<string, string> = {
   inviteMember: 'org.members.invite',
   resendInvitation: 'org.members.invite',
   revokeInvitation: 'org.members.invite',
+  createApiKey: 'org.api_keys.manage',
+  revokeApiKey: 'org.api_keys.manage',
+  setOrganizationNotificationDefault: 'org.settings.update',
+  // A member's own notification settings: what every role of the organization holds.
+  setNotificationPreference: 'org.view',
+  setNotificationDigest: 'org.view',
+  publishNotification: 'notifications.publish',
 };
 
-const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'invitation', 'role'];
+const SCOPED_KINDS = ['organization', 'workspace', 'environment', 'invitation', 'role', 'apiKey'];
 const WORKSPACE_KINDS = ['workspace', 'environment'];
 /** Mutations the service registers (its resolvers are loaded by the test helper's import of the server). */
 const REGISTERED = new Set(getMetadataStorage().mutations.map((m) => m.schemaName));
@@ -393,6 +442,14 @@ beforeAll(async () => {
     ),
   );
   fx.invitationId = invitation.id;
+  const [apiKey] = await app.db.withConnection((r) =>
+    r.query(
+      `INSERT INTO api_keys (organization_id, name, prefix, secret_hash, scopes, expires_at, revoked_at)
+       VALUES ($1, 'matrix-revoked', 'tsk_matrix00', sha256('matrix'::bytea), '{org.view}', now() + interval '7 days', now()) RETURNING id`,
+      [org.id],
+    ),
+  );
+  fx.apiKeyId = apiKey.id;
 });
 afterAll(async () => {
   await app?.close();
@@ -452,6 +509,8 @@ describe('the matrix data matches SPEC §4', () => {
       deletionImpact: 'org.delete',
       subscription: 'org.billing.view',
       secrets: 'org.secrets.manage',
+      apiKeys: 'org.api_keys.manage',
+      notificationDefaults: 'org.settings.view',
     });
     expect(FIELD_GUARDS.Workspace).toEqual({ '*': 'workspace.view', members: 'workspace.members.manage', secrets: 'org.secrets.manage' });
   });
@@ -587,6 +646,12 @@ const SIGNED_IN_CASES: Record<string, { document: string; variables: Record<stri
     variables: { token: randomUUID().replace(/-/g, '').repeat(2) },
     signedIn: ['NOT_FOUND'],
   },
+  // Someone else's (here: nobody's) id is ignored: nothing marked.
+  markNotificationsRead: {
+    document: `mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }`,
+    variables: { ids: [randomUUID()] },
+    signedIn: [],
+  },
 };
 const SIGNED_IN = Object.entries(OPERATION_GUARDS.Mutation).filter(([name, guard]) => guard.kind === 'authenticated' && REGISTERED.has(name)).map(([name]) => name);
 
@@ -632,6 +697,8 @@ describe('organization query and its guarded fields', () => {
     deletionImpact: 'deletionImpact { blockers }',
     subscription: 'subscription { status }',
     secrets: 'secrets { key }',
+    apiKeys: 'apiKeys { id }',
+    notificationDefaults: 'notificationDefaults { type }',
   };
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 

@@ -5,6 +5,8 @@ import { INVITATION_TABLES } from '../../src/database/migrations/1764930000000-i
 import { QUOTA_TABLES } from '../../src/database/migrations/1765000000000-quota-notifications';
 import { SUBSCRIPTION_TABLES } from '../../src/database/migrations/1765100000000-subscriptions';
 import { SECRET_TABLES } from '../../src/database/migrations/1765300000000-secrets';
+import { API_KEY_TABLES } from '../../src/database/migrations/1765500000000-api-keys';
+import { NOTIFICATION_TABLES } from '../../src/database/migrations/1765700000000-notifications';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
 import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
@@ -16,7 +18,7 @@ let orgA: CreatedOrganization;
 let orgB: CreatedOrganization;
 let userA: string;
 /** The foundation's tenant tables and those later migrations added (a test below keeps this list complete). */
-const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES, ...QUOTA_TABLES, ...SUBSCRIPTION_TABLES, ...SECRET_TABLES];
+const TABLES = [...TENANT_TABLES, 'feature_flag_overrides', ...INVITATION_TABLES, ...QUOTA_TABLES, ...SUBSCRIPTION_TABLES, ...SECRET_TABLES, ...API_KEY_TABLES, ...NOTIFICATION_TABLES];
 const UNSCOPED = ['workspaces', 'memberships', 'environments', 'audit_events', 'roles', 'organizations', 'subscriptions'] as const;
 
 /** An environment written as the app role scoped to its organization, like any request would. */
@@ -171,14 +173,20 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
     // The exceptions are looked up before the organization is known: the principal's own
     // memberships by user (request bootstrap, own_memberships policy), an invitation by its token
     // hash and the viewer's pending invitations by address (the SECURITY DEFINER lookups), the
-    // background jobs' due-work scans by due time, and a federation reference to a subscription
-    // by its id. None is unique.
+    // background jobs' due-work scans by due time, a federation reference to a subscription by
+    // its id, a recipient's inbox across their organizations, and an API key by its hash or id
+    // (the key lookups). None is unique.
     const byName = (a: { index: string }, b: { index: string }) => a.index.localeCompare(b.index);
     expect(rows.filter((r) => r.lead !== 'organization_id').sort(byName)).toEqual([
+      // The API-key lookups (SECURITY DEFINER): a bearer key by its hash, an exchanged token's key by its id.
+      { index: 'api_keys_id_idx', lead: 'id' },
+      { index: 'api_keys_secret_hash_idx', lead: 'secret_hash' },
       { index: 'invitations_pending_email_idx', lead: 'email' },
       { index: 'invitations_pending_expiry_idx', lead: 'expires_at' },
       { index: 'invitations_token_hash_idx', lead: 'token_hash' },
       { index: 'memberships_user_idx', lead: 'user_id' },
+      { index: 'notification_digest_items_due_idx', lead: 'day' },
+      { index: 'notifications_recipient_idx', lead: 'user_id' },
       { index: 'subscriptions_archive_due_idx', lead: 'archive_at' },
       { index: 'subscriptions_id_idx', lead: 'id' },
       { index: 'subscriptions_period_due_idx', lead: 'current_period_end' },

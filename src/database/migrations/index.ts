@@ -9,6 +9,8 @@ import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
 import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
 import { Secrets1765300000000 } from './1765300000000-secrets';
 import { AuditApi1765400000000 } from './1765400000000-audit-api';
+import { ApiKeys1765500000000 } from './1765500000000-api-keys';
+import { Notifications1765700000000 } from './1765700000000-notifications';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -23,4 +25,6 @@ export const MIGRATIONS = [
   OrganizationDeletion1765200000000,
   Secrets1765300000000,
   AuditApi1765400000000,
+  ApiKeys1765500000000,
+  Notifications1765700000000,
 ];

@@ -20,7 +20,7 @@ export async function organizationStatus(ctx: RequestContext, o: Organization): 
 
 /** A subscription reference from another service (federation), with the same check as Organization.subscription: NOT_FOUND otherwise. */
 export async function subscriptionReference(ctx: RequestContext, id: unknown): Promise<Subscription> {
-  await ctx.access.requireViewer();
+  await ctx.access.requirePrincipal();
   const subscription = isUuid(id) ? await ctx.loaders.subscriptionById.load(id) : null;
   if (!subscription || !(await ctx.access.visibleOrganization(subscription.organizationId))) throw new NotFoundError('Subscription');
   const permissions = await ctx.access.orgPermissions(subscription.organizationId);

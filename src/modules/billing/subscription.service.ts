@@ -1,3 +1,4 @@
+import { NotificationEmitter, OWNERS } from '../notification/notification.emitter';
 import { NotFoundError, PreconditionFailedError } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import type { SqlQuery } from '../../database/tenant-transaction';
@@ -56,6 +57,22 @@ export async function recordStatusChange(ctx: RequestContext, before: Subscripti
     changes: changesOf(before, after),
     metadata,
   });
+  await notifyStatusChange(ctx, before, after, metadata);
+}
+
+/** billing.status_changed to the owners (SPEC §5) when the status moved, whoever moved it (a job, the webhook, a billing mutation). */
+async function notifyStatusChange(ctx: RequestContext, before: Subscription, after: Subscription, metadata: Record<string, unknown> = {}): Promise<void> {
+  if (before.status === after.status) return;
+  await new NotificationEmitter(ctx).emit(
+    after.organizationId,
+    {
+      type: 'billing.status_changed',
+      title: `Subscription ${after.status.toLowerCase().replace(/_/g, ' ')}`,
+      body: `The subscription changed from ${before.status} to ${after.status}.`,
+      metadata: { previousStatus: before.status, status: after.status, plan: after.planKey, ...metadata },
+    },
+    OWNERS,
+  );
 }
 
 /** Moves a subscription to a status (the webhook's PAST_DUE, SUSPENDED, ACTIVE). */
@@ -115,6 +132,7 @@ export class SubscriptionService {
         changes: changesOf(current, next),
         metadata: downgrade ? { plan: planKey, effectiveAt: next.currentPeriodEnd.toISOString() } : { plan: planKey, previousPlan: current.planKey, previousStatus: current.status },
       });
+      await notifyStatusChange(this.ctx, current, next);
       return next;
     });
   }
@@ -144,6 +162,7 @@ export class SubscriptionService {
         changes: changesOf(current, next),
         metadata: { atPeriodEnd },
       });
+      await notifyStatusChange(this.ctx, current, next);
       return next;
     });
   }
@@ -169,6 +188,7 @@ export class SubscriptionService {
         resourceId: next.id,
         changes: changesOf(current, next),
       });
+      await notifyStatusChange(this.ctx, current, next);
       return next;
     });
   }

@@ -91,7 +91,7 @@ export class EnvironmentService {
   /** Slug unique among the workspace's active environments; credentials sealed before they are stored. */
   async create(workspaceId: string, input: CreateEnvironmentInput): Promise<Environment> {
     const workspace = await this.ctx.access.workspace(workspaceId);
-    const viewer = await this.ctx.access.requireViewer();
+    const actingUserId = await this.ctx.access.actingUserId();
     const name = requiredName(input.name);
     if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
     const tier = enumValue(EnvironmentTier, input.tier, 'tier');
@@ -144,7 +144,7 @@ export class EnvironmentService {
                    cpu, ram_mb, disk_gb, cloud_credentials, created_by)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${ENVIRONMENT_COLUMNS}`,
                 [organizationId, id, workspaceId, name, slug, tier, deploymentHost, executionBackend,
-                  resources.cpu, resources.ramMb, resources.diskGb, sealed, viewer.userId],
+                  resources.cpu, resources.ramMb, resources.diskGb, sealed, actingUserId],
               )
             )[0]!,
           constraint: 'environments_slug_key',

@@ -18,7 +18,7 @@ export class FeatureFlagService {
    */
   async set(organizationId: string, key: string, enabled: boolean): Promise<FeatureFlag> {
     const organization = await this.ctx.access.organization(organizationId);
-    const viewer = await this.ctx.access.requireViewer();
+    const actingUserId = await this.ctx.access.actingUserId();
     if (typeof key !== 'string' || !FEATURE_KEY_PATTERN.test(key)) {
       throw new BadUserInputError('key', 'key must match ^[a-z][a-z0-9_.-]{1,63}$ (lowercase letters, digits, _ . -; 2 to 64 characters)');
     }
@@ -31,7 +31,7 @@ export class FeatureFlagService {
       const [inserted] = await query(
         `INSERT INTO feature_flag_overrides (organization_id, key, enabled, updated_by) VALUES ($1, $2, $3, $4)
          ON CONFLICT (organization_id, key) DO NOTHING RETURNING enabled`,
-        [organization.id, key, enabled, viewer.userId],
+        [organization.id, key, enabled, actingUserId],
       );
       let previousOverride: boolean | null = null;
       if (!inserted) {
@@ -44,7 +44,7 @@ export class FeatureFlagService {
           `UPDATE feature_flag_overrides SET enabled = $3, updated_by = $4,
              updated_at = CASE WHEN enabled IS DISTINCT FROM $3 THEN now() ELSE updated_at END
            WHERE organization_id = $1 AND key = $2`,
-          [organization.id, key, enabled, viewer.userId],
+          [organization.id, key, enabled, actingUserId],
         );
       }
       // What the flag was: the override replaced if any, else what the plan said (off when it does not name it).

@@ -1,3 +1,4 @@
+import { NotificationEmitter } from '../notification/notification.emitter';
 import { lockMembership } from '../membership/membership.lock';
 import { QuotaChecker } from '../quota/quota.checker';
 import { QuotaResource } from '../quota/quota.types';
@@ -21,22 +22,33 @@ export function notPending(status: InvitationStatus): PreconditionFailedError {
   return new PreconditionFailedError(`INVITATION_${status}`, messages[status]);
 }
 
-/** What an outbox row for a mailer carries: never the token (SPEC §5: the ticket is returned once to the inviter). */
+/** The invitation email for a mailer (never the token: SPEC §5, the ticket is returned once to the inviter), and member.invited in-app. */
 export async function queueInvitationEmail(ctx: RequestContext, type: 'invitation.created' | 'invitation.resent', invitation: Invitation, organizationName: string): Promise<void> {
   const viewer = await ctx.access.requireViewer();
-  await ctx.tx.query(`INSERT INTO email_outbox (organization_id, type, recipient_email, payload) VALUES ($1, $2, $3, $4)`, [
-    invitation.organizationId,
+  const emitter = new NotificationEmitter(ctx);
+  // The invitation email itself is transactional: always queued, whatever anyone's channels (it is
+  // also the email of the member.invited notification).
+  await emitter.queueEmail(invitation.organizationId, {
     type,
-    invitation.email,
-    JSON.stringify({
+    recipientEmail: invitation.email,
+    payload: {
       invitationId: invitation.id,
       organizationId: invitation.organizationId,
       organizationName,
       roleKey: invitation.roleKey,
       expiresAt: invitation.expiresAt.toISOString(),
       invitedBy: { id: viewer.userId, email: viewer.email, name: viewer.name },
-    }),
-  ]);
+    },
+  });
+  if (type === 'invitation.created') {
+    // member.invited, in-app, to the invitee once they have an account (SPEC §5).
+    await emitter.notifyInvitee(invitation.organizationId, invitation.id, invitation.email, {
+      type: 'member.invited',
+      title: `You were invited to join ${organizationName}`,
+      body: `${viewer.name ?? viewer.email} invited you as ${invitation.roleKey}. The invitation expires on ${invitation.expiresAt.toISOString().slice(0, 10)}.`,
+      metadata: { invitationId: invitation.id, organizationId: invitation.organizationId, organizationName, roleKey: invitation.roleKey, expiresAt: invitation.expiresAt.toISOString() },
+    });
+  }
 }
 
 /**

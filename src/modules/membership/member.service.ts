@@ -1,3 +1,4 @@
+import { NotificationEmitter } from '../notification/notification.emitter';
 import { BadUserInputError, ForbiddenError, MfaRequiredError, NotFoundError, PreconditionFailedError } from '../../common/errors';
 import { isUuid } from '../../common/validation';
 import { hydrator } from '../../database/hydrate';
@@ -136,6 +137,16 @@ export class MemberService {
         changes: { changedFields: ['ownerId'], oldValues: { ownerId: viewer.userId }, newValues: { ownerId: newOwnerId } },
         metadata: { previousOwnerId: viewer.userId, newOwnerId, newOwnerEmail: target.email, newOwnerPreviousRole: previousRole, previousOwnerRole: 'admin' },
       });
+      await new NotificationEmitter(this.ctx).emit(
+        organization.id,
+        {
+          type: 'ownership.transferred',
+          title: `Ownership of ${organization.name} was transferred`,
+          body: `${target.email} is now the owner; ${viewer.email} is now an admin.`,
+          metadata: { organizationId: organization.id, previousOwnerId: viewer.userId, newOwnerId },
+        },
+        { userIds: [viewer.userId, newOwnerId] },
+      );
       return organization;
     });
   }

@@ -32,6 +32,7 @@ interface ImpactRow {
   members: number;
   pending_invitations: number;
   secrets: number;
+  api_keys: number;
   active_subscription: boolean;
 }
 
@@ -48,6 +49,7 @@ export async function deletionImpacts(query: SqlQuery, organizationIds: readonly
        (SELECT count(*)::int FROM memberships m WHERE m.organization_id = o.id) AS members,
        (SELECT count(*)::int FROM invitations i WHERE i.organization_id = o.id AND i.status = 'PENDING' AND i.expires_at > now()) AS pending_invitations,
        (SELECT count(*)::int FROM secrets x WHERE x.organization_id = o.id) AS secrets,
+       (SELECT count(*)::int FROM api_keys k WHERE k.organization_id = o.id AND k.revoked_at IS NULL AND k.expires_at > now()) AS api_keys,
        -- A paid plan (a price above 0, or ENTERPRISE's custom null) that is ACTIVE or PAST_DUE; FREE,
        -- TRIALING, CANCELLING and EXPIRED do not block (SPEC §5).
        EXISTS (SELECT 1 FROM subscriptions s JOIN plans p ON p.key = s.plan_key
@@ -62,7 +64,7 @@ export async function deletionImpacts(query: SqlQuery, organizationIds: readonly
     activeEnvironments: r.active_environments,
     members: r.members,
     pendingInvitations: r.pending_invitations,
-    apiKeys: 0,
+    apiKeys: r.api_keys,
     secrets: r.secrets,
     blockers: [...(r.active_environments > 0 ? (['ACTIVE_ENVIRONMENTS'] as const) : []), ...(r.active_subscription ? (['ACTIVE_SUBSCRIPTION'] as const) : [])],
   }));

@@ -21,7 +21,7 @@ export class OrganizationResolver {
     @Arg('id', () => ID, { nullable: true }) id?: string | null,
     @Arg('slug', () => String, { nullable: true }) slug?: string | null,
   ): Promise<Organization> {
-    await ctx.access.requireViewer();
+    await ctx.access.requirePrincipal();
     let targetId: string | null | undefined = id;
     if (!targetId && slug) targetId = (await ctx.loaders.organizationBySlug.load(slug))?.id;
     if (!targetId) throw new NotFoundError('Organization');

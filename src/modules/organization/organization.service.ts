@@ -1,3 +1,4 @@
+import { NotificationEmitter, OWNERS_AND_ADMINS } from '../notification/notification.emitter';
 import { randomUUID } from 'node:crypto';
 import { BadUserInputError, NotFoundError, plural, PreconditionFailedError, uniqueOrConflict } from '../../common/errors';
 import { keysetAfter, keysetConnection, keysetPage, keysetParams, type ConnectionShape } from '../../common/pagination';
@@ -48,7 +49,7 @@ export class OrganizationService {
   /** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
   async listVisible(first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
     const page = keysetPage(first, after);
-    await this.ctx.access.requireViewer();
+    await this.ctx.access.requirePrincipal();
     const roles = await this.ctx.access.viewableOrganizations();
     const ids = [...roles.keys()];
     const owned = ids.filter((id) => roles.get(id) === 'owner');
@@ -181,6 +182,19 @@ export class OrganizationService {
         resourceName: updated.name,
         changes: changes ?? NO_CHANGES,
       });
+      const securityFields = (changes?.changedFields ?? []).filter((f) => f.startsWith('security.'));
+      if (securityFields.length > 0) {
+        await new NotificationEmitter(this.ctx).emit(
+          id,
+          {
+            type: 'security.settings_changed',
+            title: `Security settings of ${updated.name} changed`,
+            body: `Changed: ${securityFields.map((f) => f.slice('security.'.length)).join(', ')}.`,
+            metadata: { changedFields: securityFields },
+          },
+          OWNERS_AND_ADMINS,
+        );
+      }
       return updated;
     });
   }

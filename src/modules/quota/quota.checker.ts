@@ -5,6 +5,7 @@ import type { PlanKey, PlanLimits } from '../billing/plan.types';
 import { lockOrganizationRow } from '../membership/membership.lock';
 import { OrganizationStatus } from '../organization/organization.types';
 import { QuotaLevel, QuotaResource, QuotaUsage } from './quota.types';
+import { NotificationEmitter, OWNERS_AND_ADMINS } from '../notification/notification.emitter';
 
 /** Every resource, in the order they are checked and listed. */
 export const QUOTA_RESOURCES: readonly QuotaResource[] = [
@@ -93,10 +94,9 @@ interface UsageRow {
  *   holds its seat until it is accepted, declined, revoked or expires);
  * - WORKSPACES: every workspace, the default one included;
  * - ENVIRONMENTS, CPU, RAM_MB, DISK_GB: active environments only (a destroyed one holds nothing);
- * - API_KEYS: 0 until API keys exist — the API-keys issue replaces `API_KEYS_USED` by the count of
- *   its active keys (and calls `QuotaChecker.admit` with `{ API_KEYS: 1 }` on create).
+ * - API_KEYS: active keys (neither revoked nor expired); `createApiKey` calls `admit` with `{ API_KEYS: 1 }`.
  */
-export const API_KEYS_USED = `0`;
+export const API_KEYS_USED = `SELECT count(*) FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL AND expires_at > now()`;
 const USAGE_SQL = `
   SELECT
     (SELECT count(*) FROM memberships WHERE organization_id = $1)
@@ -245,7 +245,7 @@ export class QuotaChecker {
     return null;
   }
 
-  /** One audit event and one notification event per threshold crossed upwards from `before` to `after`. */
+  /** One audit event and one notification (quota.warning / quota.blocked to owners and admins) per threshold crossed upwards from `before` to `after`. */
   private async recordCrossings(organizationId: string, resource: QuotaResource, before: number, after: number, limit: number | null): Promise<void> {
     if (limit === null) return;
     for (const { percent, level, notification } of THRESHOLDS) {
@@ -259,7 +259,17 @@ export class QuotaChecker {
         resourceName: resource,
         metadata: details,
       });
-      await this.ctx.tx.query(`INSERT INTO notification_events (organization_id, type, payload) VALUES ($1, $2, $3)`, [organizationId, notification, JSON.stringify(details)]);
+      // Routed to owners and admins by the one emitter, in this transaction (recorded in notification_events).
+      await new NotificationEmitter(this.ctx).emit(
+        organizationId,
+        {
+          type: notification,
+          title: level === QuotaLevel.BLOCKED ? `${resource} quota reached (${after} of ${limit})` : `${resource} quota at ${percent} % (${after} of ${limit})`,
+          body: level === QuotaLevel.BLOCKED ? `No more ${resource} can be added on the current plan.` : `${resource} usage has crossed ${percent} % of the plan's limit.`,
+          metadata: details,
+        },
+        OWNERS_AND_ADMINS,
+      );
     }
   }
 }

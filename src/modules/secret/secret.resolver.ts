@@ -1,10 +1,10 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
 import { Workspace } from '../workspace/workspace.entity';
 import { SecretService } from './secret.service';
-import { SecretMetadata, toMetadata } from './secret.types';
+import { ResolvedSecret, SecretMetadata, toMetadata } from './secret.types';
 
 /** `setSecret`, `deleteSecret` and `SecretMetadata.updatedBy`: values go in, never out. */
 @Resolver(() => SecretMetadata)
@@ -23,6 +23,11 @@ export class SecretResolver {
     @Arg('workspaceId', () => ID, { nullable: true }) workspaceId?: string | null,
   ): Promise<SecretMetadata> {
     return new SecretService(ctx).set(organizationId, workspaceId, key, value);
+  }
+
+  @Query(() => [ResolvedSecret], { description: "For API-key principals with the secrets.read scope: organization secrets overlaid by the workspace's own." })
+  resolveSecrets(@Ctx() ctx: RequestContext, @Arg('workspaceId', () => ID) workspaceId: string): Promise<ResolvedSecret[]> {
+    return new SecretService(ctx).resolve(workspaceId);
   }
 
   @Mutation(() => Boolean)

@@ -46,3 +46,11 @@ export const METADATA_COLUMNS = `organization_id AS "organizationId", workspace_
 export function secretPurpose(workspaceId: string | null, key: string): string {
   return `secret:${workspaceId ?? 'organization'}:${key}`;
 }
+
+/** A secret value, for machines only (`resolveSecrets`, scope `secrets.read`). */
+@ObjectType('ResolvedSecret')
+export class ResolvedSecret {
+  @Field() key: string;
+  @Field() value: string;
+  @Field(() => SecretScope) scope: SecretScope;
+}

@@ -55,7 +55,7 @@ export class WorkspaceService {
   /** Slug derived from the name when omitted (`-2`, `-3`… on collision); an explicit taken slug is CONFLICT. */
   async create(organizationId: string, input: CreateWorkspaceInput): Promise<Workspace> {
     const organization = await this.ctx.access.organization(organizationId);
-    const viewer = await this.ctx.access.requireViewer();
+    const actingUserId = await this.ctx.access.actingUserId();
     const name = requiredName(input.name);
     if (input.slug !== undefined && input.slug !== null) assertExplicitSlug(input.slug);
     const description = optionalText(input.description, 'description', 2000);
@@ -85,7 +85,7 @@ export class WorkspaceService {
             await query(
               `INSERT INTO workspaces (organization_id, id, name, slug, description, visibility, created_by)
                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-              [organization.id, id, name, slug, description, chosenVisibility, viewer.userId],
+              [organization.id, id, name, slug, description, chosenVisibility, actingUserId],
             )
           )[0]!,
         constraint: 'workspaces_slug_key',

@@ -33,7 +33,7 @@ const billing = async (organizationId: string, as: string) => ok(await app.gql(O
 
 describe('the scheduler', () => {
   it('registers every kind of due work once', () => {
-    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'audit_retention']);
+    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'notification_digest', 'audit_retention']);
     expect(() => scheduler.register({ kind: 'trial_end', dueFunction: 'x', run: async () => 0 })).toThrow(/twice/);
   });
 
@@ -173,18 +173,19 @@ describe('the due-work lookups', () => {
        FROM pg_proc p WHERE p.proname LIKE 'app_due_%' AND p.proname <> 'app_due_audit_retention' ORDER BY p.proname`,
     );
     expect(functions).toEqual(
-      ['app_due_archive', 'app_due_invitation_expiry', 'app_due_period_end', 'app_due_trial_end'].map((name) => ({ name, owner: JOB_SCAN_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true })),
+      ['app_due_archive', 'app_due_invitation_expiry', 'app_due_notification_digest', 'app_due_period_end', 'app_due_trial_end'].map((name) => ({ name, owner: JOB_SCAN_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true })),
     );
     const [rights] = await readAll(
       app,
       `SELECT r.rolcanlogin AS login, r.rolsuper AS super, r.rolbypassrls AS bypass,
               has_column_privilege($1, 'subscriptions', 'trial_ends_at', 'SELECT') AS due, has_column_privilege($1, 'subscriptions', 'plan_key', 'SELECT') AS plan,
               has_table_privilege($1, 'subscriptions', 'UPDATE') AS updates, has_table_privilege($1, 'organizations', 'SELECT') AS organizations,
-              has_column_privilege($1, 'invitations', 'email', 'SELECT') AS emails
+              has_column_privilege($1, 'invitations', 'email', 'SELECT') AS emails,
+              has_column_privilege($1, 'notification_digest_items', 'title', 'SELECT') AS titles
        FROM pg_roles r WHERE r.rolname = $1`,
       [JOB_SCAN_ROLE],
     );
-    expect(rights).toEqual({ login: false, super: false, bypass: false, due: true, plan: false, updates: false, organizations: false, emails: false });
+    expect(rights).toEqual({ login: false, super: false, bypass: false, due: true, plan: false, updates: false, organizations: false, emails: false, titles: false });
   });
 });
 

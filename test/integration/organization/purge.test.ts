@@ -69,13 +69,18 @@ async function webhook(organizationId: string, status: string): Promise<void> {
  * custom role, workspaces with a grant, a destroyed environment with encrypted credentials (the
  * organization's data key), an invitation with its outbox row, a feature flag override, a paid
  * subscription moved by the billing webhook (its processed event ids) and then cancelled, a quota
- * threshold crossed (its notification row), an organization and a workspace secret, audit events.
+ * threshold crossed (its notification rows), notification defaults, overrides, a digest choice and
+ * digest items, an organization and a workspace secret, an API key, audit events.
  */
 async function populatedOrganization(label: string): Promise<{ org: CreatedOrganization; owner: string }> {
   const owner = uniqueEmail(`${label}-owner`);
   const org = await createOrganization(app, owner);
   const member = uniqueEmail(`${label}-member`);
   const memberId = await addMember(app, org.id, member, 'member');
+  // Notification settings: an organization default, a member's override, the owner's digest (billing.status_changed below becomes a digest item).
+  ok(await app.gql(`mutation($org: ID!) { setOrganizationNotificationDefault(organizationId: $org, type: "env.deployed", channel: EMAIL) { type } }`, { org: org.id }, { as: owner }));
+  ok(await app.gql(`mutation($org: ID!) { setNotificationPreference(organizationId: $org, type: "quota.warning", channel: BOTH) { emailDigest } }`, { org: org.id }, { as: member }));
+  ok(await app.gql(`mutation($org: ID!) { setNotificationDigest(organizationId: $org, emailDigest: true) { emailDigest } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { createRole(organizationId: $org, input: { key: "operator", name: "Operator", permissions: ["org.view"] }) { key } }`, { org: org.id }, { as: owner }));
   const ws = ok(await app.gql<{ createWorkspace: { id: string } }>(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Payments" }) { id } }`, { org: org.id }, { as: owner })).createWorkspace.id;
   ok(await app.gql(`mutation($ws: ID!, $user: ID!) { setWorkspaceMemberRole(workspaceId: $ws, userId: $user, role: WORKSPACE_ADMIN) { id } }`, { ws, user: memberId }, { as: owner }));
@@ -92,6 +97,8 @@ async function populatedOrganization(label: string): Promise<{ org: CreatedOrgan
   ok(await app.gql(`mutation($org: ID!) { setFeatureFlag(organizationId: $org, key: "beta.purge", enabled: true) { key } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!) { setSecret(organizationId: $org, key: "PURGE_ME", value: "gone") { key } }`, { org: org.id }, { as: owner }));
   ok(await app.gql(`mutation($org: ID!, $ws: ID!) { setSecret(organizationId: $org, workspaceId: $ws, key: "PURGE_ME", value: "gone") { key } }`, { org: org.id, ws }, { as: owner }));
+  const apiKey = ok(await app.gql<{ createApiKey: { secret: string } }>(`mutation($org: ID!) { createApiKey(organizationId: $org, input: { name: "ci", scopes: ["org.view"] }) { secret } }`, { org: org.id }, { as: owner })).createApiKey.secret;
+  ok(await app.gql(`{ organization(id: "${org.id}") { id } }`, {}, { token: apiKey }));
   ok(await app.gql(`mutation($org: ID!) { changePlan(organizationId: $org, plan: STARTER) { status } }`, { org: org.id }, { as: owner }));
   // STARTER allows 3 workspaces: the third crosses the quota thresholds (audit event and notification row).
   ok(await app.gql(`mutation($org: ID!) { createWorkspace(organizationId: $org, input: { name: "Third" }) { id } }`, { org: org.id }, { as: owner }));
