@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
 import { readAll } from '../../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, setFeatureFlag, uniqueEmail } from '../../helpers/factories';
+import { createKey, exchange } from '../api-key/api-key-helpers';
 import { AUDIT_QUERY, type AuditNode, seedEvents } from './helpers';
 
 /**
@@ -240,6 +241,25 @@ describe('HTTP semantics (SPEC §5): status and a JSON body carrying code', () =
     ['a NUL character', '?resourceId=a%00b', 'resourceId'],
   ])('400 BAD_USER_INPUT for %s, naming the parameter', async (_name, query, field) => {
     expectRefusal(await exportAs(owner, org.id, query), 400, 'BAD_USER_INPUT', { field });
+  });
+
+  it('API keys use the same path: with org.audit.export a key exports (directly and exchanged), without it FORBIDDEN, elsewhere NOT_FOUND', async () => {
+    const withBearer = async (bearer: string, organizationId: string) => {
+      const res = await fetch(`${app.url}/organizations/${organizationId}/audit-events/export`, { headers: { authorization: `Bearer ${bearer}` } });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    };
+    const exporter = await createKey(app, org.id, ['org.view', 'org.audit.export'], { as: owner });
+    const direct = await withBearer(exporter.secret, org.id);
+    expect(direct.status).toBe(200);
+    const lines = direct.text.trim().split('\n').map((l) => JSON.parse(l));
+    // The export now also holds the api_key.created event written when the key was made.
+    expect(lines.slice(1)).toEqual(all);
+    expect(lines[0]).toMatchObject({ action: 'api_key.created', resourceId: exporter.id });
+    expect((await withBearer(await exchange(app, exporter.secret), org.id)).status).toBe(200);
+    const viewer = await createKey(app, org.id, ['org.view', 'org.audit.view'], { as: owner });
+    expectRefusal(await withBearer(viewer.secret, org.id), 403, 'FORBIDDEN');
+    expectRefusal(await withBearer(exporter.secret, other.id), 404, 'NOT_FOUND');
+    expectRefusal(await withBearer(`${exporter.secret}x`, org.id), 401, 'UNAUTHENTICATED');
   });
 
   it('in the order of SPEC §6: 401 before 404 before 403 before 400', async () => {
