@@ -14,7 +14,7 @@ import { WorkspaceMutationResolver } from './modules/workspace/workspace.mutatio
 import { MembershipMutationResolver } from './modules/membership/membership.mutations';
 import { MembershipResolver, OrganizationMembersResolver, RoleResolver } from './modules/membership/membership.resolver';
 import { OrganizationResolver } from './modules/organization/organization.resolver';
-import { AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
+import { AuditQueryResolver, AuditResolver, OrganizationAuditResolver } from './modules/audit/audit.resolver';
 import { PlanResolver } from './modules/billing/plan.resolver';
 import { OrganizationSubscriptionResolver, subscriptionReference, SubscriptionResolver } from './modules/billing/subscription.resolver';
 import { FeatureFlagResolver } from './modules/feature-flag/feature-flag.resolver';
@@ -42,6 +42,7 @@ const RESOLVERS: BuildSchemaOptions['resolvers'] = [
   EnvironmentMutationResolver,
   WorkspaceEnvironmentsResolver,
   AuditResolver,
+  AuditQueryResolver,
   OrganizationAuditResolver,
   PlanResolver,
   SubscriptionResolver,

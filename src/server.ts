@@ -23,6 +23,7 @@ import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
 import { jwksRoutes } from './http/jwks';
 import { billingWebhookRoutes } from './http/billing-webhook';
+import { auditExportRoutes } from './http/audit-export';
 import { Metrics } from './http/metrics';
 import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenRefusalReason, withRequestLog } from './http/request-log';
 import { rateLimitPlugin } from './ratelimit/rate-limit.plugin';
@@ -149,6 +150,22 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
   }
 }
 
+/**
+ * The request's context from its HTTP request: principal (UNAUTHENTICATED with HTTP 401 for a
+ * refused token), client address, user agent and request id. The one way a request gets its
+ * principal and transaction: GraphQL and the non-GraphQL routes that act for a principal (the
+ * audit export) both go through it.
+ */
+export async function requestContext(deps: ServerDeps, keyring: ServiceKeyring, req: express.Request, res: express.Response): Promise<RequestContext> {
+  const principal = await principalFrom(req.headers.authorization, deps.verifier, keyring, logDetails(res));
+  const context = new RequestContext(deps, principal, {
+    requestId: res.locals.requestId as string,
+    ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
+    userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
+  });
+  return withRequestLog(context, logDetails(res));
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** NUL in a POST body is refused at the edge, before any statement could fail on it (and named in the request log). */
@@ -240,6 +257,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.use(billingWebhookRoutes(deps));
   const keyring = serviceKeyring(deps.db, deps.envelope);
   app.use(jwksRoutes(keyring, deps.logger));
+  app.use(auditExportRoutes((req, res) => requestContext(deps, keyring, req, res)));
   // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
   app.use(explorerRoutes(deps.config.explorer, deps.logger));
   app.use(
@@ -247,15 +265,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     express.json({ limit: '1mb' }),
     refuseNul,
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const principal = await principalFrom(req.headers.authorization, deps.verifier, keyring, logDetails(res));
-        const context = new RequestContext(deps, principal, {
-          requestId: res.locals.requestId as string,
-          ipAddress: clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], deps.config.trustedProxies),
-          userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'].slice(0, 512) : null,
-        });
-        return withRequestLog(context, logDetails(res));
-      },
+      context: ({ req, res }) => requestContext(deps, keyring, req, res),
     }),
   );
   // Oversized bodies and malformed JSON get a GraphQL-shaped answer.

@@ -33,6 +33,7 @@ export const OPERATION_GUARDS: { Query: Record<string, Guard>; Mutation: Record<
     _service: { kind: 'public' },
     // A preview by token needs no login (SPEC §2): what it shows is the lookup's narrow answer.
     invitation: { kind: 'public' },
+    auditEvents: org('organizationId', 'org.audit.view'),
     // Machine-only (SPEC §4): no role holds secrets.read, so a user is FORBIDDEN; a key needs it (and to see the workspace).
     resolveSecrets: ws('workspaceId', 'secrets.read'),
   },

@@ -18,3 +18,5 @@ export const RECIPIENT_LOOKUP_ROLE = 'tenant_service_recipient_lookup';
 export const MAILER_ROLE = 'tenant_service_mailer';
 /** Owns the rate-limit counter functions: may count in `rate_limit_counters` and read which organizations a principal's request names, nothing else. */
 export const RATE_LIMITER_ROLE = 'tenant_service_rate_limiter';
+/** Owns the audit-retention functions: may read the retention of an organization's plan and the time of its audit events, and delete only expired ones. */
+export const AUDIT_PRUNER_ROLE = 'tenant_service_audit_pruner';

@@ -1,4 +1,5 @@
 import type { AppServices } from '../context';
+import { auditRetentionJob } from '../modules/audit/audit.retention';
 import { BILLING_JOBS } from '../modules/billing/billing.jobs';
 import { notificationDigestJob } from '../modules/notification/notification-digest.job';
 import { PURGE_JOB_KIND } from './organization-purge.job';
@@ -13,5 +14,5 @@ export const RATE_LIMIT_SWEEP: SweepKind = { kind: 'rate_limit_sweep', sweepFunc
  * created by a migration (see 1765100000000-subscriptions.ts).
  */
 export function createScheduler(app: AppServices): Scheduler {
-  return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND, notificationDigestJob).registerSweep(RATE_LIMIT_SWEEP);
+  return new Scheduler(app).register(...BILLING_JOBS, PURGE_JOB_KIND, notificationDigestJob, auditRetentionJob).registerSweep(RATE_LIMIT_SWEEP);
 }

