@@ -62,6 +62,8 @@ export interface Config {
   retentionDays: number;
   personalOrganizations: boolean;
   rateLimitUserPerMinute: number;
+  /** RATE_LIMITS=false: no request is counted or refused (limits enforced in front of the service, or a benchmark). */
+  rateLimits: boolean;
   jobIntervalSeconds: number;
   /** HMAC-SHA256 key of the billing webhook; without it POST /billing/webhook answers 404. */
   billingWebhookSecret?: string;
@@ -247,6 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: int(env, 'RETENTION_DAYS', 30, 0, 3650),
     personalOrganizations: bool(env, 'PERSONAL_ORGANIZATIONS', false),
     rateLimitUserPerMinute: int(env, 'RATE_LIMIT_USER_PER_MINUTE', 600, 1, 1_000_000),
+    rateLimits: bool(env, 'RATE_LIMITS', true),
     jobIntervalSeconds: int(env, 'JOB_INTERVAL_SECONDS', 60, 1, 86400),
     billingWebhookSecret: webhookSecret(env),
   };

@@ -235,7 +235,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
       inputGuardPlugin(),
       queryCostPlugin(deps.config.maxQueryCost),
       // Then the principal's rate limit (README "Rate limits"), counted outside the request's transaction.
-      rateLimitPlugin(new RateLimiter(deps.db, deps.config.rateLimitUserPerMinute, deps.logger)),
+      ...(deps.config.rateLimits ? [rateLimitPlugin(new RateLimiter(deps.db, deps.config.rateLimitUserPerMinute, deps.logger))] : []),
       requestPlugin(deps),
     ],
   });
