@@ -78,9 +78,16 @@ export class RateLimits1765600000000 implements MigrationInterface {
         BEGIN
           RETURN QUERY WITH scope AS (
             SELECT s.kind, s.id FROM unnest(p_kinds, p_ids) AS s (kind, id) LIMIT 64
-          ), member_orgs AS (
-            SELECT m.organization_id FROM public.users u JOIN public.memberships m ON m.user_id = u.id
-            WHERE p_subject IS NOT NULL AND u.subject = p_subject
+          ), viewer AS (
+            SELECT u.id FROM public.users u WHERE p_subject IS NOT NULL AND u.subject = p_subject
+          ), named AS (
+            -- An organization named by id or slug is resolved first, then one membership row checked
+            -- (a user of 200 organizations is not scanned for the common case).
+            SELECT s.kind, s.id, CASE s.kind
+                WHEN 'organization' THEN s.id::uuid
+                WHEN 'organization_slug' THEN (SELECT o.id FROM public.organizations o WHERE o.slug = lower(s.id))
+              END AS organization_id
+            FROM scope s
           ), api_key AS (
             SELECT k.organization_id, 'apikey:' || k.id AS key FROM public.api_keys k
             WHERE (p_api_key_hash IS NOT NULL AND k.secret_hash = p_api_key_hash) OR (p_api_key_id IS NOT NULL AND k.id = p_api_key_id)
@@ -90,8 +97,14 @@ export class RateLimits1765600000000 implements MigrationInterface {
             UNION
             SELECT ak.organization_id FROM api_key ak
             UNION
-            SELECT mo.organization_id FROM scope s JOIN member_orgs mo ON ${NAMES}
-            WHERE p_organization IS NULL
+            SELECT s.organization_id FROM named s
+            WHERE p_organization IS NULL AND s.kind IN ('organization', 'organization_slug') AND s.organization_id IS NOT NULL
+              AND EXISTS (SELECT 1 FROM viewer v JOIN public.memberships m ON m.user_id = v.id AND m.organization_id = s.organization_id)
+            UNION
+            -- A workspace, environment, role, invitation or key id: matched within the viewer's organizations.
+            SELECT mo.organization_id FROM named s
+              CROSS JOIN LATERAL (SELECT mo.organization_id FROM viewer v JOIN public.memberships mo ON mo.user_id = v.id WHERE ${NAMES}) mo
+            WHERE p_organization IS NULL AND s.kind NOT IN ('organization', 'organization_slug')
           ), buckets AS (
             SELECT a.organization_id, coalesce((SELECT ak.key FROM api_key ak), p_key) || '@' || a.organization_id AS key,
               (SELECT p.api_rate_limit_per_minute FROM public.plans p
