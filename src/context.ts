@@ -206,7 +206,8 @@ export class RequestContext {
       await this.tx.commit();
       return result;
     } finally {
-      for (const loader of Object.values(this.loaders)) loader.clearAll();
+      // Caches only: plain lookup functions among the loaders hold nothing.
+      for (const loader of Object.values(this.loaders)) if (typeof loader !== 'function') loader.clearAll();
       this.access.reset();
     }
   }

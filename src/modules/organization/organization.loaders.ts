@@ -19,6 +19,24 @@ export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: D
   );
   return {
     organizationById,
+    /**
+     * Of these organizations, the ids whose security settings could refuse a principal (SPEC §2):
+     * MFA required of a token without it, a session timeout the token's age could exceed (or an age
+     * unknown), an IP allowlist. The rest surely let it in; the few returned are decided exactly by
+     * Access.inside. One light statement instead of every organization of a list read in full.
+     */
+    organizationsThatMayRefuse: async (ids: readonly string[], who: { user: boolean; mfa: boolean; ageSeconds: number | null; defaultTimeoutMinutes: number }): Promise<Set<string>> => {
+      if (ids.length === 0) return new Set();
+      const rows = await query<{ id: string }>(
+        `SELECT id FROM organizations WHERE id = ANY($1::uuid[]) AND (
+           ($2::boolean AND NOT $3::boolean AND coalesce((security->>'requireMfa')::boolean, false))
+           OR ($2::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer) > 0
+               AND ($4::bigint IS NULL OR $4::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer)::bigint * 60))
+           OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb))`,
+        [ids, who.user, who.mfa, who.ageSeconds, who.defaultTimeoutMinutes],
+      );
+      return new Set(rows.map((r) => r.id));
+    },
     /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
     organizationBySlug: keyedLoader<string, Organization>(
       async (slugs) => {

@@ -128,6 +128,10 @@ describe('lists of one\'s organizations', () => {
     expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: shortSession.id }, { token: stale }))).toBe('SESSION_EXPIRED');
     expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: fenced.id }, { token: stale, headers: { 'x-forwarded-for': '198.51.100.7' } }))).toBe('IP_NOT_ALLOWED');
 
+    // The default session timeout (480 minutes) holds in every organization that did not change it.
+    const nineHours = await app.token(user, { mfa: true, authenticatedSecondsAgo: 9 * 3600 });
+    expect(ids(ok(await app.gql(LIST, {}, { token: nineHours, headers: { 'x-forwarded-for': '203.0.113.9' } })))).toEqual({ listed: [], memberships: [], total: 0 });
+
     const passing = ids(ok(await app.gql(LIST, {}, { token: mfa, headers: { 'x-forwarded-for': '203.0.113.9' } })));
     expect(passing).toEqual({ listed: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), memberships: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), total: 4 });
   });
