@@ -73,7 +73,9 @@ export class RateLimits1765600000000 implements MigrationInterface {
       CREATE FUNCTION app_rate_limit_hit(p_key text, p_subject text, p_organization uuid, p_kinds text[], p_ids text[], p_user_limit integer,
           p_api_key_hash bytea, p_api_key_id uuid)
         RETURNS TABLE (organization_id uuid, hits integer, max_hits integer, retry_after integer)
-        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+        -- One plan for every call: a custom plan per call spent ~1 ms planning this statement (pgbench).
+        SET plan_cache_mode = force_generic_plan AS $$
         #variable_conflict use_column
         BEGIN
           RETURN QUERY WITH scope AS (
@@ -89,8 +91,10 @@ export class RateLimits1765600000000 implements MigrationInterface {
               END AS organization_id
             FROM scope s
           ), api_key AS (
-            SELECT k.organization_id, 'apikey:' || k.id AS key FROM public.api_keys k
-            WHERE (p_api_key_hash IS NOT NULL AND k.secret_hash = p_api_key_hash) OR (p_api_key_id IS NOT NULL AND k.id = p_api_key_id)
+            -- Two index lookups (an OR would not use the indexes in the generic plan); a null parameter matches nothing.
+            (SELECT k.organization_id, 'apikey:' || k.id AS key FROM public.api_keys k WHERE k.secret_hash = p_api_key_hash
+             UNION ALL
+             SELECT k.organization_id, 'apikey:' || k.id AS key FROM public.api_keys k WHERE k.id = p_api_key_id)
             LIMIT 1
           ), attributed AS (
             SELECT p_organization AS organization_id WHERE p_organization IS NOT NULL
