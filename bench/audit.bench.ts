@@ -125,7 +125,8 @@ async function main(): Promise<void> {
   // The service's test harness creates the dedicated database (tenant_test_…) on that server and drops it on close.
   process.env.TEST_DATABASE_URL = base;
   delete process.env.TEST_EMBEDDED_ONLY;
-  const app: TestApp = await startTestApp();
+  // Rate limits off: the load is far above any plan's limit (README "Rate limits").
+  const app: TestApp = await startTestApp({ env: { RATE_LIMITS: 'false' } });
   const admin = new Client({ connectionString: app.databaseUrl, application_name: 'audit-bench' });
   await admin.connect();
   try {

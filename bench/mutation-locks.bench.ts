@@ -17,7 +17,8 @@ const heavy = process.env.BENCH_HEAVY ? 'auditEvents(first: 50) { nodes { action
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main(): Promise<void> {
-  const app = await startTestApp();
+  // Rate limits off: the load is far above any plan's limit (README "Rate limits").
+  const app = await startTestApp({ env: { RATE_LIMITS: 'false' } });
   try {
     const owner = 'locks-owner@example.com';
     const org = await createOrganization(app, owner, { name: 'Locks' });
