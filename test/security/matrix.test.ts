@@ -14,6 +14,7 @@ import {
 import { TenantTransaction } from '../../src/database/tenant-transaction';
 import { codes, type GqlResult, ok, startTestApp, type TestApp } from '../helpers/app';
 import { addMember, createOrganization, setFeatureFlag, uniqueEmail } from '../helpers/factories';
+import { ORGANIZATION_FIELD_SELECTIONS } from '../helpers/guarded-fields';
 
 /**
  * The role × operation matrix, generated from the matrix data (OPERATION_GUARDS, FIELD_GUARDS,
@@ -687,19 +688,7 @@ describe('after both passes', () => {
 });
 
 describe('organization query and its guarded fields', () => {
-  const SELECTIONS: Record<string, string> = {
-    settings: 'settings { timezone }',
-    security: 'security { requireMfa }',
-    members: 'members { totalCount }',
-    roles: 'roles { key }',
-    auditEvents: 'auditEvents(first: 1) { edges { cursor } }',
-    invitations: 'invitations { totalCount }',
-    deletionImpact: 'deletionImpact { blockers }',
-    subscription: 'subscription { status }',
-    secrets: 'secrets { key }',
-    apiKeys: 'apiKeys { id }',
-    notificationDefaults: 'notificationDefaults { type }',
-  };
+  const SELECTIONS = ORGANIZATION_FIELD_SELECTIONS;
   const FIELDS = Object.keys(FIELD_GUARDS.Organization).filter((f) => f !== '*');
 
   test.each(ACTORS)('as %s: NOT_FOUND outside, FORBIDDEN without org.view, and a guarded field null with FORBIDDEN exactly when the role lacks it', async (actor) => {

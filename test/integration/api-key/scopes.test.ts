@@ -3,6 +3,7 @@ import type { Permission } from '../../../src/authz/permissions';
 import { codes, startTestApp, type TestApp } from '../../helpers/app';
 import { createOrganization, type CreatedOrganization, uniqueEmail } from '../../helpers/factories';
 import { createKey } from './api-key-helpers';
+import { ORGANIZATION_FIELD_SELECTIONS } from '../../helpers/guarded-fields';
 
 /**
  * A key's permissions are exactly its scopes, through the same generated rules as a member's
@@ -23,19 +24,7 @@ afterAll(async () => {
   await app?.close();
 });
 
-const SELECTIONS: Record<string, string> = {
-  settings: 'settings { timezone }',
-  security: 'security { requireMfa }',
-  members: 'members { totalCount }',
-  roles: 'roles { key }',
-  auditEvents: 'auditEvents(first: 1) { edges { cursor } }',
-  invitations: 'invitations { totalCount }',
-  deletionImpact: 'deletionImpact { blockers }',
-  subscription: 'subscription { status }',
-  secrets: 'secrets { key }',
-  apiKeys: 'apiKeys { id }',
-  notificationDefaults: 'notificationDefaults { type }',
-};
+const SELECTIONS = ORGANIZATION_FIELD_SELECTIONS;
 const WORKSPACE_SELECTIONS: Record<string, string> = { members: 'members { role }', secrets: 'secrets { key }' };
 
 const organizationFields = Object.entries(FIELD_GUARDS.Organization).filter(([field]) => field !== '*') as Array<[string, Permission]>;
