@@ -323,7 +323,8 @@ export class Database {
    */
   async sideStatement<T>(sql: string, params: unknown[]): Promise<T[]> {
     if (this.closed) throw new DatabaseUnavailableError('database closed');
-    if (this.sidePool) return (await this.sidePool.query(sql, params)).rows as T[];
+    // Named: parsed and planned once per side connection, not on every request.
+    if (this.sidePool) return (await this.sidePool.query({ name: preparedName(sql), text: sql, values: params })).rows as T[];
     return (await this.withConnection((runner) => runner.query(sql, params))) as T[];
   }
 

@@ -1,12 +1,20 @@
 import type { DataSource } from 'typeorm';
 import { groupedLoader, keyedLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
+import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Environment } from './environment.entity';
 
 /** What the API shows of an environment: everything but the credentials' ciphertext, of which only its presence. */
 export const ENVIRONMENT_COLUMNS = `organization_id, id, workspace_id, name, slug, tier, deployment_host, execution_backend, is_active,
   cpu, ram_mb, disk_gb, created_by, created_at, updated_at, destroyed_at, cloud_credentials IS NOT NULL AS has_cloud_credentials`;
+
+/** What lists of environments read: the lean columns serve these fields (and the list's own filters on tier and isActive). */
+export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
+  'organization_id, id, workspace_id, name, slug, tier, deployment_host, is_active',
+  ENVIRONMENT_COLUMNS,
+  ['id', 'name', 'slug', 'tier', 'deploymentHost', 'isActive', 'workspace', 'organization'],
+);
 
 /** Rows selected with ENVIRONMENT_COLUMNS (or RETURNING them) into entities. */
 export function environmentHydrator(ds: DataSource): (row: Record<string, unknown>) => Environment {
@@ -23,22 +31,26 @@ export interface WorkspaceRef {
 /** Per-request loaders of environments; every query runs under row-level security. */
 export function environmentLoaders(query: SqlQuery, ds: DataSource) {
   const toEnvironment = environmentHydrator(ds);
-  return {
-    environmentById: keyedLoader<string, Environment>(
-      async (ids) => (await query(`SELECT ${ENVIRONMENT_COLUMNS} FROM environments WHERE id = ANY($1::uuid[])`, [ids])).map(toEnvironment),
-      (e) => e.id,
-    ),
-    /** All environments (destroyed included) of many workspaces in one statement; filtered by the caller. */
-    environmentsByWorkspace: groupedLoader<WorkspaceRef, Environment>(
+  const byWorkspace = (columns: string) =>
+    groupedLoader<WorkspaceRef, Environment>(
       async (refs) =>
         (
-          await query(`SELECT ${ENVIRONMENT_COLUMNS} FROM environments WHERE organization_id = ANY($1::uuid[]) AND workspace_id = ANY($2::uuid[]) ORDER BY created_at, id`, [
+          await query(`SELECT ${columns} FROM environments WHERE organization_id = ANY($1::uuid[]) AND workspace_id = ANY($2::uuid[]) ORDER BY created_at, id`, [
             [...new Set(refs.map((r) => r.organizationId))],
             refs.map((r) => r.workspaceId),
           ])
         ).map(toEnvironment),
       (e) => ({ organizationId: e.organizationId, workspaceId: e.workspaceId }),
       (r) => `${r.organizationId}:${r.workspaceId}`,
+    );
+  return {
+    environmentById: keyedLoader<string, Environment>(
+      async (ids) => (await query(`SELECT ${ENVIRONMENT_COLUMNS} FROM environments WHERE id = ANY($1::uuid[])`, [ids])).map(toEnvironment),
+      (e) => e.id,
     ),
+    /** All environments (destroyed included) of many workspaces in one statement, with every column; filtered by the caller. */
+    environmentsByWorkspace: byWorkspace(ENVIRONMENT_LIST_COLUMNS.full),
+    /** The same with only ENVIRONMENT_LIST_COLUMNS.lean: for a list whose selection they serve (see ListColumns). */
+    leanEnvironmentsByWorkspace: byWorkspace(ENVIRONMENT_LIST_COLUMNS.lean),
   };
 }

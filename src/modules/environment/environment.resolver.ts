@@ -1,9 +1,11 @@
-import { Arg, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, FieldResolver, ID, Info, Query, Resolver, Root } from 'type-graphql';
 import { found } from '../../common/errors';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { Workspace } from '../workspace/workspace.entity';
 import { Environment, EnvironmentResources, EnvironmentTier } from './environment.entity';
+import { ENVIRONMENT_LIST_COLUMNS } from './environment.loaders';
 
 @Resolver(() => Environment)
 export class EnvironmentResolver {
@@ -37,8 +39,10 @@ export class WorkspaceEnvironmentsResolver {
     @Ctx() ctx: RequestContext,
     @Arg('tier', () => EnvironmentTier, { nullable: true }) tier?: EnvironmentTier | null,
     @Arg('includeDestroyed', () => Boolean, { nullable: true, defaultValue: false }) includeDestroyed?: boolean | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<Environment[]> {
-    const all = await ctx.loaders.environmentsByWorkspace.load({ organizationId: w.organizationId, workspaceId: w.id });
+    const loader = info && ENVIRONMENT_LIST_COLUMNS.serves(info) ? ctx.loaders.leanEnvironmentsByWorkspace : ctx.loaders.environmentsByWorkspace;
+    const all = await loader.load({ organizationId: w.organizationId, workspaceId: w.id });
     return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
   }
 

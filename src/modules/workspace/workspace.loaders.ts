@@ -3,6 +3,7 @@ import DataLoader from 'dataloader';
 import { groupedLoader, keyedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
+import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Workspace, WorkspaceRole } from './workspace.entity';
 
@@ -17,6 +18,22 @@ const viewerGrant = (u: number) =>
   `LEFT JOIN workspace_members vg ON vg.organization_id = w.organization_id AND vg.workspace_id = w.id AND vg.user_id = $${u}::uuid`;
 /** Whether the viewer sees `w` ($m = mode), over `viewerGrant`. */
 const visible = (m: number) => `($${m}::text = 'all' OR ($${m}::text = 'organization' AND w.visibility = 'ORGANIZATION') OR vg.role IS NOT NULL)`;
+
+/** What pages of workspaces read: the lean columns serve these fields (their resolvers read only the ids and the visibility). */
+export const WORKSPACE_LIST_COLUMNS = new ListColumns('organization_id, id, name, slug, visibility, is_default, created_at', '*', [
+  'id',
+  'name',
+  'slug',
+  'visibility',
+  'isDefault',
+  'createdAt',
+  'environments',
+  'environment',
+  'organization',
+  'viewerPermissions',
+  'members',
+  'secrets',
+]);
 
 export interface WorkspaceGrantRow {
   organizationId: string;
@@ -44,6 +61,26 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
     },
     { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
   );
+  const pageOf = (columns: string) =>
+    ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
+      async (organizationIds, limit, after, mode) => {
+        const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
+          `SELECT ${columns === '*' ? '*' : `${columns}, viewer_role`} FROM (
+             SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
+             FROM workspaces w ${viewerGrant(6)}
+             WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
+           ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
+          [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
+        );
+        return rows.map((row) => {
+          const w = toWorkspace(row);
+          // The viewer's grant came with the page: the permission rules of its fields need no statement of their own.
+          viewerWorkspaceRole.prime({ organizationId: w.organizationId, workspaceId: w.id }, row.viewer_role ?? null);
+          return w;
+        });
+      },
+      (w) => w.organizationId,
+    );
   return {
     viewerWorkspaceRole,
     workspaceById: keyedLoader<string, Workspace>(
@@ -61,26 +98,10 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       (w) => ({ organizationId: w.organizationId, slug: w.slug }),
       (k) => `${k.organizationId}:${k.slug.toLowerCase()}`,
     ),
-    /** Pages of workspaces for many organizations, one statement per distinct (limit, cursor, visibility). */
-    workspacePage: ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
-      async (organizationIds, limit, after, mode) => {
-        const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
-          `SELECT * FROM (
-             SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
-             FROM workspaces w ${viewerGrant(6)}
-             WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
-           ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
-          [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
-        );
-        return rows.map((row) => {
-          const w = toWorkspace(row);
-          // The viewer's grant came with the page: the permission rules of its fields need no statement of their own.
-          viewerWorkspaceRole.prime({ organizationId: w.organizationId, workspaceId: w.id }, row.viewer_role ?? null);
-          return w;
-        });
-      },
-      (w) => w.organizationId,
-    ),
+    /** Pages of workspaces for many organizations with every column, one statement per distinct (limit, cursor, visibility). */
+    workspacePage: pageOf(WORKSPACE_LIST_COLUMNS.full),
+    /** The same with only WORKSPACE_LIST_COLUMNS.lean: for a page whose selection they serve (see ListColumns). */
+    leanWorkspacePage: pageOf(WORKSPACE_LIST_COLUMNS.lean),
     /** How many workspaces of each organization the viewer sees (one statement per mode). */
     visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) =>
       query<{ owner: string; n: number }>(

@@ -1,10 +1,12 @@
-import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, Field, FieldResolver, ID, Info, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { WorkspaceConnection } from '../../common/connections';
 import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
 import { Workspace, WorkspaceRole } from './workspace.entity';
+import { WORKSPACE_LIST_COLUMNS } from './workspace.loaders';
 
 @ObjectType('WorkspaceMember')
 export class WorkspaceMember {
@@ -50,11 +52,14 @@ export class OrganizationWorkspacesResolver {
     @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Workspace>> {
     const page = keysetPage(first, after);
     const mode = await ctx.access.workspaceVisibilityMode(o.id);
-    const rows = await ctx.loaders.workspacePage.load({ ownerId: o.id, filter: mode, limit: page.limit + 1, after: page.after });
-    for (const w of rows) ctx.loaders.workspaceById.prime(w.id, w);
+    const lean = info !== undefined && WORKSPACE_LIST_COLUMNS.serves(info, ['nodes'], ['edges', 'node']);
+    const rows = await (lean ? ctx.loaders.leanWorkspacePage : ctx.loaders.workspacePage).load({ ownerId: o.id, filter: mode, limit: page.limit + 1, after: page.after });
+    // Whole rows only: a lean one lacks what other fields of a workspace read.
+    if (!lean) for (const w of rows) ctx.loaders.workspaceById.prime(w.id, w);
     return keysetConnection(rows, page, (w) => [w.createdAt, w.id], () => ctx.loaders.visibleWorkspaceCount.load({ ownerId: o.id, filter: mode }));
   }
 

@@ -1,0 +1,63 @@
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+
+/**
+ * The names of the fields a resolver's selection asks for, at `path` inside it (`[]`: the field's
+ * own selection; `['nodes']`, `['edges', 'node']`: a connection's objects). Fragments and inline
+ * fragments are followed; `@skip`/`@include` are ignored, so the set may be larger than what is
+ * finally returned, never smaller.
+ */
+export function selectedFields(info: GraphQLResolveInfo, ...paths: ReadonlyArray<readonly string[]>): Set<string> {
+  const out = new Set<string>();
+  const visit = (set: SelectionSetNode | undefined, path: readonly string[], seen: Set<string>): void => {
+    if (!set) return;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (path.length === 0) out.add(selection.name.value);
+        else if (selection.name.value === path[0]) visit(selection.selectionSet, path.slice(1), seen);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        visit(selection.selectionSet, path, seen);
+      } else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        visit(info.fragments[selection.name.value]?.selectionSet, path, seen);
+      }
+    }
+  };
+  for (const path of paths.length > 0 ? paths : [[]]) for (const node of info.fieldNodes) visit(node.selectionSet, path, new Set());
+  return out;
+}
+
+/**
+ * Two column lists of one table for a list loader: the lean one, enough for the fields lists
+ * usually ask for, and the full one. A list reads the lean columns when every field its selection
+ * names is one the lean columns serve — a thousand rows of a dozen wide columns are most of a
+ * nested list's decoding and garbage — and the full ones otherwise. Only two lists, so that a
+ * client cannot make a prepared statement per combination of fields.
+ *
+ * Entities read with the lean columns lack the other properties: they are handed only to the
+ * selection that was checked, never primed into another loader.
+ */
+export class ListColumns {
+  private readonly leanFields: ReadonlySet<string>;
+
+  constructor(
+    readonly lean: string,
+    readonly full: string,
+    /** The GraphQL fields the lean columns serve (their own columns and what their resolvers read). */
+    leanFields: readonly string[],
+  ) {
+    this.leanFields = new Set([...leanFields, '__typename']);
+  }
+
+  /** Remembered per selection: graphql-js hands every item of a list the same field nodes. */
+  private readonly verdicts = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
+
+  /** Whether the lean columns serve every field that `info`'s selection (at `paths`, see selectedFields) names. */
+  serves(info: GraphQLResolveInfo, ...paths: ReadonlyArray<readonly string[]>): boolean {
+    let verdict = this.verdicts.get(info.fieldNodes);
+    if (verdict === undefined) {
+      verdict = [...selectedFields(info, ...paths)].every((field) => this.leanFields.has(field));
+      this.verdicts.set(info.fieldNodes, verdict);
+    }
+    return verdict;
+  }
+}

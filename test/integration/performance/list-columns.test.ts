@@ -1,0 +1,161 @@
+import { ok, startTestApp, type TestApp } from '../../helpers/app';
+import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
+
+/**
+ * Lists of workspaces and environments read only their lean columns when the selection asks for
+ * nothing else (src/database/projection.ts). Whatever the selection — fields, fragments, inline
+ * fragments, aliases mixing lean and full selections in one request — every field must come back
+ * exactly as a full read gives it.
+ */
+let app: TestApp;
+const owner = uniqueEmail('cols-owner');
+const member = uniqueEmail('cols-member');
+let org: CreatedOrganization;
+let restricted: string;
+
+const FULL_ENV = `id name slug tier deploymentHost executionBackend isActive createdAt updatedAt destroyedAt hasCloudCredentials resources { cpu ramMb diskGb } workspace { id } organization { id }`;
+const FULL_WS = `id name slug description isDefault visibility createdAt updatedAt viewerPermissions organization { id }`;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  org = await createOrganization(app, owner);
+  await setFeatureFlag(app, org.id, 'restricted_workspaces', true, owner);
+  restricted = ok(
+    await app.gql(`mutation($o: ID!) { createWorkspace(organizationId: $o, input: { name: "Hidden", description: "not for members", visibility: RESTRICTED }) { id } }`, { o: org.id }, { as: owner }),
+  ).createWorkspace.id;
+  for (const [ws, name, tier] of [
+    [org.defaultWorkspaceId, 'Dev', 'DEV'],
+    [org.defaultWorkspaceId, 'Prod', 'PROD'],
+    [restricted, 'Stage', 'STAGE'],
+  ] as const) {
+    ok(
+      await app.gql(
+        `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 1.5, ramMb: 1024, diskGb: 20 }, cloudCredentials: { k: "v" } }) { id } }`,
+        { w: ws, n: name, t: tier },
+        { as: owner },
+      ),
+    );
+  }
+  const dev = ok(await app.gql(`query($w: ID!) { workspace(id: $w) { environment(slug: "dev") { id } } }`, { w: org.defaultWorkspaceId }, { as: owner })).workspace.environment.id;
+  ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: dev }, { as: owner }));
+  await addMember(app, org.id, member, 'member');
+}, 60_000);
+afterAll(async () => {
+  await app?.close();
+});
+
+const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+
+async function fullEnvironments(): Promise<Array<Record<string, any>>> {
+  const data = ok(await app.gql(`query($w: ID!) { workspace(id: $w) { environments(includeDestroyed: true) { ${FULL_ENV} } } }`, { w: org.defaultWorkspaceId }, { as: owner }));
+  return data.workspace.environments;
+}
+
+describe('environments: lean and full reads give the same fields', () => {
+  it('a lean selection returns exactly the full read’s values, destroyed ones and filters included', async () => {
+    const full = await fullEnvironments();
+    expect(full.map((e) => [e.slug, e.isActive, e.destroyedAt === null])).toEqual([
+      ['dev', false, false],
+      ['prod', true, true],
+    ]);
+    expect(full.every((e) => e.hasCloudCredentials === true && e.resources.cpu === 1.5 && e.workspace.id === org.defaultWorkspaceId)).toBe(true);
+    const lean = ok(
+      await app.gql(
+        `query($w: ID!) { workspace(id: $w) { all: environments(includeDestroyed: true) { __typename id name slug tier deploymentHost isActive workspace { id } organization { id } }
+           active: environments { id slug } prod: environments(tier: PROD) { id } } }`,
+        { w: org.defaultWorkspaceId },
+        { as: owner },
+      ),
+    ).workspace;
+    const keys = ['id', 'name', 'slug', 'tier', 'deploymentHost', 'isActive', 'workspace', 'organization'];
+    expect(lean.all).toEqual(full.map((e) => ({ __typename: 'Environment', ...pick(e, keys) })));
+    expect(lean.active).toEqual([{ id: full[1]!.id, slug: 'prod' }]);
+    expect(lean.prod).toEqual([{ id: full[1]!.id }]);
+  });
+
+  it('fields beyond the lean columns, asked through a fragment, an inline fragment or next to a lean alias, come back whole', async () => {
+    const full = await fullEnvironments();
+    const data = ok(
+      await app.gql(
+        `query($w: ID!) { workspace(id: $w) {
+           lean: environments(includeDestroyed: true) { id name }
+           viaFragment: environments(includeDestroyed: true) { id ...Dates }
+           viaInline: environments(includeDestroyed: true) { id ... on Environment { destroyedAt hasCloudCredentials resources { cpu ramMb diskGb } } }
+           nested: environments(includeDestroyed: true) { ...Outer } } }
+         fragment Dates on Environment { createdAt updatedAt }
+         fragment Outer on Environment { ...Inner }
+         fragment Inner on Environment { executionBackend createdAt }`,
+        { w: org.defaultWorkspaceId },
+        { as: owner },
+      ),
+    ).workspace;
+    expect(data.lean).toEqual(full.map((e) => pick(e, ['id', 'name'])));
+    expect(data.viaFragment).toEqual(full.map((e) => pick(e, ['id', 'createdAt', 'updatedAt'])));
+    expect(data.viaInline).toEqual(full.map((e) => pick(e, ['id', 'destroyedAt', 'hasCloudCredentials', 'resources'])));
+    expect(data.nested).toEqual(full.map((e) => pick(e, ['executionBackend', 'createdAt'])));
+    expect(data.viaFragment.every((e: { createdAt: string }) => /^\d{4}-\d\d-\d\dT/.test(e.createdAt))).toBe(true);
+  });
+});
+
+describe('workspaces: lean and full pages give the same fields', () => {
+  const PAGE = (selection: string) => `query($o: ID!) { organization(id: $o) { workspaces(first: 10) { ${selection} } } }`;
+
+  it('a lean page returns the full page’s values, its cursors and the environments under it', async () => {
+    const full = ok(await app.gql(PAGE(`nodes { ${FULL_WS} } edges { cursor } pageInfo { endCursor hasNextPage }`), { o: org.id }, { as: owner })).organization.workspaces;
+    expect(full.nodes.map((w: { name: string }) => w.name)).toEqual(['Default', 'Hidden']);
+    const lean = ok(
+      await app.gql(
+        PAGE(`nodes { id name slug isDefault visibility createdAt viewerPermissions organization { id } environments { id name } } edges { cursor node { id } } pageInfo { endCursor hasNextPage } totalCount`),
+        { o: org.id },
+        { as: owner },
+      ),
+    ).organization.workspaces;
+    expect(lean.nodes.map((w: Record<string, unknown>) => pick(w, ['id', 'name', 'slug', 'isDefault', 'visibility', 'createdAt', 'viewerPermissions', 'organization']))).toEqual(
+      full.nodes.map((w: Record<string, unknown>) => pick(w, ['id', 'name', 'slug', 'isDefault', 'visibility', 'createdAt', 'viewerPermissions', 'organization'])),
+    );
+    expect(lean.edges.map((e: { cursor: string }) => e.cursor)).toEqual(full.edges.map((e: { cursor: string }) => e.cursor));
+    expect(lean.pageInfo).toEqual(full.pageInfo);
+    expect(lean.totalCount).toBe(2);
+    expect(lean.nodes.map((w: { environments: Array<{ name: string }> }) => w.environments.map((e) => e.name))).toEqual([['Prod'], ['Stage']]);
+  });
+
+  it('a page asking for more than the lean columns (through edges or a fragment) reads them; then workspace(id) in the same request is whole', async () => {
+    const data = ok(
+      await app.gql(
+        `query($o: ID!, $w: ID!) { organization(id: $o) { lean: workspaces { nodes { id } } rich: workspaces { edges { node { ...W } } } }
+           workspace(id: $w) { id description updatedAt } }
+         fragment W on Workspace { description updatedAt }`,
+        { o: org.id, w: restricted },
+        { as: owner },
+      ),
+    );
+    expect(data.organization.rich.edges.map((e: { node: { description: string | null } }) => e.node.description)).toEqual([null, 'not for members']);
+    expect(data.organization.rich.edges.every((e: { node: { updatedAt: string } }) => /^\d{4}-/.test(e.node.updatedAt))).toBe(true);
+    expect(data.workspace.description).toBe('not for members');
+    expect(data.workspace.updatedAt).toMatch(/^\d{4}-/);
+  });
+
+  it('a workspace read whole after its lean page, in the same request, is not the lean row', async () => {
+    const data = ok(
+      await app.gql(
+        `query($o: ID!) { organization(id: $o) { workspaces { nodes { id name environments { id workspace { id description createdAt updatedAt } } } } } }`,
+        { o: org.id },
+        { as: owner },
+      ),
+    );
+    const nodes = data.organization.workspaces.nodes;
+    expect(nodes.map((w: { name: string }) => w.name)).toEqual(['Default', 'Hidden']);
+    expect(nodes[1].environments).toEqual([
+      { id: expect.any(String), workspace: { id: restricted, description: 'not for members', createdAt: expect.stringMatching(/^\d{4}-/), updatedAt: expect.stringMatching(/^\d{4}-/) } },
+    ]);
+  });
+
+  it('a member sees through a lean page what a full page shows them: the restricted workspace stays out', async () => {
+    const lean = ok(await app.gql(PAGE(`nodes { id name environments { name } } totalCount`), { o: org.id }, { as: member })).organization.workspaces;
+    const full = ok(await app.gql(PAGE(`nodes { id name description environments { name createdAt } } totalCount`), { o: org.id }, { as: member })).organization.workspaces;
+    expect(lean.nodes.map((w: { name: string }) => w.name)).toEqual(['Default']);
+    expect(full.nodes.map((w: { name: string }) => w.name)).toEqual(['Default']);
+    expect(lean.nodes[0].environments).toEqual([{ name: 'Prod' }]);
+    expect(lean.totalCount).toBe(1);
+  });
+});
