@@ -45,6 +45,10 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
         statement_timeout: options.statementTimeoutMs ?? 15000,
         idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60000,
         application_name: 'tenant-service',
+        // pg's pipeline mode: a statement sent ahead of a unit of work's BEGIN (the rate-limit
+        // counter) goes out in the same socket write instead of waiting for its answer first.
+        // A unit of work still sends its own statements one after another (TenantTransaction).
+        pipeline: true,
       },
     };
   }
@@ -60,32 +64,55 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
 interface PgClient {
   query(config: { name?: string; text: string; values?: unknown[]; types?: typeof statementTypes } | string): Promise<{ rows: unknown[] }>;
   escapeLiteral(value: string): string;
+  /** pg's pipeline mode (Client option `pipeline`): queries are written without waiting for the previous answer. */
+  pipeline?: boolean;
   connection?: { parsedStatements?: Record<string, string>; stream?: { cork(): void; uncork(): void } };
 }
-
-type PgQueryConfig = Parameters<PgClient['query']>[0];
 
 /**
  * Sends one statement with its protocol messages (Parse, Bind, Describe, Execute, Sync) in one
  * socket write: pg writes each message on its own, and an idle client submits synchronously, so
  * corking the socket around the call turns four or five writes into one writev.
  */
-function corked(client: PgClient, config: PgQueryConfig): Promise<{ rows: unknown[] }> {
+function corked<T>(client: PgClient, submit: () => T): T {
   const stream = client.connection?.stream;
-  if (!stream) return client.query(config);
+  if (!stream) return submit();
   stream.cork();
   try {
-    return client.query(config);
+    return submit();
   } finally {
     stream.uncork();
   }
 }
 
+/** Hands an ahead statement its outcome (never rejects: the caller goes on either way). */
+function settled(ahead: AheadStatement, result: Promise<unknown[]>): Promise<void> {
+  return result.then(
+    (rows) => ahead.settle({ rows }),
+    (error: unknown) => ahead.settle({ error }),
+  );
+}
+
+/**
+ * A statement to run on a unit of work's connection just before its BEGIN, outside the
+ * transaction (committed on its own at once): TenantTransaction.ahead. `settle` gets its rows or
+ * its error; it is called exactly once.
+ */
+export interface AheadStatement {
+  sql: string;
+  params: unknown[];
+  settle(outcome: { rows: unknown[] } | { error: unknown }): void;
+}
+
 /** Sends a unit of work's statements (Database.statementSender). */
 export interface StatementSender {
   send(sql: string, params?: unknown[]): Promise<unknown>;
-  /** BEGIN, then this statement (text parameters only): one round trip where the driver allows it. Returns the statement's rows. */
-  beginWith(sql: string, params: Array<string | null>): Promise<unknown>;
+  /**
+   * BEGIN, then this statement (text parameters only): one round trip where the driver allows it.
+   * Returns the statement's rows. `ahead`, when given, is sent first, in the same socket write
+   * where the driver pipelines (PostgreSQL), otherwise as a statement of its own before BEGIN.
+   */
+  beginWith(sql: string, params: Array<string | null>, ahead?: AheadStatement): Promise<unknown>;
 }
 
 /** Prepared statements whose plan went stale on a connection; re-prepared on their next use there. */
@@ -178,6 +205,10 @@ const once = (fn: () => void): (() => void) => {
  */
 export class Database {
   private readonly queue = new ConnectionQueue();
+  /** Whether a unit of work's connection writes a statement sent ahead of its BEGIN together with it (PostgreSQL: pg's pipeline mode). */
+  get pipelines(): boolean {
+    return !this.embedded;
+  }
   private closed = false;
   /** PostgreSQL: a connection of its own for /readyz, so that readiness never waits behind requests. */
   private readonly health?: Pool;
@@ -277,25 +308,35 @@ export class Database {
     const client = this.embedded ? undefined : (runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
     if (!client || typeof client.query !== 'function' || typeof client.escapeLiteral !== 'function') {
       const send = (sql: string, params?: unknown[]) => runner.query(sql, params);
-      return { send, beginWith: async (sql, params) => (await send('BEGIN'), send(sql, params)) };
+      return {
+        send,
+        beginWith: async (sql, params, ahead) => {
+          if (ahead) await settled(ahead, send(ahead.sql, ahead.params) as Promise<unknown[]>);
+          await send('BEGIN');
+          return send(sql, params);
+        },
+      };
     }
-    const send = async (sql: string, params?: unknown[]): Promise<unknown> => {
-      if (!params || params.length === 0) return (await corked(client, { text: sql, types: statementTypes })).rows;
+    /** Hands the statement to the client now (in pipeline mode: writes it now), whatever is still in flight before it. */
+    const submit = (sql: string, params?: unknown[]): Promise<unknown[]> => {
+      if (!params || params.length === 0) return client.query({ text: sql, types: statementTypes }).then((r) => r.rows);
       const name = preparedName(sql);
       const stale = staleStatements.get(client);
       if (stale?.delete(name)) {
         // Its table changed shape since it was prepared (another instance migrated): prepare it anew.
-        await client.query(`DEALLOCATE ${name}`).catch(() => undefined);
+        client.query(`DEALLOCATE ${name}`).catch(() => undefined);
         delete client.connection?.parsedStatements?.[name];
       }
-      try {
-        return (await corked(client, { name, text: sql, values: params, types: statementTypes })).rows;
-      } catch (error) {
-        // "cached plan must not change result type": this transaction is lost, the next use re-prepares.
-        if (pgError(error)?.code === '0A000') staleStatements.set(client, (stale ?? new Set()).add(name));
-        throw error;
-      }
+      return client.query({ name, text: sql, values: params, types: statementTypes }).then(
+        (r) => r.rows,
+        (error: unknown) => {
+          // "cached plan must not change result type": this transaction is lost, the next use re-prepares.
+          if (pgError(error)?.code === '0A000') staleStatements.set(client, (stale ?? new Set()).add(name));
+          throw error;
+        },
+      );
     };
+    const send = (sql: string, params?: unknown[]): Promise<unknown> => corked(client, () => submit(sql, params));
     const literal = (value: unknown): string => {
       if (value === null || value === undefined) return 'NULL';
       if (typeof value !== 'string') throw new TypeError('beginWith takes text parameters only');
@@ -303,9 +344,21 @@ export class Database {
     };
     return {
       send,
-      beginWith: async (sql, params) => {
+      beginWith: async (sql, params, ahead) => {
         const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
-        const results = (await corked(client, { text, types: statementTypes })) as unknown as Array<{ rows: unknown[] }>;
+        const open = () => client.query({ text, types: statementTypes }) as unknown as Promise<Array<{ rows: unknown[] }>>;
+        let opened: Promise<Array<{ rows: unknown[] }>>;
+        if (ahead && client.pipeline) {
+          // Both in one write: the ahead statement runs (and commits) first, then BEGIN and this statement.
+          opened = corked(client, () => {
+            void settled(ahead, submit(ahead.sql, ahead.params));
+            return open();
+          });
+        } else {
+          if (ahead) await settled(ahead, corked(client, () => submit(ahead.sql, ahead.params)));
+          opened = corked(client, open);
+        }
+        const results = await opened;
         return results[results.length - 1]!.rows;
       },
     };

@@ -1,7 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { ApiKeyIdentity, Principal, Viewer } from '../auth/principal';
 import { UnauthenticatedError } from '../common/errors';
-import type { Database, StatementSender } from './database';
+import type { AheadStatement, Database, StatementSender } from './database';
 
 export type SqlQuery = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
@@ -82,6 +82,8 @@ export class TenantTransaction {
   private broken = false;
   /** A mutation's savepoint was released into the current transaction: there are writes to lose. */
   private wrote = false;
+  /** The statement to send just before BEGIN (TenantTransaction.ahead), until the transaction begins. */
+  private aheadOfBegin?: AheadStatement;
 
   constructor(
     private readonly db: Database,
@@ -96,6 +98,32 @@ export class TenantTransaction {
   /** Opens the transaction (once) and resolves who it acts for. */
   open(): Promise<Session> {
     return this.enqueue(async () => this.session!);
+  }
+
+  /**
+   * Sends `sql` on this unit of work's connection just before its BEGIN — in the same socket
+   * write on PostgreSQL — as a statement of its own outside the transaction: it commits at once,
+   * holds no lock for the length of the request and never rolls back with it (the rate-limit
+   * counter). Only before the transaction opens, and only where the database pipelines; null
+   * otherwise (the caller then sends it some other way). It runs as the connection's login role,
+   * before the transaction switches to the service's role: only for SECURITY DEFINER functions of
+   * the service itself.
+   */
+  ahead<T>(sql: string, params: unknown[]): Promise<T[]> | null {
+    if (!this.db.pipelines || this.lease || this.session || this.ended || this.aheadOfBegin) return null;
+    return new Promise<T[]>((resolve, reject) => {
+      let done = false;
+      this.aheadOfBegin = {
+        sql,
+        params,
+        settle: (outcome) => {
+          if (done) return;
+          done = true;
+          if ('error' in outcome) reject(outcome.error);
+          else resolve(outcome.rows as T[]);
+        },
+      };
+    });
   }
 
   query: SqlQuery = (sql, params) =>
@@ -213,6 +241,8 @@ export class TenantTransaction {
   async finish(commit = true): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    this.aheadOfBegin?.settle({ error: new TransactionEndedError() });
+    this.aheadOfBegin = undefined;
     const last = this.queue.then(async () => {
       try {
         if (!this.active || !this.lease) return;
@@ -256,6 +286,8 @@ export class TenantTransaction {
   private async begin(): Promise<QueryRunner> {
     if (this.openError) throw this.openError;
     if (this.active) return this.lease!.runner;
+    const ahead = this.aheadOfBegin;
+    this.aheadOfBegin = undefined;
     try {
       this.lease ??= await this.db.lease();
       const { runner } = this.lease;
@@ -265,13 +297,16 @@ export class TenantTransaction {
       this.broken = false;
       this.queryCount += 2;
       if (!this.session) {
-        const [row] = rowsOf<{ s: OpenResult }>(await this.sender.beginWith(`SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())]));
+        const [row] = rowsOf<{ s: OpenResult }>(
+          await this.sender.beginWith(`SELECT app_open_transaction($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())], ahead),
+        );
         this.resolve(row!.s);
       } else {
-        await this.sender.beginWith(SET_SCOPE, this.scopeArguments());
+        await this.sender.beginWith(SET_SCOPE, this.scopeArguments(), ahead);
       }
       return runner;
     } catch (error) {
+      ahead?.settle({ error });
       // Never hand a connection back to the pool in the middle of a transaction.
       if (this.active) await this.lease?.runner.query('ROLLBACK').catch(() => undefined);
       this.active = false;

@@ -9,8 +9,9 @@ import type { RateLimiter } from './rate-limiter';
 /**
  * Counts every GraphQL operation of a limited principal once, after the input and cost checks
  * passed (so a request refused before any SQL costs nothing) and before it executes. The counter
- * statement goes out first, then the request's transaction opens while it runs (on the embedded
- * database the two take turns on the single connection, the counter first). Over the limit, the
+ * statement goes out first, in the same write as the request's BEGIN on its connection
+ * (PostgreSQL; on the embedded database the two take turns on the single connection, the counter
+ * first). Over the limit, the
  * whole request is refused: HTTP 429, `Retry-After`, RATE_LIMITED with `retryAfterSeconds`, and
  * nothing of it runs. Every counted response carries `X-RateLimit-Limit`, `-Remaining` and `-Reset`.
  */
@@ -23,7 +24,7 @@ export function rateLimitPlugin(limiter: RateLimiter): ApolloServerPlugin<Reques
           if (!identity || !operation) return null;
           const fragments: Record<string, FragmentDefinitionNode> = {};
           for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
-          const counting = limiter.hit(identity, namedScopes(operation, fragments, request.variables ?? {}), ctx.requestId);
+          const counting = limiter.hit(identity, namedScopes(operation, fragments, request.variables ?? {}), ctx.requestId, (sql, params) => ctx.tx.ahead(sql, params));
           // Opens the request's transaction meanwhile; a failure to open surfaces where the session is used.
           ctx.session().catch(() => undefined);
           const verdict = await counting;

@@ -28,8 +28,11 @@ const HIT = `SELECT organization_id, hits, max_hits, retry_after FROM app_rate_l
 /**
  * Per-principal, per-minute counters shared by every instance on the database (SPEC §8). One
  * statement per request (`app_rate_limit_hit`, migration 1765600000000) attributes the request,
- * reads the plan's limit and counts it, on a connection outside the request's transaction
- * (Database.sideStatement): it neither adds a round trip to that transaction nor rolls back with it.
+ * reads the plan's limit and counts it, outside the request's transaction: it never rolls back
+ * with it nor holds its counter row for the request's length. On PostgreSQL it goes on the
+ * request's own connection just ahead of its BEGIN, in the same socket write
+ * (TenantTransaction.ahead); where that is not possible (the embedded database, a transaction
+ * already open) on a connection of its own (Database.sideStatement).
  *
  * Fails open: when counting fails (the counter's 1 s budget, a database hiccup), the request is
  * served and a warning logged — the counters protect the service, they must not take it down.
@@ -43,11 +46,17 @@ export class RateLimiter {
 
   /**
    * Counts one request and says whether it is over a limit; null when counting failed (served).
-   * The statement is sent synchronously, before this returns: on the embedded database it takes
-   * its place in the connection's queue ahead of the request's transaction.
+   * `ahead` sends the statement ahead of the request's transaction when it can (null when not).
+   * The statement is handed over synchronously, before this returns: on the embedded database it
+   * takes its place in the connection's queue ahead of the request's transaction.
    */
-  hit(identity: RateLimitIdentity, scopes: readonly NamedScope[], requestId?: string): Promise<RateVerdict | null> {
-    const rows = this.db.sideStatement<HitRow>(HIT, [
+  hit(
+    identity: RateLimitIdentity,
+    scopes: readonly NamedScope[],
+    requestId?: string,
+    ahead?: (sql: string, params: unknown[]) => Promise<HitRow[]> | null,
+  ): Promise<RateVerdict | null> {
+    const params = [
       identity.key,
       identity.subject,
       identity.organizationId,
@@ -56,7 +65,8 @@ export class RateLimiter {
       this.userLimitPerMinute,
       identity.apiKey?.via === 'secret' ? Buffer.from(identity.apiKey.hash, 'hex') : null,
       identity.apiKey?.via === 'token' ? identity.apiKey.keyId : null,
-    ]);
+    ];
+    const rows = ahead?.(HIT, params) ?? this.db.sideStatement<HitRow>(HIT, params);
     return rows.then(verdictOf, (error: unknown) => {
       this.logger.warn({ err: error, requestId }, 'rate limit: counting failed, request served (fail open)');
       return null;

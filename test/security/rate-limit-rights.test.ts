@@ -24,7 +24,7 @@ it('the counter functions are SECURITY DEFINER, pinned, owned by the rate limite
   );
   const expected = { owner: RATE_LIMITER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true, callable: true };
   expect(functions).toEqual([
-    { name: 'app_rate_limit_hit', ...expected, config: ['search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan'] },
+    { name: 'app_rate_limit_hit', ...expected, config: ['search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan', 'lock_timeout=1s'] },
     { name: 'app_rate_limit_sweep', ...expected },
   ]);
 });

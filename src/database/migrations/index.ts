@@ -12,6 +12,7 @@ import { AuditApi1765400000000 } from './1765400000000-audit-api';
 import { ApiKeys1765500000000 } from './1765500000000-api-keys';
 import { RateLimits1765600000000 } from './1765600000000-rate-limits';
 import { Notifications1765700000000 } from './1765700000000-notifications';
+import { RateLimitLockTimeout1765800000000 } from './1765800000000-rate-limit-lock-timeout';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   ApiKeys1765500000000,
   RateLimits1765600000000,
   Notifications1765700000000,
+  RateLimitLockTimeout1765800000000,
 ];

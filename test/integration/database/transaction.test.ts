@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Database } from '../../../src/database/database';
 import { systemPrincipal } from '../../../src/auth/principal';
 import { TenantTransaction, TransactionEndedError } from '../../../src/database/tenant-transaction';
-import { freshDatabaseUrl } from '../../helpers/app';
+import { freshDatabaseUrl, usesRealPostgres } from '../../helpers/app';
 
 let db: Database;
 let drop: () => Promise<void>;
@@ -19,6 +19,7 @@ beforeAll(async () => {
     await r.query(`CREATE FUNCTION deferred_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'deferred check failed'; END $$`);
     await r.query(`CREATE CONSTRAINT TRIGGER deferred_t AFTER INSERT ON deferred_check DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION deferred_fail()`);
     await r.query(`GRANT SELECT, INSERT ON deferred_check TO tenant_service_app`);
+    await r.query(`CREATE TABLE ahead_marks (tag text)`);
   });
 });
 afterAll(async () => {
@@ -134,5 +135,52 @@ describe('the request transaction', () => {
     await tx.commit();
     await tx.finish();
     expect(await exists(id)).toBe(true);
+  });
+});
+
+describe('a statement sent ahead of BEGIN (TenantTransaction.ahead)', () => {
+  const onPostgres = usesRealPostgres() ? it : it.skip;
+  const marks = async (tag: string) => db.withConnection(async (r) => (await r.query(`SELECT count(*)::int AS n FROM ahead_marks WHERE tag = $1`, [tag]))[0].n as number);
+
+  onPostgres('runs in a transaction of its own, before the unit of work’s, and stays committed when the unit of work rolls back', async () => {
+    const tx = scoped();
+    const tag = randomUUID();
+    const ahead = tx.ahead<{ xid: string }>(`WITH mark AS (INSERT INTO ahead_marks VALUES ($1)) SELECT pg_current_xact_id()::text AS xid`, [tag]);
+    expect(ahead).not.toBeNull();
+    const [inside] = await tx.query<{ xid: string; seen: number }>(`SELECT pg_current_xact_id()::text AS xid, (SELECT count(*)::int FROM organizations WHERE id = $1) AS seen`, [org]);
+    const [before] = await ahead!;
+    expect(before!.xid).not.toBe(inside!.xid);
+    await tx.finish(false);
+    expect(await marks(tag)).toBe(1);
+  });
+
+  onPostgres('a failing one leaves the unit of work unharmed; its error goes to its caller alone', async () => {
+    const tx = scoped();
+    const ahead = tx.ahead(`SELECT 1 / $1::int AS x`, [0])!.then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    const rows = await tx.query<{ y: number }>(`SELECT $1::int AS y`, [2]);
+    expect(await ahead).toBe('division by zero');
+    expect(rows).toEqual([{ y: 2 }]);
+    await expect(tx.finish()).resolves.toBeUndefined();
+  });
+
+  it('only before the unit of work begins, and only where the database pipelines; one that never began settles it with an error', async () => {
+    const opened = scoped();
+    await opened.query(`SELECT $1::int AS x`, [1]);
+    expect(opened.ahead(`SELECT $1::int AS x`, [1])).toBeNull();
+    await opened.finish();
+
+    const unopened = scoped();
+    const ahead = unopened.ahead(`SELECT $1::int AS x`, [1]);
+    if (!usesRealPostgres()) {
+      // The embedded database has one connection and no pipeline: callers send such statements on their own.
+      expect(ahead).toBeNull();
+      return;
+    }
+    expect(unopened.ahead(`SELECT $1::int AS x`, [2])).toBeNull();
+    await unopened.finish();
+    await expect(ahead).rejects.toThrow(TransactionEndedError);
   });
 });
