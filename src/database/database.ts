@@ -45,9 +45,9 @@ export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
         statement_timeout: options.statementTimeoutMs ?? 15000,
         idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60000,
         application_name: 'tenant-service',
-        // pg's pipeline mode: a statement sent ahead of a unit of work's BEGIN (the rate-limit
-        // counter) goes out in the same socket write instead of waiting for its answer first.
-        // A unit of work still sends its own statements one after another (TenantTransaction).
+        // pg's pipeline mode: a statement goes out without waiting for the answer to the one
+        // before it (PostgreSQL answers in order) — the rate-limit counter ahead of a unit of
+        // work's BEGIN, sibling reads of one level of a query (TenantTransaction.query).
         pipeline: true,
       },
     };
@@ -336,7 +336,26 @@ export class Database {
         },
       );
     };
-    const send = (sql: string, params?: unknown[]): Promise<unknown> => corked(client, () => submit(sql, params));
+    let corkedForTick = false;
+    /**
+     * In pipeline mode, statements handed over in the same turn of the event loop (the loaders
+     * of one level of a query) leave in one socket write: the socket stays corked until the turn
+     * ends. Otherwise each statement's messages leave in one write of their own.
+     */
+    const batched = <T>(submitNow: () => T): T => {
+      const stream = client.connection?.stream;
+      if (!client.pipeline || !stream) return corked(client, submitNow);
+      if (!corkedForTick) {
+        corkedForTick = true;
+        stream.cork();
+        process.nextTick(() => {
+          corkedForTick = false;
+          stream.uncork();
+        });
+      }
+      return submitNow();
+    };
+    const send = (sql: string, params?: unknown[]): Promise<unknown> => batched(() => submit(sql, params));
     const literal = (value: unknown): string => {
       if (value === null || value === undefined) return 'NULL';
       if (typeof value !== 'string') throw new TypeError('beginWith takes text parameters only');

@@ -75,7 +75,15 @@ export class TenantTransaction {
   /** Inside BEGIN … COMMIT on the leased connection. */
   private active = false;
   private ended = false;
+  /** Settles once every statement queued so far has been answered (or failed). */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Settles once the last statement queued has been handed to the driver. Where the database
+   * pipelines, a read goes out as soon as the one before it has gone out, without waiting for
+   * its answer (PostgreSQL answers in order): sibling loaders of one level of a query share a
+   * round trip. Everything else (BEGIN, COMMIT, scope changes, recovery) waits for every answer.
+   */
+  private handedOver: Promise<unknown> = Promise.resolve();
   private savepoints = 0;
   /** Open savepoints. A statement failing at depth 0 has aborted the whole transaction. */
   private depth = 0;
@@ -126,15 +134,39 @@ export class TenantTransaction {
     });
   }
 
-  query: SqlQuery = (sql, params) =>
-    this.enqueue(async (runner) => {
+  query: SqlQuery = <T>(sql: string, params?: unknown[]): Promise<T[]> => {
+    if (!this.db.pipelines) return this.enqueue(async (runner) => this.answer<T>(this.send(runner, sql, params)));
+    if (this.ended) return Promise.reject(new TransactionEndedError());
+    let handOver!: () => void;
+    const handed = new Promise<void>((resolve) => (handOver = resolve));
+    const run = this.handedOver.then(async () => {
+      let answer: Promise<unknown>;
       try {
-        return rowsOf(await this.send(runner, sql, params));
-      } catch (error) {
-        if (this.depth === 0) this.broken = true;
-        throw error;
+        answer = this.send(await this.begin(), sql, params);
+      } finally {
+        handOver();
       }
+      return this.answer<T>(answer);
     });
+    this.handedOver = handed;
+    // Settles with nothing: the chain must not hold on to the rows of every statement (an export streams millions).
+    const answered = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queue = this.queue.then(() => answered);
+    return run;
+  };
+
+  /** A statement's rows; a failure outside any savepoint has aborted the transaction. */
+  private async answer<T>(pending: Promise<unknown>): Promise<T[]> {
+    try {
+      return rowsOf<T>(await pending);
+    } catch (error) {
+      if (this.depth === 0) this.broken = true;
+      throw error;
+    }
+  }
 
   /** Runs fn in a savepoint: on error everything it wrote (and every widening of the scope) is undone and the error rethrown. */
   async savepoint<T>(fn: () => Promise<T>): Promise<T> {
@@ -274,6 +306,7 @@ export class TenantTransaction {
     // Work queued before the end still runs, ahead of the COMMIT that finish() queues after it.
     const run = this.queue.then(async () => work(await this.begin()));
     this.queue = run.catch(() => undefined);
+    this.handedOver = this.queue;
     return run;
   }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { Database } from '../../../src/database/database';
 import { systemPrincipal } from '../../../src/auth/principal';
 import { TenantTransaction, TransactionEndedError } from '../../../src/database/tenant-transaction';
@@ -182,5 +183,56 @@ describe('a statement sent ahead of BEGIN (TenantTransaction.ahead)', () => {
     expect(unopened.ahead(`SELECT $1::int AS x`, [2])).toBeNull();
     await unopened.finish();
     await expect(ahead).rejects.toThrow(TransactionEndedError);
+  });
+});
+
+describe('statements queued together (pipelined on PostgreSQL)', () => {
+  const onPostgres = usesRealPostgres() ? it : it.skip;
+
+  it('are answered in the order sent, each with its own rows; one that fails aborts those behind it, as one after another would', async () => {
+    const tx = scoped();
+    const [a, b, c] = await Promise.allSettled([
+      tx.query<{ n: number }>(`SELECT $1::int AS n`, [1]),
+      tx.query<{ n: number }>(`SELECT 1 / $1::int AS n`, [0]),
+      tx.query<{ n: number }>(`SELECT $1::int AS n`, [3]),
+    ]);
+    expect(a).toEqual({ status: 'fulfilled', value: [{ n: 1 }] });
+    expect(b.status === 'rejected' && String(b.reason)).toMatch(/division by zero/);
+    expect(c.status === 'rejected' && (c.reason as { code?: string }).code).toBe('25P02');
+    await expect(tx.finish()).resolves.toBeUndefined();
+  });
+
+  it('run in the order of the calls, around a savepoint too; a unit of work rolled back keeps none of it', async () => {
+    const id = randomUUID();
+    const tx = scoped(id);
+    const count = () => tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE id = $1`, [id]);
+    const write = tx.savepoint(() => tx.query(`INSERT INTO organizations (id, name, slug) VALUES ($1, 'Ordered', $2)`, [id, `ordered-${Date.now()}`]));
+    // Called after the savepoint began but queued before its INSERT: it runs first and sees nothing.
+    const before = count();
+    await write;
+    const [after, again] = await Promise.all([count(), count()]);
+    expect([await before, after, again]).toEqual([[{ n: 0 }], [{ n: 1 }], [{ n: 1 }]]);
+    await tx.finish(false);
+    expect(await exists(id)).toBe(false);
+  });
+
+  onPostgres('leave in one socket write when handed over in the same turn of the event loop', async () => {
+    const tx = scoped();
+    await tx.query(`SELECT $1::int AS n`, [0]);
+    const socket = net.Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
+    const original = socket._writeGeneric;
+    let writes = 0;
+    socket._writeGeneric = function (this: unknown, ...args: unknown[]) {
+      writes += 1;
+      return original.apply(this, args);
+    };
+    try {
+      const answers = await Promise.all([1, 2, 3].map((n) => tx.query<{ n: number }>(`SELECT $1::int AS n`, [n])));
+      expect(answers).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 3 }]]);
+    } finally {
+      socket._writeGeneric = original;
+    }
+    expect(writes).toBe(1);
+    await tx.finish();
   });
 });
