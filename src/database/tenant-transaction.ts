@@ -92,6 +92,8 @@ export class TenantTransaction {
   private wrote = false;
   /** The statement to send just before BEGIN (TenantTransaction.ahead), until the transaction begins. */
   private aheadOfBegin?: AheadStatement;
+  /** Whether opening was ever attempted: from then on nothing can go ahead of it. */
+  private beginAttempted = false;
 
   constructor(
     private readonly db: Database,
@@ -112,13 +114,14 @@ export class TenantTransaction {
    * Sends `sql` on this unit of work's connection just before its BEGIN — in the same socket
    * write on PostgreSQL — as a statement of its own outside the transaction: it commits at once,
    * holds no lock for the length of the request and never rolls back with it (the rate-limit
-   * counter). Only before the transaction opens, and only where the database pipelines; null
-   * otherwise (the caller then sends it some other way). It runs as the connection's login role,
-   * before the transaction switches to the service's role: only for SECURITY DEFINER functions of
-   * the service itself.
+   * counter). Only before the transaction first tries to open, and only where the database
+   * pipelines; null otherwise (the caller then sends it some other way). It is settled exactly
+   * once: with its rows, its error, or the error that kept the transaction from opening. It runs
+   * as the connection's login role, before the transaction switches to the service's role: only
+   * for SECURITY DEFINER functions of the service itself that the login role may execute.
    */
   ahead<T>(sql: string, params: unknown[]): Promise<T[]> | null {
-    if (!this.db.pipelines || this.lease || this.session || this.ended || this.aheadOfBegin) return null;
+    if (!this.db.pipelines || this.beginAttempted || this.ended || this.aheadOfBegin) return null;
     return new Promise<T[]>((resolve, reject) => {
       let done = false;
       this.aheadOfBegin = {
@@ -317,10 +320,15 @@ export class TenantTransaction {
   }
 
   private async begin(): Promise<QueryRunner> {
-    if (this.openError) throw this.openError;
-    if (this.active) return this.lease!.runner;
+    // Whatever happens next, a statement waiting to go ahead of BEGIN goes with it or is settled here.
     const ahead = this.aheadOfBegin;
     this.aheadOfBegin = undefined;
+    this.beginAttempted = true;
+    if (this.openError) {
+      ahead?.settle({ error: this.openError });
+      throw this.openError;
+    }
+    if (this.active) return this.lease!.runner;
     try {
       this.lease ??= await this.db.lease();
       const { runner } = this.lease;

@@ -34,8 +34,9 @@ const HIT = `SELECT organization_id, hits, max_hits, retry_after FROM app_rate_l
  * (TenantTransaction.ahead); where that is not possible (the embedded database, a transaction
  * already open) on a connection of its own (Database.sideStatement).
  *
- * Fails open: when counting fails (the counter's 1 s budget, a database hiccup), the request is
- * served and a warning logged — the counters protect the service, they must not take it down.
+ * Fails open: when counting fails (its counter row held past 1 s — the function's lock_timeout —,
+ * the side connection's 1 s budget, a database hiccup), the request is served and a warning
+ * logged — the counters protect the service, they must not take it down.
  */
 export class RateLimiter {
   constructor(

@@ -184,6 +184,23 @@ describe('a statement sent ahead of BEGIN (TenantTransaction.ahead)', () => {
     await unopened.finish();
     await expect(ahead).rejects.toThrow(TransactionEndedError);
   });
+
+  it('never once opening has started, even while the connection is still awaited, nor after it failed: nothing is left waiting', async () => {
+    // A database whose connections are slow to come, then never come.
+    let refuse!: (error: Error) => void;
+    const slow = { pipelines: true, lease: () => new Promise((_resolve, reject) => (refuse = reject)) } as unknown as Database;
+    const waiting = new TenantTransaction(slow, systemPrincipal(org, 'test'), randomUUID());
+    const early = waiting.ahead(`SELECT $1::int AS x`, [1]);
+    const opening = waiting.open();
+    await new Promise((r) => setImmediate(r));
+    expect(waiting.ahead(`SELECT $1::int AS x`, [2])).toBeNull();
+    refuse(new Error('no connection'));
+    await expect(opening).rejects.toThrow('no connection');
+    // The one registered in time is settled with the reason the transaction could not open.
+    await expect(early).rejects.toThrow('no connection');
+    expect(waiting.ahead(`SELECT $1::int AS x`, [3])).toBeNull();
+    await waiting.finish();
+  });
 });
 
 describe('statements queued together (pipelined on PostgreSQL)', () => {
