@@ -1,4 +1,5 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import type { GraphQLResolveInfo, SelectionSetNode } from 'graphql';
+import { forEachField } from '../graphql/selections';
 
 /**
  * The names of the fields a resolver's selection asks for, at `path` inside it (`[]`: the field's
@@ -8,21 +9,12 @@ import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
  */
 export function selectedFields(info: GraphQLResolveInfo, ...paths: ReadonlyArray<readonly string[]>): Set<string> {
   const out = new Set<string>();
-  const visit = (set: SelectionSetNode | undefined, path: readonly string[], seen: Set<string>): void => {
-    if (!set) return;
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.FIELD) {
-        if (path.length === 0) out.add(selection.name.value);
-        else if (selection.name.value === path[0]) visit(selection.selectionSet, path.slice(1), seen);
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        visit(selection.selectionSet, path, seen);
-      } else if (!seen.has(selection.name.value)) {
-        seen.add(selection.name.value);
-        visit(info.fragments[selection.name.value]?.selectionSet, path, seen);
-      }
-    }
-  };
-  for (const path of paths.length > 0 ? paths : [[]]) for (const node of info.fieldNodes) visit(node.selectionSet, path, new Set());
+  const collect = (set: SelectionSetNode | undefined, path: readonly string[]): void =>
+    forEachField(set, info.fragments, (field) => {
+      if (path.length === 0) out.add(field.name.value);
+      else if (field.name.value === path[0]) collect(field.selectionSet, path.slice(1));
+    });
+  for (const path of paths.length > 0 ? paths : [[]]) for (const node of info.fieldNodes) collect(node.selectionSet, path);
   return out;
 }
 

@@ -1,6 +1,7 @@
-import { type FragmentDefinitionNode, Kind, type OperationDefinitionNode, type SelectionSetNode, valueFromASTUntyped } from 'graphql';
+import { type FragmentDefinitionNode, type OperationDefinitionNode, valueFromASTUntyped } from 'graphql';
 import { OPERATION_GUARDS } from '../authz/operations';
 import { isUuid } from '../common/validation';
+import { forEachField } from '../graphql/selections';
 
 /** What a root field can name, as the counter function (migration 1765600000000) matches it within the principal's own organizations. */
 export type ScopeKind = 'organization' | 'organization_slug' | 'workspace' | 'environment' | 'role' | 'invitation' | 'api_key';
@@ -53,27 +54,14 @@ export function namedScopes(operation: OperationDefinitionNode, fragments: Recor
   if (operation.operation === 'subscription') return [];
   const type = operation.operation === 'query' ? 'Query' : 'Mutation';
   const found = new Map<string, NamedScope>();
-  const seenFragments = new Set<string>();
-  const visit = (set: SelectionSetNode): void => {
-    for (const selection of set.selections) {
-      if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet);
-      else if (selection.kind === Kind.FRAGMENT_SPREAD) {
-        const fragment = fragments[selection.name.value];
-        if (fragment && !seenFragments.has(fragment.name.value)) {
-          seenFragments.add(fragment.name.value);
-          visit(fragment.selectionSet);
-        }
-      } else {
-        for (const { kind, arg } of scopeArgs(type, selection.name.value)) {
-          const node = selection.arguments?.find((a) => a.name.value === arg);
-          const value: unknown = node ? valueFromASTUntyped(node.value, variables) : undefined;
-          if (typeof value !== 'string') continue;
-          if (kind === 'organization_slug' ? value.length > 100 : !isUuid(value)) continue;
-          if (found.size < MAX_SCOPES) found.set(`${kind}:${value}`, { kind, id: value });
-        }
-      }
+  forEachField(operation.selectionSet, fragments, (field) => {
+    for (const { kind, arg } of scopeArgs(type, field.name.value)) {
+      const node = field.arguments?.find((a) => a.name.value === arg);
+      const value: unknown = node ? valueFromASTUntyped(node.value, variables) : undefined;
+      if (typeof value !== 'string') continue;
+      if (kind === 'organization_slug' ? value.length > 100 : !isUuid(value)) continue;
+      if (found.size < MAX_SCOPES) found.set(`${kind}:${value}`, { kind, id: value });
     }
-  };
-  visit(operation.selectionSet);
+  });
   return [...found.values()];
 }
