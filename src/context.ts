@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Access } from './authz/access';
 import { ALLOWED_WHEN_DELETED, ALLOWED_WHILE_INACTIVE } from './authz/operations';
+import { refusalTest } from './authz/security-settings';
 import { OrganizationInactiveError } from './common/errors';
 import { READ_ONLY_STATUSES } from './modules/billing/subscription.types';
 import { OrganizationStatus } from './modules/organization/organization.types';
@@ -119,7 +120,7 @@ export class RequestContext {
     const plans = planLoaders(q);
     return {
       ...users,
-      ...organizationLoaders(q, ds, users.userById),
+      ...organizationLoaders(q, ds, users.userById, () => refusalTest(this.principal, Math.floor(Date.now() / 1000))),
       ...workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
       ...environmentLoaders(q, ds),
       ...membershipLoaders(q, ds, users.userById),
@@ -206,8 +207,7 @@ export class RequestContext {
       await this.tx.commit();
       return result;
     } finally {
-      // Caches only: plain lookup functions among the loaders hold nothing.
-      for (const loader of Object.values(this.loaders)) if (typeof loader !== 'function') loader.clearAll();
+      for (const loader of Object.values(this.loaders)) loader.clearAll();
       this.access.reset();
     }
   }

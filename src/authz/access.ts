@@ -235,23 +235,12 @@ export class Access {
     }
     // Only the organizations whose settings could refuse this token are decided (together, so they
     // and their flags are read in one batch); for the rest one light statement says they cannot.
-    const suspects = [...(await this.organizationsThatMayRefuse([...viewable.keys()]))];
+    const ids = [...viewable.keys()];
+    const mayRefuse = await Promise.all(ids.map((id) => this.loaders.organizationMayRefuse.load(id)));
+    const suspects = ids.filter((_, i) => mayRefuse[i]);
     const enterable = await Promise.all(suspects.map((id) => this.mayEnter(id)));
     for (const [i, id] of suspects.entries()) if (!enterable[i]) viewable.delete(id);
     return viewable;
-  }
-
-  private async organizationsThatMayRefuse(ids: string[]): Promise<Iterable<string>> {
-    const { principal } = this.caller;
-    if (principal.kind === 'system' || principal.kind === 'anonymous' || ids.length === 0) return [];
-    const user = principal.kind === 'user';
-    const authenticatedAt = user ? principal.identity.authenticatedAt : null;
-    return this.loaders.organizationsThatMayRefuse(ids, {
-      user,
-      mfa: user && principal.identity.mfa,
-      ageSeconds: authenticatedAt === null ? null : Math.floor(Date.now() / 1000) - authenticatedAt,
-      defaultTimeoutMinutes: DEFAULT_SECURITY.sessionTimeoutMinutes,
-    });
   }
 
   /**

@@ -1,7 +1,8 @@
 import { type AppError, IpNotAllowedError, MfaRequiredError, SessionExpiredError } from '../common/errors';
 import { ipAllowed } from '../common/ip';
 import type { Principal } from '../auth/principal';
-import type { SecuritySettings } from '../modules/organization/organization.types';
+import type { RefusalTest } from '../modules/organization/organization.loaders';
+import { DEFAULT_SECURITY, type SecuritySettings } from '../modules/organization/organization.types';
 
 /** The plan feature that switches the IP allowlist on (SPEC §2). */
 export const IP_ALLOWLIST_FEATURE = 'ip_allowlist';
@@ -33,4 +34,21 @@ export function securityViolation({ principal, clientIp, settings, ipAllowlistEn
   const allowlist = settings.ipAllowlist ?? [];
   if (ipAllowlistEnabled && allowlist.length > 0 && !(clientIp && ipAllowed(clientIp, allowlist))) return new IpNotAllowedError();
   return null;
+}
+
+/**
+ * What of a principal an organization's security settings could refuse, as one light statement
+ * tests it for a whole list (organizationMayRefuse); null for those nothing refuses (the service's
+ * own jobs, anonymous). The same rules as securityViolation, which decides the ones it flags.
+ */
+export function refusalTest(principal: Principal, nowSeconds: number): RefusalTest | null {
+  if (principal.kind === 'system' || principal.kind === 'anonymous') return null;
+  const user = principal.kind === 'user';
+  const authenticatedAt = user ? principal.identity.authenticatedAt : null;
+  return {
+    user,
+    mfa: user && principal.identity.mfa,
+    ageSeconds: authenticatedAt === null ? null : nowSeconds - authenticatedAt,
+    defaultTimeoutMinutes: DEFAULT_SECURITY.sessionTimeoutMinutes,
+  };
 }

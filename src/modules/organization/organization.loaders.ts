@@ -1,4 +1,4 @@
-import type DataLoader from 'dataloader';
+import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { countLoader, groupedLoader, keyedLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
@@ -8,8 +8,24 @@ import type { User } from '../user/user.entity';
 import { userJson, userPrimer } from '../user/user.loaders';
 import { Organization } from './organization.entity';
 
+/** What of a principal its organizations' security settings could refuse (organizationMayRefuse). */
+export interface RefusalTest {
+  /** A user token: MFA and the session timeout concern it. */
+  user: boolean;
+  mfa: boolean;
+  /** Seconds since the token's authentication; null when unknown. */
+  ageSeconds: number | null;
+  defaultTimeoutMinutes: number;
+}
+
 /** Per-request loaders of organizations and their aggregates; every query runs under row-level security. */
-export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
+export function organizationLoaders(
+  query: SqlQuery,
+  ds: DataSource,
+  userById: DataLoader<string, User | null, unknown>,
+  /** The request's principal as organizationMayRefuse tests it; null: nothing could refuse it. */
+  refusalTest: () => RefusalTest | null,
+) {
   const primeUser = userPrimer(ds, userById);
   const toOrganization = hydrator(ds, Organization);
   const toRole = hydrator(ds, Role);
@@ -20,23 +36,26 @@ export function organizationLoaders(query: SqlQuery, ds: DataSource, userById: D
   return {
     organizationById,
     /**
-     * Of these organizations, the ids whose security settings could refuse a principal (SPEC §2):
+     * Whether an organization's security settings could refuse this request's principal (SPEC §2):
      * MFA required of a token without it, a session timeout the token's age could exceed (or an age
-     * unknown), an IP allowlist. The rest surely let it in; the few returned are decided exactly by
-     * Access.inside. One light statement instead of every organization of a list read in full.
+     * unknown), an IP allowlist. Those that surely let it in are false; the few true ones are decided
+     * exactly by Access.inside. One light statement for a whole list instead of every organization
+     * read in full. Without a test (the service's own jobs, anonymous) none could refuse.
      */
-    organizationsThatMayRefuse: async (ids: readonly string[], who: { user: boolean; mfa: boolean; ageSeconds: number | null; defaultTimeoutMinutes: number }): Promise<Set<string>> => {
-      if (ids.length === 0) return new Set();
+    organizationMayRefuse: new DataLoader<string, boolean>(async (ids) => {
+      const test = refusalTest();
+      if (!test) return ids.map(() => false);
       const rows = await query<{ id: string }>(
         `SELECT id FROM organizations WHERE id = ANY($1::uuid[]) AND (
            ($2::boolean AND NOT $3::boolean AND coalesce((security->>'requireMfa')::boolean, false))
            OR ($2::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer) > 0
                AND ($4::bigint IS NULL OR $4::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer)::bigint * 60))
            OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb))`,
-        [ids, who.user, who.mfa, who.ageSeconds, who.defaultTimeoutMinutes],
+        [ids, test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
       );
-      return new Set(rows.map((r) => r.id));
-    },
+      const refusing = new Set(rows.map((r) => r.id));
+      return ids.map((id) => refusing.has(id));
+    }),
     /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
     organizationBySlug: keyedLoader<string, Organization>(
       async (slugs) => {
