@@ -11,6 +11,7 @@ import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
 import type { Database } from './database/database';
 import { type Session, TenantTransaction } from './database/tenant-transaction';
+import { type LoaderSetMethods, loaderSetClass } from './database/loader-helpers';
 import { ActorType } from './modules/audit/audit-event.entity';
 import { apiKeyLoaders } from './modules/api-key/api-key.loaders';
 import { auditLoaders } from './modules/audit/audit.loaders';
@@ -38,7 +39,11 @@ export type Loaders = ReturnType<typeof organizationLoaders> &
   ReturnType<typeof secretLoaders> &
   ReturnType<typeof invitationLoaders> &
   ReturnType<typeof organizationDeletionLoaders> &
-  ReturnType<typeof apiKeyLoaders>;
+  ReturnType<typeof apiKeyLoaders> &
+  LoaderSetMethods;
+
+/** A request's loaders, each group built on first use (src/database/loader-helpers.ts). */
+const RequestLoaders = loaderSetClass<Loaders>();
 
 /** What lives for the whole process and every request shares. */
 export interface AppServices {
@@ -116,22 +121,21 @@ export class RequestContext {
       await this.session();
       return this.tx.query(sql, params);
     };
-    const users = userLoaders(q, ds);
-    const plans = planLoaders(q);
-    return {
-      ...users,
-      ...organizationLoaders(q, ds, users.userById, () => refusalTest(this.principal, Math.floor(Date.now() / 1000))),
-      ...workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
-      ...environmentLoaders(q, ds),
-      ...membershipLoaders(q, ds, users.userById),
-      ...auditLoaders(q, ds),
-      ...plans,
-      ...featureFlagLoaders(q, plans),
-      ...secretLoaders(q),
-      ...invitationLoaders(q, ds),
-      ...organizationDeletionLoaders(q),
-      ...apiKeyLoaders(q),
-    };
+    // Groups a later one uses come first (users, plans).
+    return new RequestLoaders([
+      () => userLoaders(q, ds),
+      () => planLoaders(q),
+      (l) => organizationLoaders(q, ds, l.userById, () => refusalTest(this.principal, Math.floor(Date.now() / 1000))),
+      () => workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
+      () => environmentLoaders(q, ds),
+      (l) => membershipLoaders(q, ds, l.userById),
+      () => auditLoaders(q, ds),
+      (l) => featureFlagLoaders(q, l),
+      () => secretLoaders(q),
+      () => invitationLoaders(q, ds),
+      () => organizationDeletionLoaders(q),
+      () => apiKeyLoaders(q),
+    ]);
   }
 
   /** Opens the transaction once and resolves who the request acts for. */
@@ -207,7 +211,7 @@ export class RequestContext {
       await this.tx.commit();
       return result;
     } finally {
-      for (const loader of Object.values(this.loaders)) loader.clearAll();
+      this.loaders.clearAll();
       this.access.reset();
     }
   }

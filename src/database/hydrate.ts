@@ -5,6 +5,17 @@ import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
  * hand-written batch queries (loaders with window functions) return the same objects as repositories.
  */
 export function hydrator<T extends ObjectLiteral>(dataSource: DataSource, target: EntityTarget<T>): (row: Record<string, unknown>) => T {
+  // Built once per data source and entity: loaders ask for theirs on every request.
+  let known = hydrators.get(dataSource);
+  if (!known) hydrators.set(dataSource, (known = new Map()));
+  let hydrate = known.get(target);
+  if (!hydrate) known.set(target, (hydrate = buildHydrator(dataSource, target) as (row: Record<string, unknown>) => ObjectLiteral));
+  return hydrate as (row: Record<string, unknown>) => T;
+}
+
+const hydrators = new WeakMap<DataSource, Map<EntityTarget<ObjectLiteral>, (row: Record<string, unknown>) => ObjectLiteral>>();
+
+function buildHydrator<T extends ObjectLiteral>(dataSource: DataSource, target: EntityTarget<T>): (row: Record<string, unknown>) => T {
   const metadata = dataSource.getMetadata(target);
   const columns = metadata.columns.map((c) => ({
     property: c.propertyName,

@@ -106,3 +106,58 @@ export function ownedCountLoader<F>(count: (ownerIds: string[], filter: F) => Pr
     { cacheKeyFn: cacheKey },
   );
 }
+
+/** What a request's loader group holds: loaders, each cleared after a mutation. */
+type LoaderGroup = Record<string, { clearAll(): unknown }>;
+
+/** The methods of a request's loader set itself (no loader may take these names). */
+export interface LoaderSetMethods {
+  /** Clears every loader built so far (after a mutation: the response reads what was written). */
+  clearAll(): void;
+}
+
+/**
+ * The class of a request's loader set, built group by group on first use: a request that reads
+ * one organization builds its organization loaders, not the audit, invitation or API-key ones.
+ * `factories[i]` builds group i from the set itself (so a group can use another's loaders). The
+ * first set built learns every group's loader names and puts them on the prototype as getters;
+ * a request's set is then one small object, and reading a loader a property access. Two groups
+ * naming the same loader is refused there, at the first request, not silently overridden.
+ */
+export function loaderSetClass<T extends object>(): new (factories: ReadonlyArray<(set: T) => object>) => T & LoaderSetMethods {
+  let layoutKnown = false;
+  class LoaderSet implements LoaderSetMethods {
+    private readonly built: Array<LoaderGroup | undefined>;
+    constructor(private readonly factories: ReadonlyArray<(set: T) => object>) {
+      this.built = new Array(factories.length);
+      if (!layoutKnown) this.learnLayout();
+    }
+
+    group(index: number): LoaderGroup {
+      return (this.built[index] ??= this.factories[index]!(this as unknown as T) as LoaderGroup);
+    }
+
+    clearAll(): void {
+      for (const group of this.built) if (group) for (const loader of Object.values(group)) loader.clearAll();
+    }
+
+    private learnLayout(): void {
+      const proto = LoaderSet.prototype;
+      const owner = new Map<string, number>();
+      // Getters are installed group by group as each is built, so a factory may read the loaders of groups before it.
+      this.factories.forEach((_, index) => {
+        for (const name of Object.keys(this.group(index))) {
+          if (owner.has(name) || name in this) throw new Error(`Loader "${name}" is defined twice (groups ${owner.get(name) ?? 'LoaderSet'} and ${index})`);
+          owner.set(name, index);
+          Object.defineProperty(proto, name, {
+            get(this: LoaderSet) {
+              return this.group(index)[name];
+            },
+          });
+        }
+      });
+      layoutKnown = true;
+    }
+  }
+  return LoaderSet as unknown as new (factories: ReadonlyArray<(set: T) => object>) => T & LoaderSetMethods;
+}

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import {
+  type ASTNode,
   type DocumentNode,
   type GraphQLField,
   getNamedType,
@@ -8,6 +9,7 @@ import {
   isLeafType,
   isListType,
   isObjectType,
+  visit,
 } from 'graphql';
 import { type ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
 import { QueryTooComplexError } from '../common/errors';
@@ -92,20 +94,47 @@ export function queryCost(schema: GraphQLSchema, document: DocumentNode, operati
  * `first` whatever the cost: at its field when the query is affordable, for the whole request
  * when it is not.
  */
+/** Arguments the estimator reads (`first`) or that graphql-query-complexity applies (`@skip`/`@include`): the only inputs besides the document. */
+const COST_ARGUMENTS = new Set(['first', 'representations']);
+
 /**
- * The cost of a document depends only on it, the operation and the variables: Apollo hands the
- * same DocumentNode for the same query text, so the answer is kept per document (weakly) and per
- * operation and variables (at most 64 entries each).
+ * The variables a document's cost depends on: those inside a `first` or `representations`
+ * argument, or inside a directive (`@skip(if: $x)`). A slug or an id does not change the cost,
+ * so requests differing only in those share one cached answer.
+ */
+const costVariablesOf = new WeakMap<DocumentNode, string[]>();
+function costVariables(document: DocumentNode): string[] {
+  let names = costVariablesOf.get(document);
+  if (!names) {
+    const found = new Set<string>();
+    const collect = (node: ASTNode) => visit(node, { Variable: (v) => void found.add(v.name.value) });
+    visit(document, {
+      Argument: (argument) => void (COST_ARGUMENTS.has(argument.name.value) && collect(argument.value)),
+      Directive: (directive) => {
+        collect(directive);
+        return false;
+      },
+    });
+    costVariablesOf.set(document, (names = [...found].sort()));
+  }
+  return names;
+}
+
+/**
+ * The cost of a document depends only on it, the operation and the variables it reads for cost:
+ * Apollo hands the same DocumentNode for the same query text, so the answer is kept per document
+ * (weakly) and per operation and those variables' values (at most 64 entries each).
  */
 const costCache = new WeakMap<DocumentNode, Map<string, ReturnType<typeof queryCost>>>();
 function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): ReturnType<typeof queryCost> {
   let byInput = costCache.get(document);
   if (!byInput) costCache.set(document, (byInput = new Map()));
-  const key = JSON.stringify([operationName ?? null, variables]);
+  const key = JSON.stringify([operationName ?? null, costVariables(document).map((name) => variables[name] ?? null)]);
   if (byInput.has(key)) return byInput.get(key)!;
   const result = queryCost(schema, document, operationName, variables);
-  // Large variables are not kept: the cache must not become a way to hold memory.
-  if (key.length > 2048) return result;
+  // Large variables are not kept: the cache must not become a way to hold memory. Nor is a
+  // refusal to coerce (null), which may come from a variable outside the key.
+  if (key.length > 2048 || result === null) return result;
   if (byInput.size >= 64) byInput.delete(byInput.keys().next().value!);
   byInput.set(key, result);
   return result;

@@ -40,7 +40,8 @@ export function environmentLoaders(query: SqlQuery, ds: DataSource) {
             refs.map((r) => r.workspaceId),
           ])
         ).map(toEnvironment),
-      (e) => ({ organizationId: e.organizationId, workspaceId: e.workspaceId }),
+      // An environment is its own ref (it has both ids): no object per row.
+      (e) => e,
       (r) => `${r.organizationId}:${r.workspaceId}`,
     );
   return {

@@ -120,7 +120,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
             [[...new Set(refs.map((r) => r.organizationId))], refs.map((r) => r.workspaceId)],
           )
         ).map((r) => ({ organizationId: r.organization_id, workspaceId: r.workspace_id, userId: r.user_id, role: r.role, grantedAt: new Date(r.granted_at) })),
-      (g) => ({ organizationId: g.organizationId, workspaceId: g.workspaceId }),
+      (g) => g,
       (r) => `${r.organizationId}:${r.workspaceId}`,
     ),
   };

@@ -95,6 +95,28 @@ describe('query limits at their edges (SPEC §8)', () => {
     expect(over.headers.get('x-sql-statements')).toBe('0');
   });
 
+  it('cost: one document is priced per value of the variables it reads for cost, whatever else varies and in any order', async () => {
+    // me + user + organization 3, organizations 1 + $n × (1 + workspaces (1 + 100 × (1 + 100 environments))): 101 024 for 10.
+    // $slug does not change the cost; $n and $deep do.
+    const query = `query Priced($n: Int, $slug: String, $deep: Boolean!) { me { user { id } }
+      organization(slug: $slug) { id }
+      organizations(first: $n) { nodes { workspaces(first: 100) { nodes { environments @include(if: $deep) { id } } } } } }`;
+    const run = (variables: Record<string, unknown>) => app.gql(query, variables, { as: owner });
+    // A refusal to coerce a variable the cost does not read is not remembered as "no cost".
+    const bad = await run({ n: 10, slug: 42, deep: true });
+    expect(bad.status).toBe(400);
+    expect(codes(bad)).toEqual(['BAD_USER_INPUT']);
+    for (const slug of ['one', 'two']) {
+      const over = await run({ n: 10, slug, deep: true });
+      expect(codes(over)).toEqual(['QUERY_TOO_COMPLEX']);
+      expect(over.errors![0]!.extensions).toMatchObject({ cost: 101_024, limit: 100_000 });
+    }
+    // The same slug with fewer organizations, or without the environments, is affordable.
+    expect(codes(await run({ n: 9, slug: 'one', deep: true }))).toEqual(['NOT_FOUND']);
+    expect(codes(await run({ n: 10, slug: 'one', deep: false }))).toEqual(['NOT_FOUND']);
+    expect(codes(await run({ n: 10, slug: 'two', deep: true }))).toEqual(['QUERY_TOO_COMPLEX']);
+  });
+
   it('body: 1 MiB exactly passes the size check, one byte more is HTTP 413 PAYLOAD_TOO_LARGE', async () => {
     const body = (size: number) => {
       const skeleton = JSON.stringify({ query: '{ __typename }', variables: { pad: '' } });
