@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import { ScopeRoles } from '../../src/database/tenant-transaction';
+
+/** The session's organizations and roles, read from the bootstrap's text without splitting it for one lookup. */
+describe('ScopeRoles', () => {
+  const ids = Array.from({ length: 5 }, () => randomUUID());
+  const text = ids.map((id, i) => `${id}:${['owner', 'admin', 'member', 'custom-role', 'viewer'][i]}`).join(',');
+
+  it('answers get and has from the text exactly as the split map would, first, middle and last pair included', () => {
+    const roles = new ScopeRoles();
+    roles.adopt(text);
+    expect(ids.map((id) => roles.get(id))).toEqual(['owner', 'admin', 'member', 'custom-role', 'viewer']);
+    expect(roles.has(ids[4]!)).toBe(true);
+    expect(roles.get(randomUUID())).toBeUndefined();
+    // Only whole ids at a pair's start: a prefix, a role key or a suffix is not an organization.
+    expect(roles.get(ids[1]!.slice(0, 35))).toBeUndefined();
+    expect(roles.get('admin')).toBeUndefined();
+    expect(roles.has(`${ids[1]!.slice(1)}:`)).toBe(false);
+  });
+
+  it('splits into the map for the whole set, and changes apply on top of the text', () => {
+    const roles = new ScopeRoles();
+    roles.set(ids[0]!, 'api-key');
+    roles.adopt(text);
+    // The text came after: it wins for an id it names.
+    expect(roles.get(ids[0]!)).toBe('owner');
+    const extra = randomUUID();
+    roles.set(extra, 'member');
+    roles.delete(ids[2]!);
+    expect(roles.size).toBe(5);
+    expect([...roles.keys()]).toEqual([ids[0], ids[1], ids[3], ids[4], extra]);
+    expect(new Map(roles).get(ids[3]!)).toBe('custom-role');
+    roles.clear();
+    expect(roles.size).toBe(0);
+    expect(roles.get(ids[1]!)).toBeUndefined();
+  });
+});
