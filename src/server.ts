@@ -252,22 +252,26 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   const metrics = new Metrics(() => deps.db.poolStats());
   app.use(requestLogger(deps.logger, metrics));
   app.use(corsMiddleware(deps.config.corsOrigins));
-  app.use(healthRoutes(deps));
-  app.use(metrics.routes());
-  app.use(billingWebhookRoutes(deps));
   const keyring = serviceKeyring(deps.db, deps.envelope);
-  app.use(jwksRoutes(keyring, deps.logger));
-  app.use(auditExportRoutes((req, res) => requestContext(deps, keyring, req, res)));
-  // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
-  app.use(explorerRoutes(deps.config.explorer, deps.logger));
-  app.use(
-    '/graphql',
+  const graphql = [
     express.json({ limit: '1mb' }),
     refuseNul,
     expressMiddleware(apollo, {
       context: ({ req, res }) => requestContext(deps, keyring, req, res),
     }),
-  );
+  ];
+  // GraphQL's POSTs before the other routes, none of which answers them: a query does not walk
+  // the health, metrics, webhook, JWKS, export and explorer routers first.
+  app.post('/graphql', ...graphql);
+  app.use(healthRoutes(deps));
+  app.use(metrics.routes());
+  app.use(billingWebhookRoutes(deps));
+  app.use(jwksRoutes(keyring, deps.logger));
+  app.use(auditExportRoutes((req, res) => requestContext(deps, keyring, req, res)));
+  // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
+  app.use(explorerRoutes(deps.config.explorer, deps.logger));
+  // The rest of /graphql (GET queries, other methods Apollo answers itself).
+  app.use('/graphql', ...graphql);
   // Oversized bodies and malformed JSON get a GraphQL-shaped answer.
   app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
     if (!error?.status) return next(error);

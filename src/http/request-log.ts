@@ -37,6 +37,8 @@ export function requestLogger(logger: Logger, metrics?: Metrics) {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const path = req.originalUrl.split('?')[0]!;
       metrics?.observe({ path, method: req.method, status: res.statusCode, durationSeconds: durationMs / 1000, operation: details.operation, errors: details.errors });
+      // The line is built only when it is written (LOG_LEVEL above info).
+      if (!logger.isLevelEnabled('info')) return;
       logger.info(
         {
           requestId: res.locals.requestId as string | undefined,
