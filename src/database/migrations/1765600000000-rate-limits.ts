@@ -16,7 +16,7 @@ const LOOKUPS: Array<[table: string, columns: string]> = [
 ];
 
 /** The scope kinds a request can name (src/ratelimit/attribution.ts sends them), each matched within the principal's own organizations. */
-const NAMES = `CASE s.kind
+export const NAMES = `CASE s.kind
   WHEN 'organization' THEN mo.organization_id = s.id::uuid
   WHEN 'organization_slug' THEN EXISTS (SELECT 1 FROM public.organizations o WHERE o.id = mo.organization_id AND o.slug = s.id)
   WHEN 'workspace' THEN EXISTS (SELECT 1 FROM public.workspaces w WHERE w.organization_id = mo.organization_id AND w.id = s.id::uuid)
@@ -27,49 +27,10 @@ const NAMES = `CASE s.kind
   ELSE false END`;
 
 /**
- * Rate limits shared by every instance (SPEC §8; README "Rate limits"):
- * - `rate_limit_counters`, an UNLOGGED infrastructure table (global, like the job leases: SPEC §3):
- *   one row per (bucket, minute). Unlogged because a counter is worth less than the WAL it would
- *   write on every request; a crash empties it, which only forgives the current minute.
- * - `app_rate_limit_hit`, one statement per request, outside the request's transaction: it finds
- *   which of the organizations named by the request the principal belongs to (matched within its
- *   own memberships, so a foreign id counts like no id at all and reveals nothing), reads their
- *   plan's `api_rate_limit_per_minute`, and counts the request in each bucket
- *   (`INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1 RETURNING`, atomic per row).
- * - `app_rate_limit_sweep`, run by the scheduler: deletes past minutes.
- * Both are SECURITY DEFINER, owned by a NOLOGIN role that may read only the columns above; the
- * service's role has no right on the table itself.
+ * The counter as this migration created it: one statement of CTEs (1765900000000 replaces its
+ * body with procedural steps; its `down` puts this one back).
  */
-export class RateLimits1765600000000 implements MigrationInterface {
-  name = 'RateLimits1765600000000';
-
-  async up(q: QueryRunner): Promise<void> {
-    await ensureRole(q, RATE_LIMITER_ROLE);
-    await q.query(`
-      CREATE UNLOGGED TABLE rate_limit_counters (
-        key text NOT NULL CHECK (char_length(key) <= 512),
-        window_start timestamptz NOT NULL,
-        hits integer NOT NULL,
-        PRIMARY KEY (key, window_start)
-      )`);
-    await q.query(`CREATE INDEX rate_limit_counters_window_idx ON rate_limit_counters (window_start)`);
-    await q.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON rate_limit_counters TO ${RATE_LIMITER_ROLE}`);
-    for (const [table, columns] of LOOKUPS) {
-      await q.query(`GRANT SELECT (${columns}) ON ${table} TO ${RATE_LIMITER_ROLE}`);
-      await q.query(`CREATE POLICY rate_limit_lookup ON ${table} FOR SELECT TO ${RATE_LIMITER_ROLE} USING (true)`);
-    }
-    await q.query(`GRANT SELECT (key, api_rate_limit_per_minute) ON plans TO ${RATE_LIMITER_ROLE}`);
-
-    // PL/pgSQL rather than SQL: its plan is prepared once per connection (a SQL function with a
-    // data-modifying CTE is planned on every call, which bench:ratelimit measured as the slower).
-    // p_key: the principal's bucket (src/ratelimit/principal-key.ts); p_subject: a user's token subject
-    // (its memberships decide); p_organization: the one organization a principal acts in (API keys);
-    // p_kinds/p_ids: what the request's root fields name; p_user_limit: RATE_LIMIT_USER_PER_MINUTE;
-    // p_api_key_hash / p_api_key_id: an API key as presented (raw key or exchanged token), resolved here
-    // to its organization and to one bucket per key whichever way it came (`apikey:<id>@<organization>`).
-    // One row per bucket counted: the organization (null: outside any), hits so far this minute,
-    // the limit (null: unlimited) and the seconds until the minute ends.
-    await q.query(`
+export const RATE_LIMIT_HIT_AS_ONE_STATEMENT = `
       CREATE FUNCTION app_rate_limit_hit(p_key text, p_subject text, p_organization uuid, p_kinds text[], p_ids text[], p_user_limit integer,
           p_api_key_hash bytea, p_api_key_id uuid)
         RETURNS TABLE (organization_id uuid, hits integer, max_hits integer, retry_after integer)
@@ -126,7 +87,52 @@ export class RateLimits1765600000000 implements MigrationInterface {
             greatest(1, ceil(extract(epoch FROM c.window_start + interval '1 minute' - clock_timestamp())))::integer
           FROM buckets b JOIN counted c ON c.key = b.key;
         END
-        $$`);
+        $$`;
+
+/**
+ * Rate limits shared by every instance (SPEC §8; README "Rate limits"):
+ * - `rate_limit_counters`, an UNLOGGED infrastructure table (global, like the job leases: SPEC §3):
+ *   one row per (bucket, minute). Unlogged because a counter is worth less than the WAL it would
+ *   write on every request; a crash empties it, which only forgives the current minute.
+ * - `app_rate_limit_hit`, one statement per request, outside the request's transaction: it finds
+ *   which of the organizations named by the request the principal belongs to (matched within its
+ *   own memberships, so a foreign id counts like no id at all and reveals nothing), reads their
+ *   plan's `api_rate_limit_per_minute`, and counts the request in each bucket
+ *   (`INSERT … ON CONFLICT DO UPDATE SET hits = hits + 1 RETURNING`, atomic per row).
+ * - `app_rate_limit_sweep`, run by the scheduler: deletes past minutes.
+ * Both are SECURITY DEFINER, owned by a NOLOGIN role that may read only the columns above; the
+ * service's role has no right on the table itself.
+ */
+export class RateLimits1765600000000 implements MigrationInterface {
+  name = 'RateLimits1765600000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await ensureRole(q, RATE_LIMITER_ROLE);
+    await q.query(`
+      CREATE UNLOGGED TABLE rate_limit_counters (
+        key text NOT NULL CHECK (char_length(key) <= 512),
+        window_start timestamptz NOT NULL,
+        hits integer NOT NULL,
+        PRIMARY KEY (key, window_start)
+      )`);
+    await q.query(`CREATE INDEX rate_limit_counters_window_idx ON rate_limit_counters (window_start)`);
+    await q.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON rate_limit_counters TO ${RATE_LIMITER_ROLE}`);
+    for (const [table, columns] of LOOKUPS) {
+      await q.query(`GRANT SELECT (${columns}) ON ${table} TO ${RATE_LIMITER_ROLE}`);
+      await q.query(`CREATE POLICY rate_limit_lookup ON ${table} FOR SELECT TO ${RATE_LIMITER_ROLE} USING (true)`);
+    }
+    await q.query(`GRANT SELECT (key, api_rate_limit_per_minute) ON plans TO ${RATE_LIMITER_ROLE}`);
+
+    // PL/pgSQL rather than SQL: its plan is prepared once per connection (a SQL function with a
+    // data-modifying CTE is planned on every call, which bench:ratelimit measured as the slower).
+    // p_key: the principal's bucket (src/ratelimit/principal-key.ts); p_subject: a user's token subject
+    // (its memberships decide); p_organization: the one organization a principal acts in (API keys);
+    // p_kinds/p_ids: what the request's root fields name; p_user_limit: RATE_LIMIT_USER_PER_MINUTE;
+    // p_api_key_hash / p_api_key_id: an API key as presented (raw key or exchanged token), resolved here
+    // to its organization and to one bucket per key whichever way it came (`apikey:<id>@<organization>`).
+    // One row per bucket counted: the organization (null: outside any), hits so far this minute,
+    // the limit (null: unlimited) and the seconds until the minute ends.
+    await q.query(RATE_LIMIT_HIT_AS_ONE_STATEMENT);
     await giveFunctionTo(q, 'app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid)', RATE_LIMITER_ROLE);
     await q.query(`GRANT EXECUTE ON FUNCTION app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid) TO ${APP_ROLE}`);
 

@@ -13,6 +13,7 @@ import { ApiKeys1765500000000 } from './1765500000000-api-keys';
 import { RateLimits1765600000000 } from './1765600000000-rate-limits';
 import { Notifications1765700000000 } from './1765700000000-notifications';
 import { RateLimitLockTimeout1765800000000 } from './1765800000000-rate-limit-lock-timeout';
+import { ProceduralRateLimit1765900000000 } from './1765900000000-procedural-rate-limit';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   RateLimits1765600000000,
   Notifications1765700000000,
   RateLimitLockTimeout1765800000000,
+  ProceduralRateLimit1765900000000,
 ];
