@@ -144,18 +144,25 @@ export function loaderSetClass<T extends object>(): new (factories: ReadonlyArra
     private learnLayout(): void {
       const proto = LoaderSet.prototype;
       const owner = new Map<string, number>();
-      // Getters are installed group by group as each is built, so a factory may read the loaders of groups before it.
-      this.factories.forEach((_, index) => {
-        for (const name of Object.keys(this.group(index))) {
-          if (owner.has(name) || name in this) throw new Error(`Loader "${name}" is defined twice (groups ${owner.get(name) ?? 'LoaderSet'} and ${index})`);
-          owner.set(name, index);
-          Object.defineProperty(proto, name, {
-            get(this: LoaderSet) {
-              return this.group(index)[name];
-            },
-          });
-        }
-      });
+      try {
+        // Getters are installed group by group as each is built, so a factory may read the loaders of groups before it.
+        this.factories.forEach((_, index) => {
+          for (const name of Object.keys(this.group(index))) {
+            if (owner.has(name) || name in this) throw new Error(`Loader "${name}" is defined twice (groups ${owner.get(name) ?? 'LoaderSet'} and ${index})`);
+            owner.set(name, index);
+            Object.defineProperty(proto, name, {
+              configurable: true,
+              get(this: LoaderSet) {
+                return this.group(index)[name];
+              },
+            });
+          }
+        });
+      } catch (error) {
+        // A factory that failed (or a name defined twice) leaves no getter behind: the next request learns again.
+        for (const name of owner.keys()) delete (proto as unknown as Record<string, unknown>)[name];
+        throw error;
+      }
       layoutKnown = true;
     }
   }

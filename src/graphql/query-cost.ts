@@ -129,7 +129,8 @@ const costCache = new WeakMap<DocumentNode, Map<string, ReturnType<typeof queryC
 function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): ReturnType<typeof queryCost> {
   let byInput = costCache.get(document);
   if (!byInput) costCache.set(document, (byInput = new Map()));
-  const key = JSON.stringify([operationName ?? null, costVariables(document).map((name) => variables[name] ?? null)]);
+  // Present or not, not only the value: an omitted variable takes its default, an explicit null does not.
+  const key = JSON.stringify([operationName ?? null, costVariables(document).map((name) => (name in variables ? [variables[name] ?? null] : 0))]);
   if (byInput.has(key)) return byInput.get(key)!;
   const result = queryCost(schema, document, operationName, variables);
   // Large variables are not kept: the cache must not become a way to hold memory. Nor is a

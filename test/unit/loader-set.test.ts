@@ -48,6 +48,18 @@ describe('loaderSetClass', () => {
     expect(u.batches).toEqual([[1], [1]]);
   });
 
+  it('a first set whose factory fails leaves nothing behind: the next one learns the layout and works', async () => {
+    const Loaders = loaderSetClass<Set2>();
+    const t = counting();
+    const failing = () => {
+      throw new Error('metadata not ready');
+    };
+    expect(() => new Loaders([() => ({ a: t.loader('a'), b: t.loader('b') }), failing])).toThrow('metadata not ready');
+    const set = new Loaders([() => ({ a: t.loader('a'), b: t.loader('b') }), () => ({ c: t.loader('c') })]);
+    expect(await set.c.load(3)).toBe(30);
+    expect(await new Loaders([() => ({ a: t.loader('a'), b: t.loader('b') }), () => ({ c: t.loader('c') })]).a.load(4)).toBe(40);
+  });
+
   it('refuses two groups naming the same loader, or a loader named like the set’s own members', () => {
     const t = counting();
     const Twice = loaderSetClass<Set2>();

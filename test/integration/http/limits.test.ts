@@ -117,6 +117,16 @@ describe('query limits at their edges (SPEC §8)', () => {
     expect(codes(await run({ n: 10, slug: 'two', deep: true }))).toEqual(['QUERY_TOO_COMPLEX']);
   });
 
+  it('cost: an omitted variable is priced with its default, never with the cost of an explicit null', async () => {
+    // first: $n → default 100 when omitted, the field's default (20) when null: 1 + 100 × (1 + 1 + 100 × (1 + 100)) + 1.
+    const query = `query Defaulted($n: Int = 100) { me { organizations(first: $n) { nodes { id workspaces(first: $n) { nodes { id environments { id } } } } } } }`;
+    const withNull = await app.gql(query, { n: null }, { as: owner });
+    expect(withNull.status).toBe(200);
+    const omitted = await app.gql(query, {}, { as: owner });
+    expect(codes(omitted)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(omitted.errors![0]!.extensions).toMatchObject({ cost: 1_010_202, limit: 100_000 });
+  });
+
   it('body: 1 MiB exactly passes the size check, one byte more is HTTP 413 PAYLOAD_TOO_LARGE', async () => {
     const body = (size: number) => {
       const skeleton = JSON.stringify({ query: '{ __typename }', variables: { pad: '' } });
