@@ -3,7 +3,7 @@ import { decodeJwt, errors, exportJWK, generateKeyPair, importJWK, type JWK, typ
 import type { Envelope } from '../crypto/envelope';
 import type { Database } from '../database/database';
 import { type SqlQuery, TenantTransaction } from '../database/tenant-transaction';
-import { CLOCK_TOLERANCE_SECONDS, createJwtVerifier, InvalidTokenError } from './jwt';
+import { CLOCK_TOLERANCE_SECONDS, createJwtVerifier, InvalidTokenError, VERIFIED_TOKENS_MAX } from './jwt';
 import { ANONYMOUS, type ApiKeyCredential } from './principal';
 
 /** The service's own access tokens (exchanged API keys): issuer, audience, lifetime (SPEC §2: 15 minutes). */
@@ -223,13 +223,23 @@ export async function rotateSigningKey(query: SqlQuery, envelope: Envelope): Pro
   return kid;
 }
 
+/** Answers of isServiceToken for tokens seen lately: a client sends the same bearer with every request. */
+const claimedIssuer = new Map<string, boolean>();
+
 /** Whether a bearer JWT claims to be the service's own (then only the service's keys may verify it). */
 export function isServiceToken(token: string): boolean {
-  try {
-    return decodeJwt(token).iss === SERVICE_ISSUER;
-  } catch {
-    return false;
+  let ours = claimedIssuer.get(token);
+  if (ours === undefined) {
+    try {
+      ours = decodeJwt(token).iss === SERVICE_ISSUER;
+    } catch {
+      ours = false;
+    }
+    // A claim, not a verification: a pure function of the token's bytes, bounded like the verified tokens.
+    if (claimedIssuer.size >= VERIFIED_TOKENS_MAX) claimedIssuer.delete(claimedIssuer.keys().next().value!);
+    claimedIssuer.set(token, ours);
   }
+  return ours;
 }
 
 const keyrings = new WeakMap<Database, ServiceKeyring>();
