@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { groupedLoader, keyedLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, ownedBy } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
@@ -33,16 +33,17 @@ export function environmentLoaders(query: SqlQuery, ds: DataSource) {
   const toEnvironment = environmentHydrator(ds);
   const byWorkspace = (columns: string) =>
     groupedLoader<WorkspaceRef, Environment>(
-      async (refs) =>
-        (
-          // The workspaces as a hashed join rather than `workspace_id = ANY(…)`, which the generic plan
-          // tests element by element for every row (Q3: 250 workspaces, 0.75 ms instead of 1.2).
-          await query(
-            `SELECT ${columns} FROM environments JOIN unnest($2::uuid[]) AS wanted (workspace_id) USING (workspace_id)
-             WHERE organization_id = ANY($1::uuid[]) ORDER BY created_at, id`,
-            [[...new Set(refs.map((r) => r.organizationId))], [...new Set(refs.map((r) => r.workspaceId))]],
-          )
-        ).map(toEnvironment),
+      async (refs) => {
+        const owners = ownedBy('organization_id', 1, [...new Set(refs.map((r) => r.organizationId))]);
+        // The workspaces as a hashed join rather than `workspace_id = ANY(…)`, which the generic plan
+        // tests element by element for every row (Q3: 250 workspaces, 0.75 ms instead of 1.2).
+        const rows = await query(
+          `SELECT ${columns} FROM environments JOIN unnest($2::uuid[]) AS wanted (workspace_id) USING (workspace_id)
+           WHERE ${owners.sql} ORDER BY created_at, id`,
+          [owners.param, [...new Set(refs.map((r) => r.workspaceId))]],
+        );
+        return rows.map(toEnvironment);
+      },
       // An environment is its own ref (it has both ids): no object per row.
       (e) => e,
       (r) => `${r.organizationId}:${r.workspaceId}`,

@@ -1,7 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { keysetAfter } from '../../common/pagination';
-import { groupedLoader, keyedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, ownedBy, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import type { User } from '../user/user.entity';
@@ -59,25 +59,25 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
     ),
     /** Pages of members of many organizations, oldest first, one statement per distinct (limit, cursor, filter). */
     memberPage: ownedPageLoader<Membership, MemberFilter>(
-      async (organizationIds, limit, after, filter) =>
-        (
-          await query(
-            // The page first (memberships only), then each row's user and role by key: the planner
-            // cannot turn them into a scan of every user (each checked by its policy).
-            `WITH page AS MATERIALIZED (
-               SELECT * FROM (
-                 SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
-                 FROM memberships m
-                 WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
-               ) ranked WHERE rn <= $4
-             )
-             SELECT p.*,
-               (SELECT ${userJson('u')} FROM users u WHERE u.id = p.user_id) AS user_row,
-               (SELECT to_jsonb(r) FROM roles r WHERE r.organization_id = p.organization_id AND r.key = p.role_key) AS role_row
-             FROM page p ORDER BY p.organization_id, p.rn`,
-            [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
-          )
-        ).map((row) => {
+      async (organizationIds, limit, after, filter) => {
+        const owners = ownedBy('m.organization_id', 1, organizationIds);
+        const rows = await query(
+          // The page first (memberships only), then each row's user and role by key: the planner
+          // cannot turn them into a scan of every user (each checked by its policy).
+          `WITH page AS MATERIALIZED (
+             SELECT * FROM (
+               SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
+               FROM memberships m
+               WHERE ${owners.sql} AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
+             ) ranked WHERE rn <= $4
+           )
+           SELECT p.*,
+             (SELECT ${userJson('u')} FROM users u WHERE u.id = p.user_id) AS user_row,
+             (SELECT to_jsonb(r) FROM roles r WHERE r.organization_id = p.organization_id AND r.key = p.role_key) AS role_row
+           FROM page p ORDER BY p.organization_id, p.rn`,
+          [owners.param, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
+        );
+        return rows.map((row) => {
           // The member's user and role came with the page.
           primeUser(row);
           if (row.role_row && typeof row.role_row === 'object') {
@@ -85,15 +85,17 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
             roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
           }
           return toMembership(row);
-        }),
+        });
+      },
       (m) => m.organizationId,
     ),
-    filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) =>
-      query<{ owner: string; n: number }>(
+    filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) => {
+      const owners = ownedBy('m.organization_id', 1, organizationIds);
+      return query<{ owner: string; n: number }>(
         `SELECT m.organization_id AS owner, count(*)::int AS n FROM memberships m
-         WHERE m.organization_id = ANY($1::uuid[]) AND ${matches(2)} GROUP BY m.organization_id`,
-        [organizationIds, filter.roleKey, filter.pattern],
-      ),
-    ),
+         WHERE ${owners.sql} AND ${matches(2)} GROUP BY m.organization_id`,
+        [owners.param, filter.roleKey, filter.pattern],
+      );
+    }),
   };
 }

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import DataLoader from 'dataloader';
-import { groupedLoader, keyedLoader, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, ownedBy, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
@@ -64,13 +64,14 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
   const pageOf = (columns: string) =>
     ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
       async (organizationIds, limit, after, mode) => {
+        const owners = ownedBy('w.organization_id', 1, organizationIds);
         const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
           `SELECT ${columns === '*' ? '*' : `${columns}, viewer_role`} FROM (
              SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
              FROM workspaces w ${viewerGrant(6)}
-             WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
+             WHERE ${owners.sql} AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
            ) ranked WHERE rn <= $4 ORDER BY organization_id, rn`,
-          [organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
+          [owners.param, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
         );
         return rows.map((row) => {
           const w = toWorkspace(row);
@@ -103,13 +104,14 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
     /** The same with only WORKSPACE_LIST_COLUMNS.lean: for a page whose selection they serve (see ListColumns). */
     leanWorkspacePage: pageOf(WORKSPACE_LIST_COLUMNS.lean),
     /** How many workspaces of each organization the viewer sees (one statement per mode). */
-    visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) =>
-      query<{ owner: string; n: number }>(
+    visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) => {
+      const owners = ownedBy('w.organization_id', 1, organizationIds);
+      return query<{ owner: string; n: number }>(
         `SELECT w.organization_id AS owner, count(*)::int AS n FROM workspaces w ${viewerGrant(3)}
-         WHERE w.organization_id = ANY($1::uuid[]) AND ${visible(2)} GROUP BY w.organization_id`,
-        [organizationIds, mode, await viewerUserId()],
-      ),
-    ),
+         WHERE ${owners.sql} AND ${visible(2)} GROUP BY w.organization_id`,
+        [owners.param, mode, await viewerUserId()],
+      );
+    }),
     /** The grants of many workspaces in one statement, oldest first. */
     grantsByWorkspace: groupedLoader<{ organizationId: string; workspaceId: string }, WorkspaceGrantRow>(
       async (refs) =>
