@@ -43,22 +43,6 @@ interface OpenResult {
 }
 
 /**
- * The one transaction class: a request's, a job's or a webhook's unit of work, for one principal.
- *
- * It leases a connection and opens lazily, on the first statement, with one round trip
- * (`app_open_transaction`): the switch to the service's non-owner role, the just-in-time
- * provisioning of a user principal, its memberships, and the row-level-security scope. Opening
- * resolves the `Session` (viewer and organizations) for the layers above; nothing here calls back
- * up. Every statement — COMMIT and ROLLBACK included — goes through one queue, one after
- * another on the leased connection, and a statement sent after the end is refused at once.
- *
- * `savepoint` runs a mutation so that a failure leaves no partial write and no audit event; the
- * in-memory scope (organizations and roles) rolls back with it. `commit` ends the current
- * transaction while keeping the connection: the next statement begins a new one with the same
- * scope (a mutation commits before its selection set resolves, so its locks are held no longer
- * than its own work).
- */
-/**
  * The principal's organizations and role keys, from the bootstrap's `id:role,id:role…` text,
  * split into the map only when the whole set is wanted (a list of one's organizations, a change
  * of scope): a request about one organization looks its role up in the text. A user of 200
@@ -137,6 +121,22 @@ export class ScopeRoles extends Map<string, string> {
   }
 }
 
+/**
+ * The one transaction class: a request's, a job's or a webhook's unit of work, for one principal.
+ *
+ * It leases a connection and opens lazily, on the first statement, with one round trip
+ * (`app_open_transaction`): the switch to the service's non-owner role, the just-in-time
+ * provisioning of a user principal, its memberships, and the row-level-security scope. Opening
+ * resolves the `Session` (viewer and organizations) for the layers above; nothing here calls back
+ * up. Every statement — COMMIT and ROLLBACK included — goes through one queue, one after
+ * another on the leased connection, and a statement sent after the end is refused at once.
+ *
+ * `savepoint` runs a mutation so that a failure leaves no partial write and no audit event; the
+ * in-memory scope (organizations and roles) rolls back with it. `commit` ends the current
+ * transaction while keeping the connection: the next statement begins a new one with the same
+ * scope (a mutation commits before its selection set resolves, so its locks are held no longer
+ * than its own work).
+ */
 export class TenantTransaction {
   /** Statements sent so far (the N+1 tests and the request log read it). */
   queryCount = 0;

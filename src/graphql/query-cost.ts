@@ -88,13 +88,7 @@ export function queryCost(schema: GraphQLSchema, document: DocumentNode, operati
   }
 }
 
-/**
- * Refuses, before any SQL runs, an operation whose cost is over `limit` (QUERY_TOO_COMPLEX,
- * HTTP 400, `extensions.cost` and `limit`). A `first` outside 0–100 stays BAD_USER_INPUT on
- * `first` whatever the cost: at its field when the query is affordable, for the whole request
- * when it is not.
- */
-/** Arguments the estimator reads (`first`) or that graphql-query-complexity applies (`@skip`/`@include`): the only inputs besides the document. */
+/** The arguments the estimator reads (`first`, and `representations` for `_entities`); directives (`@skip`/`@include`) are the other input besides the document. */
 const COST_ARGUMENTS = new Set(['first', 'representations']);
 
 /**
@@ -141,6 +135,12 @@ function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName
   return result;
 }
 
+/**
+ * Refuses, before any SQL runs, an operation whose cost is over `limit` (QUERY_TOO_COMPLEX,
+ * HTTP 400, `extensions.cost` and `limit`). A `first` outside 0–100 stays BAD_USER_INPUT on
+ * `first` whatever the cost: at its field when the query is affordable, for the whole request
+ * when it is not.
+ */
 export function queryCostPlugin(limit: number): ApolloServerPlugin {
   return {
     async requestDidStart() {
