@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       const [{ subject }] = (await pool.query(`SELECT subject FROM users WHERE email = $1`, [email])).rows;
       return { subject: subject as string, org: org.id, workspace: org.defaultWorkspaceId };
     }));
-    const HIT = `SELECT organization_id, hits, max_hits, retry_after FROM app_rate_limit_hit($1, $2, NULL, $3::text[], $4::text[], 1000000, NULL, NULL)`;
+    const HIT = `SELECT organization_id, hits, max_hits, retry_after FROM app_rate_limit_hit($1, $2, NULL, $3::text[], $4::text[], 1000000, NULL, NULL, 1)`;
     // Warm-up: every connection opened and every statement planned once before anything is measured.
     await Promise.all(users.map((u) => pool.query(HIT, [`user:${u.subject}`, u.subject, [], []])));
     await measure('app_rate_limit_hit, naming a workspace (warm-up)', pool, (c) => pool.query(HIT, [`user:${users[c]!.subject}`, users[c]!.subject, ['workspace'], [users[c]!.workspace]]));

@@ -18,38 +18,91 @@ export interface RateVerdict {
 
 interface HitRow {
   organization_id: string | null;
+  /** The bucket counted in (`user:<sub>`, `apikey:<id>`, … and `@<organization>` inside one). */
+  bucket: string;
+  /** Requests counted or reserved in the bucket this minute, by every instance. */
   hits: number;
   max_hits: number | null;
   retry_after: number;
 }
 
-const HIT = `SELECT organization_id, hits, max_hits, retry_after FROM app_rate_limit_hit($1, $2, $3, $4::text[], $5::text[], $6, $7, $8)`;
+const HIT = `SELECT organization_id, bucket, hits, max_hits, retry_after FROM app_rate_limit_hit($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9)`;
+
+/** At most this many requests of a bucket are reserved by one call. */
+export const MAX_LEASE = 50;
+/**
+ * A lease reserves an eighth of what is left of a limit (at most MAX_LEASE): far from the limit an
+ * instance counts in blocks, and near it one request at a time — the last 8 requests of a limit
+ * are counted in the database one by one.
+ */
+const LEASE_SHARE = 8;
+/** How long what a request names is known to fall in the same buckets before the database attributes it again. */
+export const ATTRIBUTION_MS = 30_000;
+/** Reserved requests are served until this long before the database's minute may have ended. */
+const END_MARGIN_MS = 1_050;
+/** Bounds of the remembered attributions and leases (the oldest go first; a dropped lease's requests stay counted). */
+const MAX_REMEMBERED = 10_000;
+
+/** Requests of one bucket this instance reserved in the database and has not served yet. */
+interface Lease {
+  limit: number | null;
+  /** The bucket's hits (counted and reserved by every instance) as the database last answered. */
+  hits: number;
+  /** Reserved and not yet served. */
+  left: number;
+  /** Date.now() until which the database's minute surely has not ended. */
+  servableUntil: number;
+  /** Date.now() by which the minute has ended (Retry-After, X-RateLimit-Reset). */
+  endsBy: number;
+}
+
+interface Attribution {
+  buckets: Array<{ key: string; organizationId: string | null }>;
+  until: number;
+}
 
 /**
- * Per-principal, per-minute counters shared by every instance on the database (SPEC §8). One
- * statement per request (`app_rate_limit_hit`, migration 1765600000000) attributes the request,
- * reads the plan's limit and counts it, outside the request's transaction: it never rolls back
- * with it nor holds its counter row for the request's length. On PostgreSQL it goes on the
- * request's own connection just ahead of its BEGIN, in the same socket write
- * (TenantTransaction.ahead); where that is not possible (the embedded database, a transaction
- * already open) on a connection of its own (Database.sideStatement).
+ * Per-principal, per-minute counters shared by every instance on the database (SPEC §8), in
+ * `rate_limit_counters` (migrations 1765600000000, 1766000000000).
+ *
+ * `app_rate_limit_hit` attributes a request (which organizations it names that the principal
+ * belongs to), reads the plans' limits and counts it — or reserves several requests at once (a
+ * lease): `hits = hits + n`, atomic under the counter row's lock, so every instance sees the
+ * reservation at once and no instance can ever serve more than the limit between them. What a
+ * request names is remembered for ATTRIBUTION_MS; while the leases of all its buckets hold
+ * requests, the request takes one from each without a statement. A lease is an eighth of what
+ * is left of the limit (at most MAX_LEASE): near the limit requests are counted one by one, so a
+ * single instance serves exactly the limit per minute. Several instances may refuse a little
+ * early (another instance holds reserved requests it has not served), never late.
+ *
+ * The statement goes outside the request's transaction, never rolls back with it nor holds its
+ * counter row for the request's length: on PostgreSQL on the request's own connection just ahead
+ * of its BEGIN, in the same socket write (TenantTransaction.ahead); where that is not possible
+ * (the embedded database, a transaction already open) on a connection of its own
+ * (Database.sideStatement).
  *
  * Fails open: when counting fails (its counter row held past 1 s — the function's lock_timeout —,
  * the side connection's 1 s budget, a database hiccup), the request is served and a warning
  * logged — the counters protect the service, they must not take it down.
  */
 export class RateLimiter {
+  private readonly attributions = new Map<string, Attribution>();
+  private readonly leases = new Map<string, Lease>();
+
   constructor(
     private readonly db: Database,
     private readonly userLimitPerMinute: number,
     private readonly logger: Logger,
+    /** The clock (tests move it). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
    * Counts one request and says whether it is over a limit; null when counting failed (served).
    * `ahead` sends the statement ahead of the request's transaction when it can (null when not).
-   * The statement is handed over synchronously, before this returns: on the embedded database it
-   * takes its place in the connection's queue ahead of the request's transaction.
+   * A statement, when one is needed, is handed over synchronously, before this returns: on the
+   * embedded database it takes its place in the connection's queue ahead of the request's
+   * transaction.
    */
   hit(
     identity: RateLimitIdentity,
@@ -57,6 +110,15 @@ export class RateLimiter {
     requestId?: string,
     ahead?: (sql: string, params: unknown[]) => Promise<HitRow[]> | null,
   ): Promise<RateVerdict | null> {
+    const now = this.now();
+    const signature = `${identity.key}|${scopes.map((s) => `${s.kind}:${s.id}`).join(',')}`;
+    const attribution = this.attributions.get(signature);
+    const leases = attribution?.buckets.map((b) => this.leases.get(b.key));
+    const stocked = leases !== undefined && leases.every((l) => l !== undefined && l.left > 0 && l.servableUntil > now);
+    if (stocked && attribution!.until > now) return Promise.resolve(this.serve(attribution!, leases as Lease[], now));
+    // Counted in the database: one request when the leases still hold some (only the attribution is
+    // due again), else a new lease as large as the smallest bucket allows (1 for a request never seen).
+    const count = stocked || !leases ? 1 : Math.min(...leases.map((l) => leaseSize(l, now)));
     const params = [
       identity.key,
       identity.subject,
@@ -66,32 +128,81 @@ export class RateLimiter {
       this.userLimitPerMinute,
       identity.apiKey?.via === 'secret' ? Buffer.from(identity.apiKey.hash, 'hex') : null,
       identity.apiKey?.via === 'token' ? identity.apiKey.keyId : null,
+      count,
     ];
     const rows = ahead?.(HIT, params) ?? this.db.sideStatement<HitRow>(HIT, params);
-    return rows.then(verdictOf, (error: unknown) => {
-      this.logger.warn({ err: error, requestId }, 'rate limit: counting failed, request served (fail open)');
-      return null;
+    return rows.then(
+      (answer) => this.settle(signature, answer, count),
+      (error: unknown) => {
+        this.logger.warn({ err: error, requestId }, 'rate limit: counting failed, request served (fail open)');
+        return null;
+      },
+    );
+  }
+
+  /** Takes the database's answer: each bucket's lease grows by what was reserved within its limit; the request takes one from each, or is refused. */
+  private settle(signature: string, rows: HitRow[], count: number): RateVerdict | null {
+    if (rows.length === 0) return null;
+    const now = this.now();
+    const attribution: Attribution = { buckets: rows.map((r) => ({ key: r.bucket, organizationId: r.organization_id })), until: now + ATTRIBUTION_MS };
+    remember(this.attributions, signature, attribution);
+    const leases = rows.map((row) => {
+      const hits = Number(row.hits);
+      const limit = row.max_hits === null ? null : Number(row.max_hits);
+      const retry = Number(row.retry_after);
+      // Of the `count` requests just counted, those within the limit.
+      const granted = limit === null ? count : Math.max(0, Math.min(count, limit - (hits - count)));
+      const existing = this.leases.get(row.bucket);
+      // A lease still servable is of this same minute: what it holds stays; one of a past minute is gone.
+      const left = existing && existing.servableUntil > now ? existing.left : 0;
+      const lease: Lease = { limit, hits, left: left + granted, servableUntil: now + retry * 1000 - END_MARGIN_MS, endsBy: now + retry * 1000 };
+      remember(this.leases, row.bucket, lease);
+      return lease;
     });
+    const over = leases.filter((l) => l.left < 1);
+    if (over.length === 0) return this.serve(attribution, leases, now);
+    return {
+      refused: true,
+      limit: over.reduce((a, b) => ((b.limit ?? Infinity) < (a.limit ?? Infinity) ? b : a)).limit,
+      remaining: 0,
+      retryAfterSeconds: Math.max(...over.map((l) => secondsUntil(l.endsBy, now))),
+      organizationIds: organizationsOf(attribution),
+    };
+  }
+
+  /** Serves the request from its buckets' leases: one reserved request from each. */
+  private serve(attribution: Attribution, leases: Lease[], now: number): RateVerdict {
+    for (const lease of leases) lease.left -= 1;
+    // The bucket with the fewest requests left this minute (what this instance reserved and has not served is not spent).
+    const tightest = leases.reduce((a, b) => (remainingOf(b) < remainingOf(a) ? b : a));
+    const remaining = remainingOf(tightest);
+    return {
+      refused: false,
+      limit: tightest.limit,
+      remaining: Number.isFinite(remaining) ? remaining : null,
+      retryAfterSeconds: secondsUntil(tightest.endsBy, now),
+      organizationIds: organizationsOf(attribution),
+    };
   }
 }
 
-/** Refused when any bucket is over its limit; otherwise the bucket with the fewest requests left. */
-function verdictOf(rows: HitRow[]): RateVerdict | null {
-  if (rows.length === 0) return null;
-  const buckets = rows.map((r) => {
-    const hits = Number(r.hits);
-    const limit = r.max_hits === null ? null : Number(r.max_hits);
-    return { hits, limit, remaining: limit === null ? null : Math.max(0, limit - hits), over: limit !== null && hits > limit, retry: Number(r.retry_after) };
-  });
-  const over = buckets.filter((b) => b.over);
-  const tightest = (over.length > 0 ? over : buckets).reduce((a, b) => (rank(b) < rank(a) ? b : a));
-  return {
-    refused: over.length > 0,
-    limit: tightest.limit,
-    remaining: tightest.remaining,
-    retryAfterSeconds: over.length > 0 ? Math.max(...over.map((b) => b.retry)) : tightest.retry,
-    organizationIds: rows.map((r) => r.organization_id).filter((id): id is string => id !== null),
-  };
+/** How many requests the next call reserves in a bucket: an eighth of what is left of its limit, 1 to MAX_LEASE. */
+function leaseSize(lease: Lease | undefined, now: number): number {
+  if (!lease) return 1;
+  if (lease.limit === null) return MAX_LEASE;
+  const spent = lease.servableUntil > now ? lease.hits - lease.left : 0;
+  return Math.max(1, Math.min(MAX_LEASE, Math.floor((lease.limit - spent) / LEASE_SHARE)));
 }
 
-const rank = (b: { remaining: number | null }): number => b.remaining ?? Number.POSITIVE_INFINITY;
+const remainingOf = (lease: Lease): number => (lease.limit === null ? Number.POSITIVE_INFINITY : Math.max(0, lease.limit - (lease.hits - lease.left)));
+
+const secondsUntil = (at: number, now: number): number => Math.max(1, Math.ceil((at - now) / 1000));
+
+const organizationsOf = (attribution: Attribution): string[] => attribution.buckets.map((b) => b.organizationId).filter((id): id is string => id !== null);
+
+/** Sets a key, dropping the oldest entry when the map is full. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}

@@ -25,7 +25,8 @@ const HEADER = `
  * - one bucket per organization attributed (`<key>@<organization>`, the plan's limit), else the
  *   principal's own bucket with the per-user limit; counters are taken in organization order.
  */
-const PROCEDURAL = `
+/** The counter's body as this migration wrote it (1766000000000's `down` puts it back). */
+export const PROCEDURAL = `
 CREATE OR REPLACE FUNCTION ${SIGNATURE} ${HEADER} AS $$
 #variable_conflict use_column
 DECLARE

@@ -14,6 +14,7 @@ import { RateLimits1765600000000 } from './1765600000000-rate-limits';
 import { Notifications1765700000000 } from './1765700000000-notifications';
 import { RateLimitLockTimeout1765800000000 } from './1765800000000-rate-limit-lock-timeout';
 import { ProceduralRateLimit1765900000000 } from './1765900000000-procedural-rate-limit';
+import { RateLimitLeases1766000000000 } from './1766000000000-rate-limit-leases';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   Notifications1765700000000,
   RateLimitLockTimeout1765800000000,
   ProceduralRateLimit1765900000000,
+  RateLimitLeases1766000000000,
 ];

@@ -188,12 +188,12 @@ describe('counted outside the request transaction', () => {
 
   it('fails open: when the counter cannot count, the request is served', async () => {
     const ada = uniqueEmail('failopen');
-    await readAll(app, `ALTER FUNCTION app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid) RENAME TO app_rate_limit_hit_gone`);
+    await readAll(app, `ALTER FUNCTION app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid, integer) RENAME TO app_rate_limit_hit_gone`);
     try {
       const results = await times(USER_LIMIT + 2, () => app.gql(ME, {}, { as: ada }));
       expect(results.every((r) => r.status === 200 && !r.errors)).toBe(true);
     } finally {
-      await readAll(app, `ALTER FUNCTION app_rate_limit_hit_gone(text, text, uuid, text[], text[], integer, bytea, uuid) RENAME TO app_rate_limit_hit`);
+      await readAll(app, `ALTER FUNCTION app_rate_limit_hit_gone(text, text, uuid, text[], text[], integer, bytea, uuid, integer) RENAME TO app_rate_limit_hit`);
     }
     expect(await currentCounters(app)).toEqual({});
   });
