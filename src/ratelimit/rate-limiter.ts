@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RateLimitIdentity } from '../auth/principal';
 import type { Database } from '../database/database';
@@ -20,13 +21,19 @@ interface HitRow {
   organization_id: string | null;
   /** The bucket counted in (`user:<sub>`, `apikey:<id>`, … and `@<organization>` inside one). */
   bucket: string;
+  /** The minute counted in (its start, epoch milliseconds by the database's clock). */
+  window_start: number | string;
   /** Requests counted or reserved in the bucket this minute, by every instance. */
   hits: number;
   max_hits: number | null;
+  /** Seconds until the minute ends, rounded up. */
   retry_after: number;
+  /** Milliseconds until the minute ends, rounded down, when the counter ran. */
+  ms_left: number;
 }
 
-const HIT = `SELECT organization_id, bucket, hits, max_hits, retry_after FROM app_rate_limit_hit($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9)`;
+const HIT = `SELECT organization_id, bucket, window_start, hits, max_hits, retry_after, ms_left
+  FROM app_rate_limit_hit($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9)`;
 
 /** At most this many requests of a bucket are reserved by one call. */
 export const MAX_LEASE = 50;
@@ -38,21 +45,30 @@ export const MAX_LEASE = 50;
 const LEASE_SHARE = 8;
 /** How long what a request names is known to fall in the same buckets before the database attributes it again. */
 export const ATTRIBUTION_MS = 30_000;
-/** Reserved requests are served until this long before the database's minute may have ended. */
-const END_MARGIN_MS = 1_050;
+/**
+ * Reserved requests are served until this long before the database's minute may end (the end is
+ * known to the millisecond, counted from before the statement was sent: the margin only covers
+ * the two clocks' granularity). In that last moment each request is counted on its own.
+ */
+export const END_MARGIN_MS = 20;
 /** Bounds of the remembered attributions and leases (the oldest go first; a dropped lease's requests stay counted). */
 const MAX_REMEMBERED = 10_000;
 
 /** Requests of one bucket this instance reserved in the database and has not served yet. */
 interface Lease {
+  /** The minute they were reserved in (its start by the database's clock, epoch ms). */
+  window: number;
   limit: number | null;
   /** The bucket's hits (counted and reserved by every instance) as the database last answered. */
   hits: number;
   /** Reserved and not yet served. */
   left: number;
-  /** Date.now() until which the database's minute surely has not ended. */
+  /**
+   * Until when (this process's monotonic clock) they are served: the time left in the minute,
+   * counted from before the statement was sent, less END_MARGIN_MS — however late the answer came.
+   */
   servableUntil: number;
-  /** Date.now() by which the minute has ended (Retry-After, X-RateLimit-Reset). */
+  /** When the minute has ended at the latest (Retry-After, X-RateLimit-Reset). */
   endsBy: number;
 }
 
@@ -93,8 +109,8 @@ export class RateLimiter {
     private readonly db: Database,
     private readonly userLimitPerMinute: number,
     private readonly logger: Logger,
-    /** The clock (tests move it). */
-    private readonly now: () => number = Date.now,
+    /** A monotonic clock in milliseconds (tests move it). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -111,7 +127,7 @@ export class RateLimiter {
     ahead?: (sql: string, params: unknown[]) => Promise<HitRow[]> | null,
   ): Promise<RateVerdict | null> {
     const now = this.now();
-    const signature = `${identity.key}|${scopes.map((s) => `${s.kind}:${s.id}`).join(',')}`;
+    const signature = signatureOf(identity, scopes);
     const attribution = this.attributions.get(signature);
     const leases = attribution?.buckets.map((b) => this.leases.get(b.key));
     const stocked = leases !== undefined && leases.every((l) => l !== undefined && l.left > 0 && l.servableUntil > now);
@@ -132,7 +148,7 @@ export class RateLimiter {
     ];
     const rows = ahead?.(HIT, params) ?? this.db.sideStatement<HitRow>(HIT, params);
     return rows.then(
-      (answer) => this.settle(signature, answer, count),
+      (answer) => this.settle(signature, answer, count, now),
       (error: unknown) => {
         this.logger.warn({ err: error, requestId }, 'rate limit: counting failed, request served (fail open)');
         return null;
@@ -140,8 +156,13 @@ export class RateLimiter {
     );
   }
 
-  /** Takes the database's answer: each bucket's lease grows by what was reserved within its limit; the request takes one from each, or is refused. */
-  private settle(signature: string, rows: HitRow[], count: number): RateVerdict | null {
+  /**
+   * Takes the database's answer to a statement sent at `sentAt`: each bucket's lease of that
+   * minute grows by what was reserved within its limit; the request takes one from each bucket,
+   * or, when a bucket has none, is refused — and still counts in every bucket, as it did in the
+   * database.
+   */
+  private settle(signature: string, rows: HitRow[], count: number, sentAt: number): RateVerdict | null {
     if (rows.length === 0) return null;
     const now = this.now();
     const attribution: Attribution = { buckets: rows.map((r) => ({ key: r.bucket, organizationId: r.organization_id })), until: now + ATTRIBUTION_MS };
@@ -149,23 +170,34 @@ export class RateLimiter {
     const leases = rows.map((row) => {
       const hits = Number(row.hits);
       const limit = row.max_hits === null ? null : Number(row.max_hits);
-      const retry = Number(row.retry_after);
+      const msLeft = Number(row.ms_left);
       // Of the `count` requests just counted, those within the limit.
       const granted = limit === null ? count : Math.max(0, Math.min(count, limit - (hits - count)));
-      const existing = this.leases.get(row.bucket);
-      // A lease still servable is of this same minute: what it holds stays; one of a past minute is gone.
-      const left = existing && existing.servableUntil > now ? existing.left : 0;
-      const lease: Lease = { limit, hits, left: left + granted, servableUntil: now + retry * 1000 - END_MARGIN_MS, endsBy: now + retry * 1000 };
-      remember(this.leases, row.bucket, lease);
-      return lease;
+      const answered: Lease = { window: Number(row.window_start), limit, hits, left: granted, servableUntil: sentAt + msLeft - END_MARGIN_MS, endsBy: now + msLeft + 1 };
+      const held = this.leases.get(row.bucket);
+      if (!held || held.window < answered.window) {
+        remember(this.leases, row.bucket, answered);
+        return answered;
+      }
+      if (held.window === answered.window) {
+        held.hits = Math.max(held.hits, hits);
+        held.left += granted;
+        held.limit = limit;
+        held.servableUntil = Math.max(held.servableUntil, answered.servableUntil);
+        held.endsBy = Math.min(held.endsBy, answered.endsBy);
+        return held;
+      }
+      // An answer of a past minute, come after one of the next: what it reserved is of that minute, for this request only.
+      return answered;
     });
-    const over = leases.filter((l) => l.left < 1);
+    const over = leases.map((l, i) => (l.left < 1 ? i : -1)).filter((i) => i >= 0);
     if (over.length === 0) return this.serve(attribution, leases, now);
+    for (const lease of leases) if (lease.left >= 1) lease.left -= 1;
     return {
       refused: true,
-      limit: over.reduce((a, b) => ((b.limit ?? Infinity) < (a.limit ?? Infinity) ? b : a)).limit,
+      limit: over.map((i) => leases[i]!.limit).reduce((a, b) => ((b ?? Infinity) < (a ?? Infinity) ? b : a)),
       remaining: 0,
-      retryAfterSeconds: Math.max(...over.map((l) => secondsUntil(l.endsBy, now))),
+      retryAfterSeconds: Math.max(...over.map((i) => Number(rows[i]!.retry_after))),
       organizationIds: organizationsOf(attribution),
     };
   }
@@ -186,11 +218,26 @@ export class RateLimiter {
   }
 }
 
-/** How many requests the next call reserves in a bucket: an eighth of what is left of its limit, 1 to MAX_LEASE. */
+/**
+ * What a request names, as one key: its principal's bucket and its scopes, unambiguous whatever
+ * characters a slug holds, hashed to a fixed length.
+ */
+function signatureOf(identity: RateLimitIdentity, scopes: readonly NamedScope[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([identity.key, scopes.map((s) => [s.kind, s.id])]))
+    .digest('base64');
+}
+
+/**
+ * How many requests the next call reserves in a bucket: an eighth of what is left of its limit,
+ * 1 to MAX_LEASE; one in the last END_MARGIN_MS of a minute (nothing more could be served there).
+ */
 function leaseSize(lease: Lease | undefined, now: number): number {
   if (!lease) return 1;
+  const newMinute = now >= lease.endsBy;
+  if (!newMinute && now >= lease.servableUntil) return 1;
   if (lease.limit === null) return MAX_LEASE;
-  const spent = lease.servableUntil > now ? lease.hits - lease.left : 0;
+  const spent = newMinute ? 0 : lease.hits - lease.left;
   return Math.max(1, Math.min(MAX_LEASE, Math.floor((lease.limit - spent) / LEASE_SHARE)));
 }
 

@@ -18,14 +18,18 @@ afterAll(async () => {
 it('the counter functions are SECURITY DEFINER, pinned, owned by the rate limiter role, callable by the service role', async () => {
   const functions = await readAll(
     app,
-    `SELECT p.proname AS name, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config, p.prosecdef AS definer, has_function_privilege($1, p.oid, 'EXECUTE') AS callable
-     FROM pg_proc p WHERE p.proname IN ('app_rate_limit_hit', 'app_rate_limit_sweep') ORDER BY p.proname`,
+    `SELECT p.proname AS name, p.pronargs AS arguments, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config, p.prosecdef AS definer,
+            has_function_privilege($1, p.oid, 'EXECUTE') AS callable, has_function_privilege('public', p.oid, 'EXECUTE') AS public
+     FROM pg_proc p WHERE p.proname IN ('app_rate_limit_hit', 'app_rate_limit_sweep') ORDER BY p.proname, p.pronargs`,
     [APP_ROLE],
   );
-  const expected = { owner: RATE_LIMITER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true, callable: true };
+  const expected = { owner: RATE_LIMITER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true, callable: true, public: false };
+  const counter = { ...expected, config: ['search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan', 'lock_timeout=1s'] };
   expect(functions).toEqual([
-    { name: 'app_rate_limit_hit', ...expected, config: ['search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan', 'lock_timeout=1s'] },
-    { name: 'app_rate_limit_sweep', ...expected },
+    // The eight-argument form of the previous version (a rolling deploy's older instances), then the one with a count (leases).
+    { name: 'app_rate_limit_hit', arguments: 8, ...counter },
+    { name: 'app_rate_limit_hit', arguments: 9, ...counter },
+    { name: 'app_rate_limit_sweep', arguments: 0, ...expected },
   ]);
 });
 

@@ -1,7 +1,8 @@
 import pino from 'pino';
 import type { RateLimitIdentity } from '../../src/auth/principal';
 import type { Database } from '../../src/database/database';
-import { ATTRIBUTION_MS, MAX_LEASE, RateLimiter, type RateVerdict } from '../../src/ratelimit/rate-limiter';
+import type { NamedScope } from '../../src/ratelimit/attribution';
+import { ATTRIBUTION_MS, END_MARGIN_MS, MAX_LEASE, RateLimiter, type RateVerdict } from '../../src/ratelimit/rate-limiter';
 
 /**
  * The rate limiter's leases (src/ratelimit/rate-limiter.ts) against a counter that behaves like
@@ -13,7 +14,9 @@ import { ATTRIBUTION_MS, MAX_LEASE, RateLimiter, type RateVerdict } from '../../
 class Counter {
   hits = new Map<string, number>();
   statements = 0;
-  /** Answers held back (concurrent statements): released by `flush`. */
+  /** Organization → its plan's limit (null: unlimited); a scope naming none of them counts in the user bucket. */
+  organizations = new Map<string, number | null>();
+  /** Answers held back (concurrent statements): released by `flush`, in any order. */
   held: Array<() => void> = [];
   hold = false;
   constructor(private readonly clock: { now: number }) {}
@@ -21,18 +24,29 @@ class Counter {
   /** What the limiter's `sideStatement` sends: the nine parameters of app_rate_limit_hit. */
   call = (_sql: string, params: unknown[]): Promise<unknown[]> => {
     this.statements += 1;
-    const [key, , , , , limit, , , count] = params as [string, null, null, string[], string[], number, null, null, number];
-    const window = Math.floor(this.clock.now / 60_000);
-    const bucket = `${key}#${window}`;
-    const hits = (this.hits.get(bucket) ?? 0) + count;
-    this.hits.set(bucket, hits);
-    const row = { organization_id: null, bucket: key, hits, max_hits: limit, retry_after: Math.max(1, Math.ceil(((window + 1) * 60_000 - this.clock.now) / 1000)) };
-    if (!this.hold) return Promise.resolve([row]);
-    return new Promise((resolve) => this.held.push(() => resolve([row])));
+    const [key, , , , ids, userLimit, , , count] = params as [string, null, null, string[], string[], number, null, null, number];
+    const windowStart = this.clock.now - (this.clock.now % 60_000);
+    const named = [...new Set(ids.filter((id) => this.organizations.has(id)))].sort();
+    const buckets: Array<[string, string | null, number | null]> = named.length === 0 ? [[key, null, userLimit]] : named.map((o) => [`${key}@${o}`, o, this.organizations.get(o)!]);
+    const rows = buckets.map(([bucket, organization, limit]) => {
+      const stored = `${bucket}#${windowStart}`;
+      const hits = (this.hits.get(stored) ?? 0) + count;
+      this.hits.set(stored, hits);
+      const msLeft = windowStart + 60_000 - this.clock.now;
+      return { organization_id: organization, bucket, window_start: String(windowStart), hits, max_hits: limit, retry_after: Math.max(1, Math.ceil(msLeft / 1000)), ms_left: msLeft };
+    });
+    if (!this.hold) return Promise.resolve(rows);
+    return new Promise((resolve) => this.held.push(() => resolve(rows)));
   };
 
-  flush(): void {
-    for (const release of this.held.splice(0)) release();
+  flush(order: 'sent' | 'reversed' = 'sent'): void {
+    const released = this.held.splice(0);
+    for (const release of order === 'sent' ? released : released.reverse()) release();
+  }
+
+  counted(bucket: string): number {
+    const windowStart = this.clock.now - (this.clock.now % 60_000);
+    return this.hits.get(`${bucket}#${windowStart}`) ?? 0;
   }
 }
 
@@ -113,7 +127,8 @@ describe('rate-limit leases', () => {
     await far.hit(identity('bob'), []);
     big.hold = true;
     const leases = Array.from({ length: 3 }, () => far.hit(identity('bob'), []));
-    big.flush();
+    // Answered in the reverse order: the last answer read holds the lowest count.
+    big.flush('reversed');
     await Promise.all(leases);
     big.hold = false;
     const before = big.statements;
@@ -129,10 +144,11 @@ describe('rate-limit leases', () => {
     const limiter = instance(counter, 1000, clock);
     await send(limiter, 3);
     expect(counter.statements).toBe(2);
-    // Within a second of the minute's end nothing is served from a lease: the next minute may have begun.
+    // Half a second before the minute's end the attribution (ATTRIBUTION_MS) is due again: one request counted.
     clock.now = start + 49_500;
     const late = await send(limiter, 1);
     expect(counter.statements).toBe(3);
+    expect(counter.counted('user:ada')).toBe(1 + MAX_LEASE + 1);
     expect(late[0]!.retryAfterSeconds).toBe(1);
     clock.now = start + 51_000;
     const next = await send(limiter, 2);
@@ -149,5 +165,99 @@ describe('rate-limit leases', () => {
     const db = { sideStatement: () => Promise.reject(new Error('counter down')) } as unknown as Database;
     const limiter = new RateLimiter(db, 5, silent);
     await expect(limiter.hit(identity('ada'), [])).resolves.toBeNull();
+  });
+  const organization = (id: string) => ({ kind: 'organization' as const, id });
+  const slug = (id: string) => ({ kind: 'organization_slug' as const, id });
+
+  async function served(limiter: RateLimiter, n: number, scopes: NamedScope[], clock?: { now: number }, step = 0): Promise<RateVerdict[]> {
+    const verdicts: RateVerdict[] = [];
+    for (let i = 0; i < n; i++) {
+      if (clock) clock.now += step;
+      verdicts.push((await limiter.hit(identity('ada'), scopes))!);
+    }
+    return verdicts;
+  }
+
+  it('across a minute boundary: a lease of the past minute is never served in the next one, nor added to its lease', async () => {
+    const minute = start - 10_000;
+    const clock = { now: minute + 10_000 };
+    const counter = new Counter(clock);
+    const limiter = instance(counter, 800, clock);
+    await send(limiter, 1);
+    // A lease taken 1 ms before 55 s, answered 61 ms later: served until 59 s at most.
+    clock.now = minute + 54_999;
+    counter.hold = true;
+    const leased = limiter.hit(identity('ada'), []);
+    clock.now = minute + 55_060;
+    counter.flush();
+    counter.hold = false;
+    await leased;
+    // Just after the minute: a request never seen before lands in the same bucket, then many requests.
+    clock.now = minute + 60_001;
+    let next = (await served(limiter, 1, [slug('nothing')])).filter((v) => !v.refused).length;
+    next += (await served(limiter, 900, [], clock, 5)).filter((v) => !v.refused).length;
+    expect(next).toBe(800);
+    // Every request of the minute counted once, refusals too, and no reservation left unserved.
+    expect(counter.counted("user:ada")).toBe(901);
+  });
+
+  it('an answer of the past minute arriving after one of the next serves its own request only', async () => {
+    const minute = start - 10_000;
+    const clock = { now: minute + 10_000 };
+    const counter = new Counter(clock);
+    const limiter = instance(counter, 800, clock);
+    await send(limiter, 1);
+    counter.hold = true;
+    clock.now = minute + 58_000;
+    const stale = limiter.hit(identity('ada'), []);
+    clock.now = minute + 60_500;
+    const fresh = limiter.hit(identity('ada'), []);
+    counter.flush('reversed');
+    counter.hold = false;
+    expect((await stale)!.refused).toBe(false);
+    let inNextMinute = (await fresh)!.refused ? 0 : 1;
+    inNextMinute += (await served(limiter, 900, [], clock, 5)).filter((v) => !v.refused).length;
+    expect(inNextMinute).toBe(800);
+  });
+
+  it("in a minute's last moments requests are counted one by one: one instance still serves exactly the limit", async () => {
+    const minute = start - 10_000;
+    const clock = { now: minute + 30_000 };
+    const counter = new Counter(clock);
+    const limiter = instance(counter, 100, clock);
+    const early = await served(limiter, 60, [], clock, 100);
+    const statements = counter.statements;
+    // The last END_MARGIN_MS of the minute: no lease is served, each request is counted alone.
+    clock.now = minute + 60_000 - END_MARGIN_MS + 1;
+    const late = await served(limiter, 80, [], clock, 0.1);
+    expect(counter.statements - statements).toBe(80);
+    const verdicts = [...early, ...late];
+    expect(verdicts.filter((v) => !v.refused)).toHaveLength(100);
+    expect(verdicts.slice(100).every((v) => v.refused)).toBe(true);
+    const remaining = verdicts.map((v) => v.remaining!);
+    expect(remaining.every((r, i) => i === 0 || r < remaining[i - 1]! || r === 0)).toBe(true);
+  });
+
+  it('a refused request still counts in the other organizations it names', async () => {
+    const clock = { now: start };
+    const counter = new Counter(clock);
+    counter.organizations.set('A', 2).set('B', 100);
+    const limiter = instance(counter, 1000, clock);
+    const both = await served(limiter, 10, [organization('A'), organization('B')]);
+    expect(both.filter((v) => !v.refused)).toHaveLength(2);
+    const onlyB = await served(limiter, 120, [organization('B')]);
+    expect(onlyB[0]!.remaining).toBe(89);
+    expect(onlyB.filter((v) => !v.refused)).toHaveLength(90);
+  });
+
+  it('what a request names is one unambiguous key: a slug holding separators is not another set of names', async () => {
+    const clock = { now: start };
+    const counter = new Counter(clock);
+    counter.organizations.set('B', 5);
+    const limiter = instance(counter, 1000, clock);
+    // Counted in the user bucket (the slug names nothing), which gets a lease.
+    await served(limiter, 2, [slug('none,organization:B')]);
+    const naming = await served(limiter, 10, [slug('none'), organization('B')]);
+    expect(naming.filter((v) => !v.refused)).toHaveLength(5);
   });
 });

@@ -4,7 +4,6 @@ import { giveFunctionTo } from './1764600000000-hardening';
 import { NAMES } from './1765600000000-rate-limits';
 import { PROCEDURAL } from './1765900000000-procedural-rate-limit';
 
-const OLD = 'app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid)';
 const NEW = 'app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea, uuid, integer)';
 
 /**
@@ -17,7 +16,7 @@ const NEW = 'app_rate_limit_hit(text, text, uuid, text[], text[], integer, bytea
 const LEASES = `
 CREATE FUNCTION app_rate_limit_hit(p_key text, p_subject text, p_organization uuid, p_kinds text[], p_ids text[], p_user_limit integer,
     p_api_key_hash bytea, p_api_key_id uuid, p_count integer)
-  RETURNS TABLE (organization_id uuid, bucket text, hits integer, max_hits integer, retry_after integer)
+  RETURNS TABLE (organization_id uuid, bucket text, window_start bigint, hits integer, max_hits integer, retry_after integer, ms_left integer)
   LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET plan_cache_mode = force_generic_plan SET lock_timeout = '1s' AS $$
 #variable_conflict use_column
@@ -31,6 +30,7 @@ DECLARE
   v_limit integer;
   v_hits integer;
   v_window timestamptz;
+  v_left numeric;
   item record;
 BEGIN
   IF p_count IS NULL OR p_count < 1 OR p_count > 1000 THEN
@@ -71,8 +71,9 @@ BEGIN
     INSERT INTO public.rate_limit_counters AS c (key, window_start, hits) VALUES (p_key, date_trunc('minute', now()), p_count)
       ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + excluded.hits
       RETURNING c.hits, c.window_start INTO v_hits, v_window;
-    RETURN QUERY SELECT NULL::uuid, p_key, v_hits, p_user_limit,
-      greatest(1, ceil(extract(epoch FROM v_window + interval '1 minute' - clock_timestamp())))::integer;
+    v_left := extract(epoch FROM v_window + interval '1 minute' - clock_timestamp());
+    RETURN QUERY SELECT NULL::uuid, p_key, (extract(epoch FROM v_window) * 1000)::bigint, v_hits, p_user_limit,
+      greatest(1, ceil(v_left))::integer, greatest(0, floor(v_left * 1000))::integer;
     RETURN;
   END IF;
   IF cardinality(v_organizations) > 1 THEN
@@ -85,8 +86,9 @@ BEGIN
     INSERT INTO public.rate_limit_counters AS c (key, window_start, hits) VALUES (v_bucket, date_trunc('minute', now()), p_count)
       ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + excluded.hits
       RETURNING c.hits, c.window_start INTO v_hits, v_window;
-    RETURN QUERY SELECT v_candidate, v_bucket, v_hits, v_limit,
-      greatest(1, ceil(extract(epoch FROM v_window + interval '1 minute' - clock_timestamp())))::integer;
+    v_left := extract(epoch FROM v_window + interval '1 minute' - clock_timestamp());
+    RETURN QUERY SELECT v_candidate, v_bucket, (extract(epoch FROM v_window) * 1000)::bigint, v_hits, v_limit,
+      greatest(1, ceil(v_left))::integer, greatest(0, floor(v_left * 1000))::integer;
   END LOOP;
 END
 $$`;
@@ -98,18 +100,33 @@ async function grant(q: QueryRunner, signature: string): Promise<void> {
   await q.query(`GRANT EXECUTE ON FUNCTION ${signature} TO CURRENT_USER`);
 }
 
+/**
+ * The eight-argument form stays, counting one request with the new function, for the instances
+ * of the previous version that still call it during a rolling deploy (without it they would fail
+ * open and limit nothing until replaced). A later migration drops it.
+ */
+const PREVIOUS_FORM = `
+CREATE OR REPLACE FUNCTION app_rate_limit_hit(p_key text, p_subject text, p_organization uuid, p_kinds text[], p_ids text[], p_user_limit integer,
+    p_api_key_hash bytea, p_api_key_id uuid)
+  RETURNS TABLE (organization_id uuid, hits integer, max_hits integer, retry_after integer)
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan SET lock_timeout = '1s' AS $$
+    SELECT h.organization_id, h.hits, h.max_hits, h.retry_after
+    FROM public.app_rate_limit_hit(p_key, p_subject, p_organization, p_kinds, p_ids, p_user_limit, p_api_key_hash, p_api_key_id, 1) h
+$$`;
+
 export class RateLimitLeases1766000000000 implements MigrationInterface {
   name = 'RateLimitLeases1766000000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query(`DROP FUNCTION ${OLD}`);
     await q.query(LEASES);
     await grant(q, NEW);
+    // CREATE OR REPLACE keeps the previous form's owner and grants.
+    await q.query(PREVIOUS_FORM);
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP FUNCTION ${NEW}`);
     await q.query(PROCEDURAL);
-    await grant(q, OLD);
+    await q.query(`DROP FUNCTION ${NEW}`);
   }
 }
