@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, errors, jwtVerify, type FlattenedJWSInput, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey, type KeyLike } from 'jose';
+import { setBounded } from '../common/bounded-map';
 import type { TokenIdentity } from './principal';
 
 export interface TokenVerifier {
@@ -113,9 +114,8 @@ export function createJwtVerifier<T>(key: JWTVerifyGetKey | KeyLike | Uint8Array
         });
         const { payload, protectedHeader } = result;
         const identity = Object.freeze(identify(payload));
-        if (verified.size >= VERIFIED_TOKENS_MAX) verified.delete(verified.keys().next().value!);
         const usedKey = 'key' in result ? result.key : key;
-        verified.set(token, { identity, header: protectedHeader, key: usedKey, exp: payload.exp!, nbf: payload.nbf });
+        setBounded(verified, token, { identity, header: protectedHeader, key: usedKey, exp: payload.exp!, nbf: payload.nbf }, VERIFIED_TOKENS_MAX);
         return identity;
       } catch (error) {
         if (error instanceof InvalidTokenError) throw error;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, errors, exportJWK, generateKeyPair, importJWK, type JWK, type JWTHeaderParameters, type KeyLike, SignJWT } from 'jose';
+import { setBounded } from '../common/bounded-map';
 import type { Envelope } from '../crypto/envelope';
 import type { Database } from '../database/database';
 import { type SqlQuery, TenantTransaction } from '../database/tenant-transaction';
@@ -236,8 +237,7 @@ export function isServiceToken(token: string): boolean {
       ours = false;
     }
     // A claim, not a verification: a pure function of the token's bytes, bounded like the verified tokens.
-    if (claimedIssuer.size >= VERIFIED_TOKENS_MAX) claimedIssuer.delete(claimedIssuer.keys().next().value!);
-    claimedIssuer.set(token, ours);
+    setBounded(claimedIssuer, token, ours, VERIFIED_TOKENS_MAX);
   }
   return ours;
 }

@@ -12,6 +12,7 @@ import {
   visit,
 } from 'graphql';
 import { type ComplexityEstimator, getComplexity } from 'graphql-query-complexity';
+import { setBounded } from '../common/bounded-map';
 import { QueryTooComplexError } from '../common/errors';
 import { MAX_PAGE_SIZE } from '../common/pagination';
 import { requestInputError } from './input-guard';
@@ -130,8 +131,7 @@ function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName
   // Large variables are not kept: the cache must not become a way to hold memory. Nor is a
   // refusal to coerce (null), which may come from a variable outside the key.
   if (key.length > 2048 || result === null) return result;
-  if (byInput.size >= 64) byInput.delete(byInput.keys().next().value!);
-  byInput.set(key, result);
+  setBounded(byInput, key, result, 64);
   return result;
 }
 

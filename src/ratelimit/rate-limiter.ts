@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RateLimitIdentity } from '../auth/principal';
+import { setBounded } from '../common/bounded-map';
 import type { Database } from '../database/database';
 import type { NamedScope } from './attribution';
 
@@ -247,9 +248,8 @@ const secondsUntil = (at: number, now: number): number => Math.max(1, Math.ceil(
 
 const organizationsOf = (attribution: Attribution): string[] => attribution.buckets.map((b) => b.organizationId).filter((id): id is string => id !== null);
 
-/** Sets a key, dropping the oldest entry when the map is full. */
+/** Sets a key as the newest entry (an entry set again moves to the end), within MAX_REMEMBERED. */
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key);
-  if (map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value!);
-  map.set(key, value);
+  setBounded(map, key, value, MAX_REMEMBERED);
 }

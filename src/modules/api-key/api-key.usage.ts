@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemPrincipal } from '../../auth/principal';
+import { setBounded } from '../../common/bounded-map';
 import type { Database } from '../../database/database';
 import { TenantTransaction } from '../../database/tenant-transaction';
 
@@ -20,8 +21,7 @@ export function recordApiKeyUse(db: Database, key: { id: string; organizationId:
   if (!seen) written.set(db, (seen = new Map()));
   const now = Date.now();
   if ((seen.get(key.id) ?? -Infinity) > now - LAST_USED_RESOLUTION_MS) return;
-  if (seen.size >= REMEMBERED_MAX) seen.delete(seen.keys().next().value!);
-  seen.set(key.id, now);
+  setBounded(seen, key.id, now, REMEMBERED_MAX);
   setImmediate(() => {
     TenantTransaction.run(db, systemPrincipal(key.organizationId, 'api_key_last_used'), `api-key-used:${randomUUID()}`, (tx) =>
       tx.query(
