@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { ScopeRoles } from '../../src/database/tenant-transaction';
 
-/** The session's organizations and roles, read from the bootstrap's text without splitting it for one lookup. */
+/** The session's organizations and roles, read from the bootstrap's lists without splitting them for one lookup. */
 describe('ScopeRoles', () => {
   const ids = Array.from({ length: 5 }, () => randomUUID());
-  const text = ids.map((id, i) => `${id}:${['owner', 'admin', 'member', 'custom-role', 'viewer'][i]}`).join(',');
+  const organizations = ids.join(',');
+  const keys = 'owner,admin,member,custom-role,viewer';
 
-  it('answers get and has from the text exactly as the split map would, first, middle and last pair included', () => {
+  it('answers get and has from the lists exactly as the split map would, first, middle and last entry included', () => {
     const roles = new ScopeRoles();
-    roles.adopt(text);
+    roles.adopt(organizations, keys);
     expect(ids.map((id) => roles.get(id))).toEqual(['owner', 'admin', 'member', 'custom-role', 'viewer']);
     expect(roles.has(ids[4]!)).toBe(true);
     expect(roles.get(randomUUID())).toBeUndefined();
@@ -16,13 +17,24 @@ describe('ScopeRoles', () => {
     expect(roles.get(ids[1]!.slice(0, 35))).toBeUndefined();
     expect(roles.get('admin')).toBeUndefined();
     expect(roles.has(`${ids[1]!.slice(1)}:`)).toBe(false);
+    // 36 characters found across two ids of the list are not an organization either.
+    expect(roles.get(`${ids[1]!.slice(1)},`)).toBeUndefined();
+    expect(roles.get(`${ids[2]!.slice(10)},${ids[3]!.slice(0, 9)}`)).toBeUndefined();
   });
 
-  it('splits into the map for the whole set, and changes apply on top of the text', () => {
+  it('reads a list of one organization', () => {
+    const roles = new ScopeRoles();
+    roles.adopt(ids[3]!, 'custom-role');
+    expect(roles.get(ids[3]!)).toBe('custom-role');
+    expect(roles.get(ids[2]!)).toBeUndefined();
+    expect([...roles]).toEqual([[ids[3], 'custom-role']]);
+  });
+
+  it('splits into the map for the whole set, and changes apply on top of the lists', () => {
     const roles = new ScopeRoles();
     roles.set(ids[0]!, 'api-key');
-    roles.adopt(text);
-    // The text came after: it wins for an id it names.
+    roles.adopt(organizations, keys);
+    // The lists came after: they win for an id they name.
     expect(roles.get(ids[0]!)).toBe('owner');
     const extra = randomUUID();
     roles.set(extra, 'member');

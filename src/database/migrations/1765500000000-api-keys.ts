@@ -30,6 +30,48 @@ const LOOKUP_SELECT = `k.organization_id, k.id, k.name, k.scopes
  *   the private half sealed by SECRETS_MASTER_KEY (src/crypto/envelope.ts); `retires_at` ends a
  *   rotated-out key's overlap.
  */
+/** `app_open_transaction` as this migration leaves it (1766100000000's down restores it). */
+export const OPEN_TRANSACTION = `
+      CREATE OR REPLACE FUNCTION app_open_transaction(p_request_id text, p_principal jsonb) RETURNS jsonb
+        LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+          u record;
+          k record;
+          roles text;
+          scope text;
+        BEGIN
+          PERFORM app_set_scope(p_request_id, NULL, NULL);
+          CASE p_principal->>'kind'
+            WHEN 'user' THEN
+              SELECT * INTO u FROM app_provision_user(p_principal->>'subject', p_principal->>'email',
+                (p_principal->>'emailVerified')::boolean, p_principal->>'name', p_principal->>'picture');
+              PERFORM app_set_scope(p_request_id, u.id::text, NULL);
+              -- Read through the own-memberships policy: the organizations are not known yet.
+              SELECT string_agg(m.organization_id::text || ':' || m.role_key, ','), string_agg(m.organization_id::text, ',')
+                INTO roles, scope FROM memberships m WHERE m.user_id = u.id;
+              PERFORM app_set_scope(p_request_id, u.id::text, scope);
+              RETURN jsonb_build_object('user', to_jsonb(u), 'roles', coalesce(roles, ''));
+            WHEN 'system' THEN
+              PERFORM app_set_scope(p_request_id, NULL, (p_principal->>'organizationId')::uuid::text);
+              RETURN jsonb_build_object('roles', '');
+            WHEN 'apiKey' THEN
+              -- Authenticated on every request: a revoked or expired key, or one of a deleted or
+              -- suspended organization, finds nothing here (and the request is UNAUTHENTICATED).
+              IF p_principal ? 'hash' THEN
+                SELECT * INTO k FROM api_key_by_hash(decode(p_principal->>'hash', 'hex'));
+              ELSE
+                SELECT * INTO k FROM api_key_by_id((p_principal->>'id')::uuid);
+              END IF;
+              IF k.id IS NULL THEN
+                RETURN jsonb_build_object('roles', '', 'apiKey', NULL);
+              END IF;
+              PERFORM app_set_scope(p_request_id, NULL, k.organization_id::text);
+              RETURN jsonb_build_object('roles', '', 'apiKey', jsonb_build_object('id', k.id, 'organizationId', k.organization_id, 'name', k.name, 'scopes', to_jsonb(k.scopes)));
+            ELSE
+              RETURN jsonb_build_object('roles', '');
+          END CASE;
+        END $$`;
+
 export class ApiKeys1765500000000 implements MigrationInterface {
   name = 'ApiKeys1765500000000';
 
@@ -88,46 +130,7 @@ export class ApiKeys1765500000000 implements MigrationInterface {
     await q.query(`GRANT EXECUTE ON FUNCTION api_key_by_id(uuid) TO ${APP_ROLE}`);
 
     // ------------------------------------------------------------------ the apiKey principal
-    await q.query(`
-      CREATE OR REPLACE FUNCTION app_open_transaction(p_request_id text, p_principal jsonb) RETURNS jsonb
-        LANGUAGE plpgsql VOLATILE AS $$
-        DECLARE
-          u record;
-          k record;
-          roles text;
-          scope text;
-        BEGIN
-          PERFORM app_set_scope(p_request_id, NULL, NULL);
-          CASE p_principal->>'kind'
-            WHEN 'user' THEN
-              SELECT * INTO u FROM app_provision_user(p_principal->>'subject', p_principal->>'email',
-                (p_principal->>'emailVerified')::boolean, p_principal->>'name', p_principal->>'picture');
-              PERFORM app_set_scope(p_request_id, u.id::text, NULL);
-              -- Read through the own-memberships policy: the organizations are not known yet.
-              SELECT string_agg(m.organization_id::text || ':' || m.role_key, ','), string_agg(m.organization_id::text, ',')
-                INTO roles, scope FROM memberships m WHERE m.user_id = u.id;
-              PERFORM app_set_scope(p_request_id, u.id::text, scope);
-              RETURN jsonb_build_object('user', to_jsonb(u), 'roles', coalesce(roles, ''));
-            WHEN 'system' THEN
-              PERFORM app_set_scope(p_request_id, NULL, (p_principal->>'organizationId')::uuid::text);
-              RETURN jsonb_build_object('roles', '');
-            WHEN 'apiKey' THEN
-              -- Authenticated on every request: a revoked or expired key, or one of a deleted or
-              -- suspended organization, finds nothing here (and the request is UNAUTHENTICATED).
-              IF p_principal ? 'hash' THEN
-                SELECT * INTO k FROM api_key_by_hash(decode(p_principal->>'hash', 'hex'));
-              ELSE
-                SELECT * INTO k FROM api_key_by_id((p_principal->>'id')::uuid);
-              END IF;
-              IF k.id IS NULL THEN
-                RETURN jsonb_build_object('roles', '', 'apiKey', NULL);
-              END IF;
-              PERFORM app_set_scope(p_request_id, NULL, k.organization_id::text);
-              RETURN jsonb_build_object('roles', '', 'apiKey', jsonb_build_object('id', k.id, 'organizationId', k.organization_id, 'name', k.name, 'scopes', to_jsonb(k.scopes)));
-            ELSE
-              RETURN jsonb_build_object('roles', '');
-          END CASE;
-        END $$`);
+    await q.query(OPEN_TRANSACTION);
 
     // ------------------------------------------------------------------ the service's signing keys
     await q.query(`

@@ -15,6 +15,7 @@ import { Notifications1765700000000 } from './1765700000000-notifications';
 import { RateLimitLockTimeout1765800000000 } from './1765800000000-rate-limit-lock-timeout';
 import { ProceduralRateLimit1765900000000 } from './1765900000000-procedural-rate-limit';
 import { RateLimitLeases1766000000000 } from './1766000000000-rate-limit-leases';
+import { OpenSession1766100000000 } from './1766100000000-open-session';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   RateLimitLockTimeout1765800000000,
   ProceduralRateLimit1765900000000,
   RateLimitLeases1766000000000,
+  OpenSession1766100000000,
 ];
