@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { keyedLoader } from '../../database/loader-helpers';
+import { keyedLoader, oneOf } from '../../database/loader-helpers';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { type Plan, planFromRow, PlanKey, type PlanRow } from './plan.types';
 import { type Subscription, subscriptionFromRow, type SubscriptionRow } from './subscription.types';
@@ -15,14 +15,23 @@ export function planLoaders(query: SqlQuery) {
       const plans = (await query<PlanRow>(`SELECT * FROM plans ORDER BY position`)).map(planFromRow);
       return keys.map(() => plans);
     }),
-    planByKey: keyedLoader<PlanKey, Plan>(async (keys) => (await query<PlanRow>(`SELECT * FROM plans WHERE key = ANY($1::text[])`, [keys])).map(planFromRow), (p) => p.key),
+    planByKey: keyedLoader<PlanKey, Plan>(async (keys) => {
+      const k = oneOf('key', 1, keys, 'text');
+      return (await query<PlanRow>(`SELECT * FROM plans WHERE ${k.sql}`, [k.param])).map(planFromRow);
+    }, (p) => p.key),
     /** Each organization's subscription (one per organization), as row-level security lets the principal see it. */
     subscriptionByOrganization: keyedLoader<string, Subscription>(
-      async (ids) => (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE organization_id = ANY($1::uuid[])`, [ids])).map(subscriptionFromRow),
+      async (ids) => {
+        const k = oneOf('organization_id', 1, ids);
+        return (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE ${k.sql}`, [k.param])).map(subscriptionFromRow);
+      },
       (s) => s.organizationId,
     ),
     subscriptionById: keyedLoader<string, Subscription>(
-      async (ids) => (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE id = ANY($1::uuid[])`, [ids])).map(subscriptionFromRow),
+      async (ids) => {
+        const k = oneOf('id', 1, ids);
+        return (await query<SubscriptionRow>(`SELECT * FROM subscriptions WHERE ${k.sql}`, [k.param])).map(subscriptionFromRow);
+      },
       (s) => s.id,
     ),
     /**
@@ -31,7 +40,8 @@ export function planLoaders(query: SqlQuery) {
      * without a visible subscription is on FREE.
      */
     planKeyByOrganization: new DataLoader<string, PlanKey>(async (organizationIds) => {
-      const rows = await query<{ organization_id: string; plan_key: PlanKey }>(`SELECT organization_id, plan_key FROM subscriptions WHERE organization_id = ANY($1::uuid[])`, [organizationIds]);
+      const k = oneOf('organization_id', 1, organizationIds);
+      const rows = await query<{ organization_id: string; plan_key: PlanKey }>(`SELECT organization_id, plan_key FROM subscriptions WHERE ${k.sql}`, [k.param]);
       const byId = new Map(rows.map((r) => [r.organization_id, r.plan_key]));
       return organizationIds.map((id) => byId.get(id) ?? PlanKey.FREE);
     }),

@@ -1,5 +1,5 @@
 import DataLoader from 'dataloader';
-import { groupedLoader } from '../../database/loader-helpers';
+import { groupedLoader, oneOf } from '../../database/loader-helpers';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import type { planLoaders } from '../billing/plan.loaders';
 import { effectiveFlags, type FeatureFlag, type FeatureOverride } from './feature-flag.types';
@@ -10,11 +10,13 @@ import { effectiveFlags, type FeatureFlag, type FeatureOverride } from './featur
  */
 export function featureFlagLoaders(query: SqlQuery, plans: ReturnType<typeof planLoaders>) {
   const featureOverridesByOrganization = groupedLoader<string, FeatureOverride>(
-    (organizationIds) =>
-      query<FeatureOverride>(
-        `SELECT organization_id AS "organizationId", key, enabled FROM feature_flag_overrides WHERE organization_id = ANY($1::uuid[]) ORDER BY organization_id, key`,
-        [organizationIds],
-      ),
+    (organizationIds) => {
+      const k = oneOf('organization_id', 1, organizationIds);
+      return query<FeatureOverride>(
+        `SELECT organization_id AS "organizationId", key, enabled FROM feature_flag_overrides WHERE ${k.sql} ORDER BY organization_id, key`,
+        [k.param],
+      );
+    },
     (o) => o.organizationId,
   );
   return {

@@ -1,7 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { keysetAfter } from '../../common/pagination';
-import { groupedLoader, keyedLoader, ownedBy, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import type { User } from '../user/user.entity';
@@ -44,7 +44,10 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
   return {
     roleByKey,
     /** A role by id, among the principal's organizations (row-level security hides the others). */
-    roleById: keyedLoader<string, Role>(async (ids) => (await query(`SELECT * FROM roles WHERE id = ANY($1::uuid[])`, [ids])).map(toRole), (r) => r.id),
+    roleById: keyedLoader<string, Role>(async (ids) => {
+      const k = oneOf('id', 1, ids);
+      return (await query(`SELECT * FROM roles WHERE ${k.sql}`, [k.param])).map(toRole);
+    }, (r) => r.id),
     /** A user's memberships, oldest first; a deleted organization's only for its owner (who may restore it). */
     membershipsOfUser: groupedLoader<string, Membership>(
       async (userIds) =>
@@ -60,7 +63,7 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
     /** Pages of members of many organizations, oldest first, one statement per distinct (limit, cursor, filter). */
     memberPage: ownedPageLoader<Membership, MemberFilter>(
       async (organizationIds, limit, after, filter) => {
-        const owners = ownedBy('m.organization_id', 1, organizationIds);
+        const owners = oneOf('m.organization_id', 1, organizationIds);
         const rows = await query(
           // The page first (memberships only), then each row's user and role by key: the planner
           // cannot turn them into a scan of every user (each checked by its policy).
@@ -90,7 +93,7 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
       (m) => m.organizationId,
     ),
     filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) => {
-      const owners = ownedBy('m.organization_id', 1, organizationIds);
+      const owners = oneOf('m.organization_id', 1, organizationIds);
       return query<{ owner: string; n: number }>(
         `SELECT m.organization_id AS owner, count(*)::int AS n FROM memberships m
          WHERE ${owners.sql} AND ${matches(2)} GROUP BY m.organization_id`,

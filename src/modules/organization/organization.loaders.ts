@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { countLoader, groupedLoader, keyedLoader } from '../../database/loader-helpers';
+import { countLoader, groupedLoader, keyedLoader, oneOf } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Role } from '../membership/role.entity';
@@ -30,7 +30,10 @@ export function organizationLoaders(
   const toOrganization = hydrator(ds, Organization);
   const toRole = hydrator(ds, Role);
   const organizationById = keyedLoader<string, Organization>(
-    async (ids) => (await query(`SELECT * FROM organizations WHERE id = ANY($1::uuid[])`, [ids])).map(toOrganization),
+    async (ids) => {
+      const k = oneOf('id', 1, ids);
+      return (await query(`SELECT * FROM organizations WHERE ${k.sql}`, [k.param])).map(toOrganization);
+    },
     (o) => o.id,
   );
   return {
@@ -45,13 +48,14 @@ export function organizationLoaders(
     organizationMayRefuse: new DataLoader<string, boolean>(async (ids) => {
       const test = refusalTest();
       if (!test) return ids.map(() => false);
+      const k = oneOf('id', 1, ids);
       const rows = await query<{ id: string }>(
-        `SELECT id FROM organizations WHERE id = ANY($1::uuid[]) AND (
+        `SELECT id FROM organizations WHERE ${k.sql} AND (
            ($2::boolean AND NOT $3::boolean AND coalesce((security->>'requireMfa')::boolean, false))
            OR ($2::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer) > 0
                AND ($4::bigint IS NULL OR $4::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer)::bigint * 60))
            OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb))`,
-        [ids, test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
+        [k.param, test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
       );
       const refusing = new Set(rows.map((r) => r.id));
       return ids.map((id) => refusing.has(id));
@@ -59,29 +63,34 @@ export function organizationLoaders(
     /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
     organizationBySlug: keyedLoader<string, Organization>(
       async (slugs) => {
-        const rows = (await query(`SELECT * FROM organizations WHERE slug = ANY($1::text[])`, [slugs.map((s) => s.toLowerCase())])).map(toOrganization);
+        const k = oneOf('slug', 1, slugs.map((s) => s.toLowerCase()), 'text');
+        const rows = (await query(`SELECT * FROM organizations WHERE ${k.sql}`, [k.param])).map(toOrganization);
         for (const o of rows) organizationById.prime(o.id, o);
         return rows;
       },
       (o) => o.slug,
       (slug) => slug.toLowerCase(),
     ),
-    memberCount: countLoader((ids) =>
-      query(`SELECT organization_id AS key, count(*) FROM memberships WHERE organization_id = ANY($1::uuid[]) GROUP BY organization_id`, [ids]),
-    ),
-    workspaceCount: countLoader((ids) =>
-      query(`SELECT organization_id AS key, count(*) FROM workspaces WHERE organization_id = ANY($1::uuid[]) GROUP BY organization_id`, [ids]),
-    ),
-    environmentCount: countLoader((ids) =>
-      query(`SELECT organization_id AS key, count(*) FROM environments WHERE organization_id = ANY($1::uuid[]) AND is_active GROUP BY organization_id`, [ids]),
-    ),
+    memberCount: countLoader((ids) => {
+      const k = oneOf('organization_id', 1, ids);
+      return query(`SELECT organization_id AS key, count(*) FROM memberships WHERE ${k.sql} GROUP BY organization_id`, [k.param]);
+    }),
+    workspaceCount: countLoader((ids) => {
+      const k = oneOf('organization_id', 1, ids);
+      return query(`SELECT organization_id AS key, count(*) FROM workspaces WHERE ${k.sql} GROUP BY organization_id`, [k.param]);
+    }),
+    environmentCount: countLoader((ids) => {
+      const k = oneOf('organization_id', 1, ids);
+      return query(`SELECT organization_id AS key, count(*) FROM environments WHERE ${k.sql} AND is_active GROUP BY organization_id`, [k.param]);
+    }),
     /** The owner of each organization, its user read along (and primed). */
     ownerIdByOrganization: keyedLoader<string, { organization_id: string; user_id: string }>(
       async (ids) => {
+        const k = oneOf('m.organization_id', 1, ids);
         const rows = await query<{ organization_id: string; user_id: string; user_row: unknown }>(
           `SELECT m.organization_id, m.user_id, (SELECT ${userJson('u')} FROM users u WHERE u.id = m.user_id) AS user_row
-           FROM memberships m WHERE m.organization_id = ANY($1::uuid[]) AND m.role_key = 'owner'`,
-          [ids],
+           FROM memberships m WHERE ${k.sql} AND m.role_key = 'owner'`,
+          [k.param],
         );
         for (const row of rows) primeUser(row);
         return rows;
@@ -89,10 +98,12 @@ export function organizationLoaders(
       (r) => r.organization_id,
     ),
     rolesByOrganization: groupedLoader<string, Role>(
-      async (ids) =>
+      async (ids) => {
+        const k = oneOf('organization_id', 1, ids);
         // System roles first, from the most to the least powerful; then custom roles, oldest first.
-        (await query(`SELECT * FROM roles WHERE organization_id = ANY($1::uuid[])
-          ORDER BY is_system DESC, array_position(ARRAY['owner', 'admin', 'member', 'viewer'], key), created_at, key`, [ids])).map(toRole),
+        return (await query(`SELECT * FROM roles WHERE ${k.sql}
+          ORDER BY is_system DESC, array_position(ARRAY['owner', 'admin', 'member', 'viewer'], key), created_at, key`, [k.param])).map(toRole);
+      },
       (r) => r.organizationId,
     ),
   };

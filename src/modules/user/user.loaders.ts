@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { keyedLoader } from '../../database/loader-helpers';
+import { keyedLoader, oneOf } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { User } from './user.entity';
@@ -16,7 +16,10 @@ export function userLoaders(query: SqlQuery, ds: DataSource) {
   const toUser = hydrator(ds, User);
   return {
     /** Row-level security lets a principal see itself and the users it shares an organization with: no one else comes back. */
-    userById: keyedLoader<string, User>(async (ids) => (await query(`SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids])).map(toUser), (u) => u.id),
+    userById: keyedLoader<string, User>(async (ids) => {
+      const k = oneOf('id', 1, ids);
+      return (await query(`SELECT ${USER_COLUMNS} FROM users WHERE ${k.sql}`, [k.param])).map(toUser);
+    }, (u) => u.id),
   };
 }
 

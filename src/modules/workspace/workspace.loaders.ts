@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import DataLoader from 'dataloader';
-import { groupedLoader, keyedLoader, ownedBy, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
 import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
@@ -64,7 +64,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
   const pageOf = (columns: string) =>
     ownedPageLoader<Workspace, WorkspaceVisibilityMode>(
       async (organizationIds, limit, after, mode) => {
-        const owners = ownedBy('w.organization_id', 1, organizationIds);
+        const owners = oneOf('w.organization_id', 1, organizationIds);
         const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null }>(
           `SELECT ${columns === '*' ? '*' : `${columns}, viewer_role`} FROM (
              SELECT w.*, vg.role AS viewer_role, row_number() OVER (PARTITION BY w.organization_id ORDER BY w.created_at, w.id) AS rn
@@ -85,7 +85,10 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
   return {
     viewerWorkspaceRole,
     workspaceById: keyedLoader<string, Workspace>(
-      async (ids) => (await query(`SELECT * FROM workspaces WHERE id = ANY($1::uuid[])`, [ids])).map(toWorkspace),
+      async (ids) => {
+        const k = oneOf('id', 1, ids);
+        return (await query(`SELECT * FROM workspaces WHERE ${k.sql}`, [k.param])).map(toWorkspace);
+      },
       (w) => w.id,
     ),
     workspaceBySlug: keyedLoader<{ organizationId: string; slug: string }, Workspace>(
@@ -105,7 +108,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
     leanWorkspacePage: pageOf(WORKSPACE_LIST_COLUMNS.lean),
     /** How many workspaces of each organization the viewer sees (one statement per mode). */
     visibleWorkspaceCount: ownedCountLoader<WorkspaceVisibilityMode>(async (organizationIds, mode) => {
-      const owners = ownedBy('w.organization_id', 1, organizationIds);
+      const owners = oneOf('w.organization_id', 1, organizationIds);
       return query<{ owner: string; n: number }>(
         `SELECT w.organization_id AS owner, count(*)::int AS n FROM workspaces w ${viewerGrant(3)}
          WHERE ${owners.sql} AND ${visible(2)} GROUP BY w.organization_id`,
