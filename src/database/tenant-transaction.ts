@@ -66,7 +66,10 @@ export class ScopeRoles extends Map<string, string> {
     if (organizations !== null) {
       this.organizations = null;
       const roles = this.roles.split(',');
-      organizations.split(',').forEach((id, i) => super.set(id, roles[i]!));
+      organizations.split(',').forEach((id, i) => {
+        // Lists of unequal length (never from the function: both columns are NOT NULL) grant nothing beyond the shorter.
+        if (roles[i]) super.set(id, roles[i]);
+      });
     }
   }
 
@@ -77,9 +80,13 @@ export class ScopeRoles extends Map<string, string> {
     for (let at = organizations.indexOf(organizationId); at >= 0; at = organizations.indexOf(organizationId, at + 1)) {
       if (at % 37 !== 0) continue;
       let start = 0;
-      for (let n = at / 37; n > 0; n--) start = this.roles.indexOf(',', start) + 1;
+      for (let n = at / 37; n > 0; n--) {
+        const comma = this.roles.indexOf(',', start);
+        if (comma < 0) return undefined;
+        start = comma + 1;
+      }
       const end = this.roles.indexOf(',', start);
-      return this.roles.slice(start, end < 0 ? undefined : end);
+      return this.roles.slice(start, end < 0 ? undefined : end) || undefined;
     }
     return undefined;
   }

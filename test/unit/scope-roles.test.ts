@@ -22,6 +22,16 @@ describe('ScopeRoles', () => {
     expect(roles.get(`${ids[2]!.slice(10)},${ids[3]!.slice(0, 9)}`)).toBeUndefined();
   });
 
+  it('grants nothing to an id without a role when the lists are of unequal length', () => {
+    const roles = new ScopeRoles();
+    roles.adopt(ids.slice(0, 3).join(','), 'owner,admin');
+    expect(ids.slice(0, 3).map((id) => roles.get(id))).toEqual(['owner', 'admin', undefined]);
+    expect([...roles]).toEqual([
+      [ids[0], 'owner'],
+      [ids[1], 'admin'],
+    ]);
+  });
+
   it('reads a list of one organization', () => {
     const roles = new ScopeRoles();
     roles.adopt(ids[3]!, 'custom-role');

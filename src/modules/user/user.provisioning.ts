@@ -5,7 +5,7 @@ import { DEFAULT_ORGANIZATION_KEY } from '../organization/organization.seed';
 /**
  * A verified ADMIN_EMAIL becomes owner of the seeded `default` organization while it has no
  * owner (as in a single-tenant self-hosted install). Users themselves are provisioned just in
- * time when their transaction opens (`app_open_transaction`).
+ * time when their transaction opens (`app_open_session`).
  *
  * The seeded organization's id when this viewer may claim it (one read, only for ADMIN_EMAIL).
  */

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { OPEN_TRANSACTION } from '../../../src/database/migrations/1765500000000-api-keys';
 import { OpenSession1766100000000 } from '../../../src/database/migrations/1766100000000-open-session';
 import { startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
@@ -11,15 +13,24 @@ import { readAll, withAllRows } from '../../helpers/db';
 let app: TestApp;
 let owner: string;
 let member: string;
-const organizations: string[] = [];
+/** The member's roles, by organization: in no order that lists sorted by role, by insertion or by id would share. */
+const memberRoles: Record<string, string> = {};
 
 beforeAll(async () => {
   app = await startTestApp();
   owner = uniqueEmail('owner');
   member = uniqueEmail('member');
+  const organizations: string[] = [];
   for (let i = 0; i < 3; i++) organizations.push((await createOrganization(app, owner)).id);
-  await addMember(app, organizations[0]!, member, 'admin');
-  await addMember(app, organizations[2]!, member, 'viewer');
+  // By organization id: viewer, member, admin (reverse alphabetical); inserted in yet another order.
+  const byId = [...organizations].sort();
+  const roles = ['viewer', 'member', 'admin'];
+  for (const i of [1, 2, 0]) {
+    await addMember(app, byId[i]!, member, roles[i]!);
+    memberRoles[byId[i]!] = roles[i]!;
+  }
+  // The former function under another name: what older instances were answered before this migration.
+  await withAllRows(app, (runner) => runner.query(OPEN_TRANSACTION.replace('FUNCTION app_open_transaction(', 'FUNCTION test_former_open(')));
 });
 afterAll(async () => {
   await app?.close();
@@ -28,43 +39,57 @@ afterAll(async () => {
 const principal = (email: string) => JSON.stringify({ kind: 'user', subject: `dev|${email}`, email, emailVerified: true, name: null, picture: null });
 const subjectOf = async (email: string) => (await readAll<{ subject: string }>(app, `SELECT subject FROM users WHERE email = $1`, [email]))[0]!.subject;
 
+/** A user principal as the service describes it to the bootstrap. */
+const userPrincipal = async (email: string): Promise<Record<string, unknown>> => ({ ...JSON.parse(principal(email)), subject: await subjectOf(email) });
+
 /** Calls a bootstrap function in a transaction of its own (rolled back) as the service's login role does. */
-async function open(fn: 'app_open_session' | 'app_open_transaction', email: string) {
-  const described = JSON.parse(principal(email)) as Record<string, unknown>;
-  described.subject = await subjectOf(email);
+async function openAs(fn: 'app_open_session' | 'app_open_transaction' | 'test_former_open', described: Record<string, unknown>) {
   return withAllRows(app, async (runner) => {
     await runner.query('BEGIN');
     try {
-      const [row] = await runner.query(`SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_user AS role`, ['test', JSON.stringify(described)]);
-      return row as { s: Record<string, unknown>; scope: string; role: string };
+      const [row] = await runner.query(
+        `SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_setting('app.user_id') AS user_id,
+                current_setting('app.request_id') AS request_id, current_user AS role`,
+        ['test', JSON.stringify(described)],
+      );
+      return row as { s: Record<string, unknown>; scope: string; user_id: string; request_id: string; role: string };
     } finally {
       await runner.query('ROLLBACK');
     }
   });
 }
+const open = async (fn: 'app_open_session' | 'app_open_transaction', email: string) => openAs(fn, await userPrincipal(email));
 
 it("returns the memberships as two lists in one order, the first of them the transaction's scope", async () => {
   const { s, scope, role } = await open('app_open_session', member);
   const ids = String(s.organizations).split(',');
   const roles = String(s.roles).split(',');
-  expect(ids).toHaveLength(2);
-  const pairs = Object.fromEntries(ids.map((id, i) => [id, roles[i]]));
-  expect(pairs).toEqual({ [organizations[0]!]: 'admin', [organizations[2]!]: 'viewer' });
+  expect(ids).toHaveLength(3);
+  expect(Object.fromEntries(ids.map((id, i) => [id, roles[i]]))).toEqual(memberRoles);
   expect(scope).toBe(s.organizations);
   expect(role).toBe('tenant_service_app');
 });
 
-it('answers older instances through app_open_transaction with the same memberships as id:role pairs', async () => {
-  for (const email of [owner, member]) {
-    const fresh = await open('app_open_session', email);
-    const old = await open('app_open_transaction', email);
-    const ids = String(fresh.s.organizations).split(',');
-    const roles = String(fresh.s.roles).split(',');
-    expect(old.s.roles).toBe(ids.map((id, i) => `${id}:${roles[i]}`).join(','));
-    expect(old.s).not.toHaveProperty('organizations');
-    expect(old.s.user).toEqual(fresh.s.user);
-    expect(old.scope).toBe(fresh.scope);
+it('answers older instances through app_open_transaction exactly as the former function did, for every kind of principal', async () => {
+  const loner = uniqueEmail('loner');
+  await app.gql(`{ me { user { id } } }`, {}, { as: loner });
+  const [someOrganization] = Object.keys(memberRoles);
+  const principals: Array<Record<string, unknown>> = [
+    await userPrincipal(owner),
+    await userPrincipal(member),
+    await userPrincipal(loner),
+    { kind: 'system', organizationId: someOrganization },
+    { kind: 'apiKey', hash: randomBytes(32).toString('hex') },
+    { kind: 'anonymous' },
+  ];
+  for (const described of principals) {
+    const former = await openAs('test_former_open', described);
+    const wrapped = await openAs('app_open_transaction', described);
+    expect({ kind: described.kind, ...wrapped }).toEqual({ kind: described.kind, ...former });
   }
+  // And the member's pairs are the memberships themselves.
+  const pairs = String((await open('app_open_transaction', member)).s.roles).split(',');
+  expect(Object.fromEntries(pairs.map((pair) => pair.split(':')))).toEqual(memberRoles);
 });
 
 it('gives a user without memberships empty lists and an empty scope', async () => {
