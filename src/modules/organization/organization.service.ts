@@ -54,7 +54,8 @@ export class OrganizationService {
     const ids = [...roles.keys()];
     const owned = ids.filter((id) => roles.get(id) === 'owner');
     // A deleted organization stays visible to its owner only (to restore it).
-    const visible = `id = ANY($1::uuid[]) AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
+    // The viewer's organizations as a set the planner may hash (oneOf); the owned ones only matter for a deleted one.
+    const visible = `id IN (SELECT unnest($1::uuid[])) AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
     const rows = await this.ctx.tx.query(
       `SELECT * FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
       [ids, owned, ...keysetParams(page), page.limit + 1],
