@@ -5,6 +5,7 @@ import { keysetAfter, keysetConnection, keysetPage, keysetParams, type Connectio
 import { assertExplicitSlug, insertWithSlug, RESERVED_ORGANIZATION_SLUGS } from '../../common/slug';
 import { optionalDomain, optionalEmail, optionalText, optionalUrl, requiredName } from '../../common/validation';
 import { hydrator } from '../../database/hydrate';
+import { oneOf } from '../../database/loader-helpers';
 import type { RequestContext } from '../../context';
 import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Organization } from './organization.entity';
@@ -53,17 +54,17 @@ export class OrganizationService {
     const roles = await this.ctx.access.viewableOrganizations();
     const ids = [...roles.keys()];
     const owned = ids.filter((id) => roles.get(id) === 'owner');
-    // A deleted organization stays visible to its owner only (to restore it).
-    // The viewer's organizations as a set the planner may hash (oneOf); the owned ones only matter for a deleted one.
-    const visible = `id IN (SELECT unnest($1::uuid[])) AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
+    // A deleted organization stays visible to its owner only (to restore it); the owned ones only matter for a deleted one.
+    const among = oneOf('id', 1, ids);
+    const visible = `${among.sql} AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
     const rows = await this.ctx.tx.query(
       `SELECT * FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
-      [ids, owned, ...keysetParams(page), page.limit + 1],
+      [among.param, owned, ...keysetParams(page), page.limit + 1],
     );
     const organizations = rows.map(this.toOrganization);
     for (const o of organizations) this.ctx.loaders.organizationById.prime(o.id, o);
     return keysetConnection(organizations, page, (o) => [o.createdAt, o.id], async () => {
-      const [count] = await this.ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE ${visible}`, [ids, owned]);
+      const [count] = await this.ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE ${visible}`, [among.param, owned]);
       return count!.n;
     });
   }
