@@ -17,6 +17,7 @@ import { AppError, isConnectionError, UnauthenticatedError } from './common/erro
 import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
 import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
+import { compiledExecution } from './graphql/executor';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { explorerRoutes } from './http/explorer';
@@ -29,6 +30,7 @@ import { logDetails, requestLogger, requestLogOf, type RequestLogDetails, tokenR
 import { rateLimitPlugin } from './ratelimit/rate-limit.plugin';
 import { RateLimiter } from './ratelimit/rate-limiter';
 import { buildAppSchema } from './schema';
+import { tracingEnabled } from './telemetry';
 
 export interface ServerDeps extends AppServices {
   verifier: TokenVerifier;
@@ -214,7 +216,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     blockFieldSuggestion: { enabled: true },
   }).protect();
   const apollo = new ApolloServer<RequestContext>({
-    schema,
+    // The schema, its operations executed compiled (src/graphql/executor.ts).
+    gateway: compiledExecution(schema, { traced: tracingEnabled() }),
     introspection: deps.config.introspection,
     csrfPrevention: true,
     // main.ts owns SIGTERM/SIGINT (drain, then close the database); Apollo's own handler would race it.

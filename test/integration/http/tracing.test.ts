@@ -180,8 +180,8 @@ onPostgres('one trace per request, HTTP → GraphQL → SQL', () => {
     // Every other span of the trace hangs under it: one tree.
     for (const span of trace) if (span !== server[0]) expect([span.name, ancestors(span).at(-1)?.spanId]).toEqual([span.name, server[0]!.spanId]);
 
-    // GraphQL: parse, validate and the operation, under the HTTP span.
-    const graphql = trace.filter((s) => s.scope === '@opentelemetry/instrumentation-graphql');
+    // GraphQL: parse and validate (graphql-js, instrumented) and the operation (the service's compiled executor), under the HTTP span.
+    const graphql = trace.filter((s) => s.scope === '@opentelemetry/instrumentation-graphql' || (s.scope === 'tenant-service' && s.name.startsWith('query ')));
     expect(graphql.map((s) => s.name).sort()).toEqual(['graphql.parse', 'graphql.validate', 'query Who']);
     const operation = graphql.find((s) => s.name === 'query Who')!;
     expect(attribute(operation, 'graphql.operation.name')).toBe('Who');

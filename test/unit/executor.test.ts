@@ -1,0 +1,105 @@
+import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { execute, type ExecutionResult, getOperationAST, GraphQLError, parse } from 'graphql';
+import { compiledExecution } from '../../src/graphql/executor';
+import { NotFoundError } from '../../src/common/errors';
+
+const later = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms));
+
+const schema = makeExecutableSchema({
+  typeDefs: `
+    union Thing = A | B
+    type A { id: ID! }
+    type B { id: ID! secret: String! }
+    type Query {
+      things(ids: [ID!]!): [Thing]!
+      strict(ids: [ID!]!): [A!]
+      b: B
+      count(n: Int!): Int
+    }
+    type Mutation { step(n: Int!): [Int!]! }
+  `,
+  resolvers: {
+    Thing: { __resolveType: (o: { t: string }) => o.t },
+    Query: {
+      // One promise per item, as the federation's _entities: 'slow' settles late, 'gone' rejects at once.
+      things: (_: unknown, { ids }: { ids: string[] }) =>
+        ids.map((id) => (id === 'gone' ? Promise.reject(new NotFoundError('Thing')) : id === 'slow' ? later(20, { t: 'A', id }) : { t: id.startsWith('b') ? 'B' : 'A', id })),
+      strict: (_: unknown, { ids }: { ids: string[] }) => ids.map((id) => (id === 'gone' ? Promise.reject(new NotFoundError('A')) : later(5, { id }))),
+      b: () => ({ id: 'b1' }),
+      count: (_: unknown, { n }: { n: number }) => n,
+    },
+    B: { secret: () => Promise.reject(new NotFoundError('Secret')) },
+    Mutation: {
+      step: (() => {
+        const seen: number[] = [];
+        return async (_: unknown, { n }: { n: number }) => {
+          await later(10 - n * 3, null);
+          seen.push(n);
+          return [...seen];
+        };
+      })(),
+    },
+  },
+});
+
+async function run(query: string, variables?: Record<string, unknown>): Promise<{ compiled: ExecutionResult; interpreted: ExecutionResult }> {
+  const { executor } = await compiledExecution(schema).load({ apollo: {} });
+  const document = parse(query);
+  const operation = getOperationAST(document)!;
+  const request = { document, operation, operationName: operation.name?.value ?? null, request: { variables }, context: {} } as unknown as GatewayGraphQLRequestContext;
+  const compiled = await executor!(request);
+  const interpreted = await execute({ schema, document, variableValues: variables });
+  return { compiled, interpreted };
+}
+
+const shape = (result: ExecutionResult) => JSON.parse(JSON.stringify(result)) as unknown;
+
+describe('compiled execution (graphql-jit behind Apollo)', () => {
+  it('keeps every list item at its index when some items reject at once and others settle later (graphql-jit 0.8 appends them)', async () => {
+    const { compiled, interpreted } = await run(`{ things(ids: ["slow", "gone", "a1", "gone", "b2", "gone"]) { __typename ... on A { id } ... on B { id } } }`);
+    expect(compiled.data).toEqual({
+      things: [{ __typename: 'A', id: 'slow' }, null, { __typename: 'A', id: 'a1' }, null, { __typename: 'B', id: 'b2' }, null],
+    });
+    expect(compiled.errors!.map((e) => [e.path, e.message, e.extensions?.code])).toEqual([
+      [['things', 1], 'Thing not found', 'NOT_FOUND'],
+      [['things', 3], 'Thing not found', 'NOT_FOUND'],
+      [['things', 5], 'Thing not found', 'NOT_FOUND'],
+    ]);
+    expect(shape(compiled)).toEqual(shape(interpreted));
+  });
+
+  it('nulls a list of non-null items when one of them rejects, as graphql-js does', async () => {
+    const { compiled, interpreted } = await run(`{ strict(ids: ["x", "gone", "y"]) { id } }`);
+    expect(compiled.data).toEqual({ strict: null });
+    expect(compiled.errors!.map((e) => [e.path, e.extensions?.code])).toEqual([[['strict', 1], 'NOT_FOUND']]);
+    expect(shape(compiled)).toEqual(shape(interpreted));
+  });
+
+  it("reports a field's error as graphql-js's own GraphQLError: cause kept, message writable (armor rewrites it), location and path", async () => {
+    const { compiled, interpreted } = await run(`{ b { id secret } }`);
+    expect(compiled.data).toEqual({ b: null });
+    const [error] = compiled.errors!;
+    expect(error).toBeInstanceOf(GraphQLError);
+    expect(Object.getPrototypeOf(error)).toBe(GraphQLError.prototype);
+    expect(error!.originalError).toBeInstanceOf(NotFoundError);
+    expect([error!.path, error!.locations, error!.extensions]).toEqual([['b', 'secret'], [{ line: 1, column: 10 }], { code: 'NOT_FOUND' }]);
+    expect(shape(compiled)).toEqual(shape(interpreted));
+    (error as { message: string }).message = 'rewritten';
+    expect(error!.message).toBe('rewritten');
+  });
+
+  it('words a variable that does not coerce exactly as graphql-js (no data, nothing resolved)', async () => {
+    const { compiled, interpreted } = await run(`query Q($n: Int!) { count(n: $n) }`, { n: 'many' });
+    expect(compiled.data).toBeUndefined();
+    expect(compiled.errors!.map((e) => e.message)).toEqual(['Variable "$n" got invalid value "many"; Int cannot represent non-integer value: "many"']);
+    expect(shape(compiled)).toEqual(shape(interpreted));
+    const ok = await run(`query Q($n: Int!) { count(n: $n) }`, { n: 3 });
+    expect(ok.compiled).toEqual({ data: { count: 3 } });
+  });
+
+  it("runs a mutation's fields one after the other", async () => {
+    const { compiled } = await run(`mutation { first: step(n: 1) second: step(n: 2) third: step(n: 3) }`);
+    expect(compiled.data).toEqual({ first: [1], second: [1, 2], third: [1, 2, 3] });
+  });
+});
