@@ -1,12 +1,25 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
-import { trace } from '@opentelemetry/api';
-import { MapperKind, mapSchema } from '@graphql-tools/utils';
-import { type DocumentNode, type ExecutionResult, execute, getNullableType, GraphQLError, type GraphQLFieldResolver, type GraphQLSchema, isListType, printSchema } from 'graphql';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  BREAK,
+  type DocumentNode,
+  type ExecutionResult,
+  execute,
+  getNullableType,
+  GraphQLError,
+  type GraphQLSchema,
+  isListType,
+  isObjectType,
+  Kind,
+  type OperationDefinitionNode,
+  printSchema,
+  visit,
+} from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 
-/** A rejected item becomes its error as a value, which both executors report at the item's own index. */
+/** A rejected item becomes its error as a value, which both engines report at the item's own index. */
 const settledItem = (item: unknown): unknown => (isThenable(item) ? Promise.resolve(item).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : item);
 const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.some(isThenable) ? Promise.all(list.map(settledItem)) : list);
 
@@ -14,21 +27,58 @@ const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.so
  * graphql-jit 0.8 puts the null of a list item whose promise rejects at the end of the list
  * (`push`) instead of at the item's index: `[ok, rejected]` where `ok` settles later came out as
  * `[ok]`, and items could trade places. A list field's promised items are therefore settled
- * first (errors as values, as graphql-js also accepts them), so jit never meets a rejecting item.
+ * first (errors as values, which graphql-js accepts as well), so jit never meets a rejecting item.
  * In this schema that is the federation's `_entities`, whose references resolve one promise each.
+ * The fields are changed in place, so that the schema (and the order of its types in
+ * introspection) stays the one Apollo validates against.
  */
-function withSettledListItems(schema: GraphQLSchema): GraphQLSchema {
-  return mapSchema(schema, {
-    [MapperKind.OBJECT_FIELD]: (field) => {
+function settleListItems(schema: GraphQLSchema): void {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
       const resolve = field.resolve;
-      if (!resolve || !isListType(getNullableType(field.type))) return field;
-      const settled: GraphQLFieldResolver<unknown, unknown> = (source, args, context, info) => {
+      if (!resolve || !isListType(getNullableType(field.type))) continue;
+      field.resolve = (source, args, context, info) => {
         const list = resolve(source, args, context, info);
         return isThenable(list) ? Promise.resolve(list).then(settledItems) : settledItems(list);
       };
-      return { ...field, resolve: settled };
+    }
+  }
+}
+
+/**
+ * Whether graphql-jit 0.8 answers this operation exactly as graphql-js does. It does not for:
+ * - a mutation: jit runs the mutation fields after one that failed (graphql-js stops there), and
+ *   mutations are where PATCH semantics live (below);
+ * - `@skip`/`@include`: jit marks the condition on the fragment's field nodes, which every other
+ *   spread of that fragment then inherits (also across the operations of a cached document);
+ * - a variable inside a literal object or list (`input: { website: $w }`): jit passes an omitted
+ *   variable as an explicit null, which a PATCH would write;
+ * - a variable's default value: jit copies it as JSON, so a custom scalar (DateTime) reaches the
+ *   resolver unparsed.
+ * Those go to graphql-js; reads with plain variables, the hot path, are compiled.
+ */
+export function compilable(document: DocumentNode, operation: OperationDefinitionNode): boolean {
+  if (operation.operation !== 'query') return false;
+  if (operation.variableDefinitions?.some((v) => v.defaultValue)) return false;
+  let fits = true;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value === 'skip' || node.name.value === 'include') {
+        fits = false;
+        return BREAK;
+      }
+      return undefined;
+    },
+    Variable(_node, _key, _parent, _path, ancestors) {
+      if (ancestors.some((a) => 'kind' in a && (a.kind === Kind.OBJECT || a.kind === Kind.LIST))) {
+        fits = false;
+        return BREAK;
+      }
+      return undefined;
     },
   });
+  return fits;
 }
 
 /**
@@ -42,57 +92,68 @@ function asGraphQLError(error: GraphQLError): GraphQLError {
 }
 
 export interface CompiledExecutionOptions {
-  /** Tracing is on (src/telemetry.ts): each operation gets its span, as graphql-js's instrumented `execute` would give it. */
+  /** Tracing is on (src/telemetry.ts): a compiled operation gets its span, as graphql-js's instrumented `execute` gives the others. */
   traced?: boolean;
 }
 
+/** A document's compiled operations by name; `seen` until its second request (a document sent once is not worth compiling). */
+type Compiled = Map<string, CompiledQuery | 'seen' | null>;
+
 /**
- * Executes operations with graphql-jit: each document (with its operation name) is compiled once
- * into a function that walks the selection without graphql-js's per-field interpretation (argument
- * coercion, path objects and promise bookkeeping for every field of every object). The resolvers,
- * the shield middleware and the error formatting are the schema's own, unchanged.
+ * Executes the operations graphql-jit answers exactly as graphql-js does (see `compilable`) with
+ * graphql-jit: each such document (with its operation name) is compiled, at its second request,
+ * into a function that walks the selection without graphql-js's per-field interpretation
+ * (argument coercion, path objects and promise bookkeeping for every field of every object).
+ * Everything else, and a request jit refuses before running any resolver (a variable that does
+ * not coerce), goes to graphql-js's `execute`, so those errors read exactly as graphql-js words
+ * them. The resolvers, the shield middleware and the error formatting are the schema's own.
  *
- * Apollo Server parses and validates as before (its document cache hands back the same
- * DocumentNode for the same query, which keys the compiled function here, and lets it go with
- * the document); only execution is replaced, through Apollo's executor interface (`gateway`).
- * What jit does not compile, and a request it refuses before running any resolver (a variable
- * that does not coerce), goes to graphql-js's `execute`, so those errors read exactly as
- * graphql-js words them.
+ * Apollo Server parses and validates as before; its document cache hands back the same
+ * DocumentNode for the same query, which keys the compiled function here (and lets it go with the
+ * document). Only execution is replaced, through Apollo's executor interface (`gateway`).
  */
-export function compiledExecution(appSchema: GraphQLSchema, options: CompiledExecutionOptions = {}): GatewayInterface {
-  const schema = withSettledListItems(appSchema);
-  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
-  const compiledFor = (document: DocumentNode, operationName: string | null): CompiledQuery | null => {
+export function compiledExecution(schema: GraphQLSchema, options: CompiledExecutionOptions = {}): GatewayInterface {
+  settleListItems(schema);
+  const compiled = new WeakMap<DocumentNode, Compiled>();
+  const compiledFor = (document: DocumentNode, operation: OperationDefinitionNode, operationName: string | null): CompiledQuery | null => {
     let byName = compiled.get(document);
     if (!byName) compiled.set(document, (byName = new Map()));
     const key = operationName ?? '';
-    let query = byName.get(key);
-    if (query === undefined) {
-      const result = compileQuery(schema, document, operationName ?? undefined, { disablingCapturingStackErrors: true });
-      query = isCompiledQuery(result) ? result : null;
-      byName.set(key, query);
+    const known = byName.get(key);
+    if (known === undefined) {
+      byName.set(key, 'seen');
+      return null;
     }
+    if (known !== 'seen') return known;
+    const result = compilable(document, operation) ? compileQuery(schema, document, operationName ?? undefined, { disablingCapturingStackErrors: true }) : null;
+    const query = result && isCompiledQuery(result) ? result : null;
+    byName.set(key, query);
     return query;
   };
 
-  const run = async (document: DocumentNode, operationName: string | null, context: unknown, variables: Record<string, unknown> | undefined): Promise<ExecutionResult> => {
-    const interpreted = () => execute({ schema, document, contextValue: context, variableValues: variables, operationName });
-    const query = compiledFor(document, operationName);
-    if (!query) return interpreted();
+  const interpreted = (document: DocumentNode, operationName: string | null, context: unknown, variables: Record<string, unknown> | undefined) =>
+    execute({ schema, document, contextValue: context, variableValues: variables, operationName });
+
+  const run = async (query: CompiledQuery, document: DocumentNode, operationName: string | null, context: unknown, variables: Record<string, unknown> | undefined): Promise<ExecutionResult> => {
     const result = await query.query(undefined, context, variables);
     // Refused before any resolver ran (variables): graphql-js words the errors.
-    if (!('data' in result) && result.errors?.length) return interpreted();
+    if (!('data' in result) && result.errors?.length) return interpreted(document, operationName, context, variables);
     return result.errors ? { ...result, errors: result.errors.map(asGraphQLError) } : result;
   };
 
   const tracer = options.traced ? trace.getTracer('tenant-service') : null;
-  const executor: GatewayExecutor = ({ document, operationName, operation, request, context }) => {
-    if (!tracer) return run(document, operationName, context, request.variables);
+  const executor: GatewayExecutor = async ({ document, operationName, operation, request, context }) => {
+    const query = compiledFor(document, operation, operationName);
+    if (!query) return interpreted(document, operationName, context, request.variables);
+    if (!tracer) return run(query, document, operationName, context, request.variables);
     // The operation's span (OpenTelemetry's GraphQL conventions: "<type> <name>"), parent of its SQL spans; no document, no values.
     const name = operationName ? `${operation.operation} ${operationName}` : operation.operation;
     return tracer.startActiveSpan(name, { attributes: { 'graphql.operation.type': operation.operation, ...(operationName ? { 'graphql.operation.name': operationName } : {}) } }, async (span) => {
       try {
-        return await run(document, operationName, context, request.variables);
+        return await run(query, document, operationName, context, request.variables);
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        throw error;
       } finally {
         span.end();
       }
