@@ -15,7 +15,7 @@ export enum DeploymentHost {
 registerEnumType(EnvironmentTier, { name: 'EnvironmentTier' });
 registerEnumType(DeploymentHost, { name: 'DeploymentHost' });
 
-@ObjectType('EnvironmentResources')
+@ObjectType('EnvironmentResources', { simpleResolvers: true })
 export class EnvironmentResources {
   @Field(() => Float) cpu: number;
   @Field(() => Int) ramMb: number;
@@ -23,7 +23,7 @@ export class EnvironmentResources {
 }
 
 @Entity({ name: 'environments' })
-@ObjectType('Environment')
+@ObjectType('Environment', { simpleResolvers: true })
 @Directive('@key(fields: "id")')
 export class Environment {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })

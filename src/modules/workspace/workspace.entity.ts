@@ -14,7 +14,7 @@ registerEnumType(WorkspaceVisibility, { name: 'WorkspaceVisibility' });
 registerEnumType(WorkspaceRole, { name: 'WorkspaceRole' });
 
 @Entity({ name: 'workspaces' })
-@ObjectType('Workspace')
+@ObjectType('Workspace', { simpleResolvers: true })
 @Directive('@key(fields: "id")')
 export class Workspace {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
