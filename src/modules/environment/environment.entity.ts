@@ -15,7 +15,7 @@ export enum DeploymentHost {
 registerEnumType(EnvironmentTier, { name: 'EnvironmentTier' });
 registerEnumType(DeploymentHost, { name: 'DeploymentHost' });
 
-@ObjectType('EnvironmentResources', { simpleResolvers: true })
+@ObjectType('EnvironmentResources')
 export class EnvironmentResources {
   @Field(() => Float) cpu: number;
   @Field(() => Int) ramMb: number;
@@ -23,7 +23,7 @@ export class EnvironmentResources {
 }
 
 @Entity({ name: 'environments' })
-@ObjectType('Environment', { simpleResolvers: true })
+@ObjectType('Environment')
 @Directive('@key(fields: "id")')
 export class Environment {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })

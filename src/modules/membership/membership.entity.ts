@@ -2,7 +2,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { Field, ID, ObjectType } from 'type-graphql';
 
 @Entity({ name: 'memberships' })
-@ObjectType('Membership', { simpleResolvers: true })
+@ObjectType('Membership')
 export class Membership {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
   organizationId: string;

@@ -7,7 +7,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
  * from the matrix in src/authz, never from the row.
  */
 @Entity({ name: 'roles' })
-@ObjectType('Role', { simpleResolvers: true })
+@ObjectType('Role')
 export class Role {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
   organizationId: string;

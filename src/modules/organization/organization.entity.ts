@@ -7,7 +7,7 @@ import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySet
  * principal's organizations through row-level security.
  */
 @Entity({ name: 'organizations' })
-@ObjectType('Organization', { simpleResolvers: true })
+@ObjectType('Organization')
 @Directive('@key(fields: "id")')
 export class Organization {
   @Field(() => ID)

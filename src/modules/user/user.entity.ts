@@ -3,7 +3,7 @@ import { Directive, Field, ID, ObjectType } from 'type-graphql';
 
 /** A person, provisioned just in time from the claims of their first token (global table). */
 @Entity({ name: 'users' })
-@ObjectType('User', { simpleResolvers: true })
+@ObjectType('User')
 @Directive('@key(fields: "id")')
 export class User {
   @Field(() => ID)

@@ -14,7 +14,7 @@ registerEnumType(WorkspaceVisibility, { name: 'WorkspaceVisibility' });
 registerEnumType(WorkspaceRole, { name: 'WorkspaceRole' });
 
 @Entity({ name: 'workspaces' })
-@ObjectType('Workspace', { simpleResolvers: true })
+@ObjectType('Workspace')
 @Directive('@key(fields: "id")')
 export class Workspace {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
