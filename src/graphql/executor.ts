@@ -2,6 +2,7 @@ import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-i
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   BREAK,
+  defaultFieldResolver,
   type DocumentNode,
   type ExecutionResult,
   execute,
@@ -24,6 +25,7 @@ const settledItem = (item: unknown): unknown => (isThenable(item) ? Promise.reso
 const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.some(isThenable) ? Promise.all(list.map(settledItem)) : list);
 
 /**
+ * Every field gets a resolver (below), and list fields settle their items:
  * graphql-jit 0.8 puts the null of a list item whose promise rejects at the end of the list
  * (`push`) instead of at the item's index: `[ok, rejected]` where `ok` settles later came out as
  * `[ok]`, and items could trade places. A list field's promised items are therefore settled
@@ -32,10 +34,14 @@ const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.so
  * The fields are changed in place, so that the schema (and the order of its types in
  * introspection) stays the one Apollo validates against.
  */
-function settleListItems(schema: GraphQLSchema): void {
+function resolversForJit(schema: GraphQLSchema): void {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
+      // A field without a resolver is read inline by jit, outside its error handling: a getter
+      // that throws (an invitation's organization preview) left the request without an answer,
+      // holding its transaction. graphql-js's own default resolver keeps every read inside it.
+      field.resolve ??= defaultFieldResolver;
       const resolve = field.resolve;
       if (!resolve || !isListType(getNullableType(field.type))) continue;
       field.resolve = (source, args, context, info) => {
@@ -113,7 +119,7 @@ type Compiled = Map<string, CompiledQuery | 'seen' | null>;
  * document). Only execution is replaced, through Apollo's executor interface (`gateway`).
  */
 export function compiledExecution(schema: GraphQLSchema, options: CompiledExecutionOptions = {}): GatewayInterface {
-  settleListItems(schema);
+  resolversForJit(schema);
   const compiled = new WeakMap<DocumentNode, Compiled>();
   const compiledFor = (document: DocumentNode, operation: OperationDefinitionNode, operationName: string | null): CompiledQuery | null => {
     let byName = compiled.get(document);

@@ -11,11 +11,13 @@ const schema = makeExecutableSchema({
     union Thing = A | B
     type A { id: ID! }
     type B { id: ID! secret: String! }
+    type Preview { name: String slug: String }
     type Query {
       things(ids: [ID!]!): [Thing]!
       strict(ids: [ID!]!): [A!]
       b: B
       count(n: Int!): Int
+      preview: Preview
     }
     type Mutation { step(n: Int!): [Int!]! }
   `,
@@ -28,6 +30,13 @@ const schema = makeExecutableSchema({
       strict: (_: unknown, { ids }: { ids: string[] }) => ids.map((id) => (id === 'gone' ? Promise.reject(new NotFoundError('A')) : later(5, { id }))),
       b: () => ({ id: 'b1' }),
       count: (_: unknown, { n }: { n: number }) => n,
+      // A preview whose hidden fields are getters that throw, and no resolvers of its own.
+      preview: () => ({
+        name: 'Acme',
+        get slug(): string {
+          throw new NotFoundError('Organization');
+        },
+      }),
     },
     B: { secret: () => Promise.reject(new NotFoundError('Secret')) },
     Mutation: {
@@ -93,6 +102,13 @@ describe('compiled execution (graphql-jit behind Apollo)', () => {
     expect(shape(compiled)).toEqual(shape(interpreted));
     (error as { message: string }).message = 'rewritten';
     expect(error!.message).toBe('rewritten');
+  });
+
+  it('answers a field without a resolver whose getter throws with the error, as graphql-js (jit read it inline and never answered)', async () => {
+    const { compiled, interpreted } = await run(`{ preview { name slug } }`);
+    expect(compiled.data).toEqual({ preview: { name: 'Acme', slug: null } });
+    expect(compiled.errors!.map((e) => [e.path, e.extensions?.code])).toEqual([[['preview', 'slug'], 'NOT_FOUND']]);
+    expect(shape(compiled)).toEqual(shape(interpreted));
   });
 
   it('words a variable that does not coerce exactly as graphql-js (no data, nothing resolved)', async () => {
