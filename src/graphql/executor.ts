@@ -25,25 +25,24 @@ const settledItem = (item: unknown): unknown => (isThenable(item) ? Promise.reso
 const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.some(isThenable) ? Promise.all(list.map(settledItem)) : list);
 
 /**
- * Every field gets a resolver (below), and list fields settle their items:
- * graphql-jit 0.8 puts the null of a list item whose promise rejects at the end of the list
- * (`push`) instead of at the item's index: `[ok, rejected]` where `ok` settles later came out as
- * `[ok]`, and items could trade places. A list field's promised items are therefore settled
- * first (errors as values, which graphql-js accepts as well), so jit never meets a rejecting item.
- * In this schema that is the federation's `_entities`, whose references resolve one promise each.
- * The fields are changed in place, so that the schema (and the order of its types in
- * introspection) stays the one Apollo validates against.
+ * Prepares the schema's fields for jit, in place (so that the schema, and the order of its types
+ * in introspection, stays the one Apollo validates against):
+ * - every field gets a resolver: jit reads a field without one inline, outside its error
+ *   handling, and a getter that threw (an invitation's organization preview) left the request
+ *   without an answer, holding its transaction. graphql-js's own default resolver keeps every
+ *   read inside it;
+ * - a list field settles its promised items first (errors as values, which graphql-js accepts as
+ *   well): jit 0.8 puts the null of an item whose promise rejects at the end of the list (`push`)
+ *   instead of at the item's index, so `[ok, rejected]` where `ok` settles later came out as
+ *   `[ok]`, and items could trade places. In this schema that is the federation's `_entities`,
+ *   whose references resolve one promise each.
  */
 function resolversForJit(schema: GraphQLSchema): void {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
-      // A field without a resolver is read inline by jit, outside its error handling: a getter
-      // that throws (an invitation's organization preview) left the request without an answer,
-      // holding its transaction. graphql-js's own default resolver keeps every read inside it.
-      field.resolve ??= defaultFieldResolver;
-      const resolve = field.resolve;
-      if (!resolve || !isListType(getNullableType(field.type))) continue;
+      const resolve = (field.resolve ??= defaultFieldResolver);
+      if (!isListType(getNullableType(field.type))) continue;
       field.resolve = (source, args, context, info) => {
         const list = resolve(source, args, context, info);
         return isThenable(list) ? Promise.resolve(list).then(settledItems) : settledItems(list);
