@@ -55,6 +55,8 @@ export interface RequestOptions {
   as?: string;
   token?: string;
   headers?: Record<string, string>;
+  /** Which operation of a document with several runs. */
+  operationName?: string;
 }
 
 export interface TestApp {
@@ -127,7 +129,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       const res = await fetch(`${url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}), ...opts.headers },
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify({ query, variables, ...(opts.operationName ? { operationName: opts.operationName } : {}) }),
       });
       const body = (await res.json()) as { data?: any; errors?: any[] };
       return { status: res.status, data: body.data ?? null, errors: body.errors, headers: res.headers };

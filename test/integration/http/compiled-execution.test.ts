@@ -26,14 +26,7 @@ describe('execution answers as graphql-js does, at the first request and after',
       expect(data.me).toEqual({ a: { id: expect.any(String) }, b: { email: owner } });
     }
     const twoOperations = `query A { me { user { ...U @skip(if: true) id } } } query B { me { user { ...U } } } fragment U on User { email }`;
-    const send = async (operationName: string) => {
-      const res = await fetch(`${app.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await app.token(owner)}` },
-        body: JSON.stringify({ query: twoOperations, operationName }),
-      });
-      return ((await res.json()) as { data: { me: { user: unknown } } }).data.me.user;
-    };
+    const send = async (operationName: string) => ok(await app.gql<{ me: { user: unknown } }>(twoOperations, {}, { as: owner, operationName })).me.user;
     for (let i = 0; i < 3; i++) {
       expect(await send('A')).toEqual({ id: expect.any(String) });
       expect(await send('B')).toEqual({ email: owner });
