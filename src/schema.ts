@@ -3,7 +3,7 @@ import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { gql } from 'graphql-tag';
-import { buildSchema, type BuildSchemaOptions, createResolversMap } from 'type-graphql';
+import { buildSchema, type BuildSchemaOptions, createResolversMap, getMetadataStorage } from 'type-graphql';
 import { permissions } from './authz/rules';
 import { DateTimeScalar } from './common/scalars';
 import { NotFoundError } from './common/errors';
@@ -88,6 +88,28 @@ const referenceResolvers = {
   },
 };
 
+/**
+ * A plain `@Field` (a column, no field resolver) is read by type-graphql through its middleware
+ * chain: per field and object, the chain's arguments and a closure, to run no middleware at all
+ * (this service declares none: no global middlewares, no `@UseMiddleware`, no `@Authorized`;
+ * permissions are the shield's). The same read, `root[property]`, without them. A field with a
+ * middleware or a role, or with a field resolver of any kind, keeps type-graphql's resolver.
+ */
+function plainFieldReads(resolvers: Record<string, Record<string, unknown>>): void {
+  const storage = getMetadataStorage();
+  for (const objectType of storage.objectTypes) {
+    const typeResolvers = resolvers[objectType.name];
+    if (!typeResolvers) continue;
+    for (const field of objectType.fields ?? []) {
+      if (field.middlewares?.length || field.roles !== undefined) continue;
+      if (storage.fieldResolvers.some((r) => r.methodName === field.name && r.getObjectType?.() === field.target)) continue;
+      if (typeof typeResolvers[field.schemaName] !== 'function') continue;
+      const property = field.name;
+      typeResolvers[field.schemaName] = (root: Record<string, unknown>) => root[property];
+    }
+  }
+}
+
 /** The schema type-graphql builds from the resolvers, as an Apollo Federation 2 subgraph (no permissions). */
 export async function buildSubgraph(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
@@ -101,6 +123,7 @@ export async function buildSubgraph(): Promise<GraphQLSchema> {
     ${printSchemaWithDirectives(schema)}
   `;
   const resolvers = createResolversMap(schema) as Record<string, Record<string, unknown>>;
+  plainFieldReads(resolvers);
   for (const [type, extra] of Object.entries(referenceResolvers)) resolvers[type] = { ...resolvers[type], ...extra };
   return buildSubgraphSchema({ typeDefs, resolvers: resolvers as never });
 }
