@@ -116,10 +116,18 @@ export class RequestContext {
 
   private createLoaders(): Loaders {
     const ds = this.app.db.dataSource;
-    // Loaders read through the session, so that the provisioning rules have run before any read.
-    const q: TenantTransaction['query'] = async (sql, params) => {
+    // Loaders read through the session, so that the provisioning rules have run before any read;
+    // where the only such rule (the ADMIN_EMAIL claim) cannot apply, a user's first read opens it.
+    const q: TenantTransaction['query'] = async <T>(sql: string, params?: unknown[]) => {
+      if (this.state.session === undefined && this.principal.kind === 'user' && this.app.db.pipelines && !this.mayClaim()) {
+        // A user's first read opens the transaction itself, right behind BEGIN in one round trip
+        // and one socket write (TenantTransaction.read); the session resolves from the same answer.
+        const rows = this.tx.read<T>(sql, params);
+        this.session().catch(() => undefined);
+        return rows;
+      }
       await this.session();
-      return this.tx.query(sql, params);
+      return this.tx.query<T>(sql, params);
     };
     // Groups a later one uses come first (users, plans).
     return new RequestLoaders([
@@ -136,6 +144,16 @@ export class RequestContext {
       () => organizationDeletionLoaders(q),
       () => apiKeyLoaders(q),
     ]);
+  }
+
+  /**
+   * Whether opening the session may claim the seeded organization (ADMIN_EMAIL, see openSession):
+   * a write that must come before the request's reads. Decided from the token, as the session
+   * will be (the provisioning stores the token's email).
+   */
+  private mayClaim(): boolean {
+    const p = this.principal;
+    return p.kind === 'user' && p.identity.email.toLowerCase() === this.config.adminEmail;
   }
 
   /** Opens the transaction once and resolves who the request acts for. */

@@ -103,6 +103,10 @@ export class Access {
 
   /** Someone authenticated: a user or an API key (UNAUTHENTICATED otherwise). */
   async requirePrincipal(): Promise<void> {
+    // A verified user token is someone without asking the database: opening the session
+    // provisions its user or fails, and that failure is the answer of the first read instead.
+    // The transaction then opens with that read (RequestContext's loaders), in one round trip.
+    if (this.caller.principal.kind === 'user') return;
     const { viewer, apiKey } = await this.session();
     if (!viewer && !apiKey) throw new UnauthenticatedError();
   }

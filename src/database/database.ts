@@ -111,8 +111,11 @@ export interface StatementSender {
    * BEGIN, then this statement (text parameters only): one round trip where the driver allows it.
    * Returns the statement's rows. `ahead`, when given, is sent first, in the same socket write
    * where the driver pipelines (PostgreSQL), otherwise as a statement of its own before BEGIN.
+   * `follow`, when given, is called once BEGIN and this statement are handed to the driver, so that
+   * what it sends runs after them, inside the transaction: on PostgreSQL without waiting for their
+   * answer (in pipeline mode in the same socket write), on the embedded database after it.
    */
-  beginWith(sql: string, params: Array<string | null>, ahead?: AheadStatement): Promise<unknown>;
+  beginWith(sql: string, params: Array<string | null>, ahead?: AheadStatement, follow?: () => void): Promise<unknown>;
 }
 
 /** Prepared statements whose plan went stale on a connection; re-prepared on their next use there. */
@@ -310,10 +313,12 @@ export class Database {
       const send = (sql: string, params?: unknown[]) => runner.query(sql, params);
       return {
         send,
-        beginWith: async (sql, params, ahead) => {
+        beginWith: async (sql, params, ahead, follow) => {
           if (ahead) await settled(ahead, send(ahead.sql, ahead.params) as Promise<unknown[]>);
           await send('BEGIN');
-          return send(sql, params);
+          const rows = await send(sql, params);
+          follow?.();
+          return rows;
         },
       };
     }
@@ -363,9 +368,14 @@ export class Database {
     };
     return {
       send,
-      beginWith: async (sql, params, ahead) => {
+      beginWith: async (sql, params, ahead, follow) => {
         const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
-        const open = () => client.query({ text, types: statementTypes }) as unknown as Promise<Array<{ rows: unknown[] }>>;
+        const open = () => {
+          const opening = client.query({ text, types: statementTypes }) as unknown as Promise<Array<{ rows: unknown[] }>>;
+          // Inside the same cork: the following statement leaves in the same write.
+          follow?.();
+          return opening;
+        };
         let opened: Promise<Array<{ rows: unknown[] }>>;
         if (ahead && client.pipeline) {
           // Both in one write: the ahead statement runs (and commits) first, then BEGIN and this statement.

@@ -230,15 +230,33 @@ export class TenantTransaction {
     });
   }
 
-  query: SqlQuery = <T>(sql: string, params?: unknown[]): Promise<T[]> => {
+  query: SqlQuery = <T>(sql: string, params?: unknown[]): Promise<T[]> => this.queued<T>(sql, params, false);
+
+  /**
+   * `query` for a read (a request's loaders): when it is the statement that opens the transaction,
+   * it follows BEGIN and the session in the same socket write, without waiting for their answer
+   * (PostgreSQL runs it after them, inside the transaction, scoped). Only for a user: an API key is
+   * authenticated from the session's answer, and nothing may run before that; and only a read, so
+   * that nothing is written should the opening message ever fail before its BEGIN.
+   */
+  read: SqlQuery = <T>(sql: string, params?: unknown[]): Promise<T[]> => this.queued<T>(sql, params, this.principal.kind === 'user');
+
+  private queued<T>(sql: string, params: unknown[] | undefined, mayFollowBegin: boolean): Promise<T[]> {
     if (!this.db.pipelines) return this.enqueue(async (runner) => this.answer<T>(this.send(runner, sql, params)));
     if (this.ended) return Promise.reject(new TransactionEndedError());
     let handOver!: () => void;
     const handed = new Promise<void>((resolve) => (handOver = resolve));
     const run = this.handedOver.then(async () => {
-      let answer: Promise<unknown>;
+      let answer: Promise<unknown> | undefined;
+      // Should the opening fail, the followed statement's own error (an aborted transaction) comes
+      // while the opening rolls back and adds nothing: handled from the start, the opening's error is the answer.
+      const follow = (runner: QueryRunner) => {
+        answer = this.send(runner, sql, params);
+        answer.catch(() => undefined);
+      };
       try {
-        answer = this.send(await this.begin(), sql, params);
+        const runner = await this.begin(mayFollowBegin ? follow : undefined);
+        answer ??= this.send(runner, sql, params);
       } finally {
         handOver();
       }
@@ -252,7 +270,7 @@ export class TenantTransaction {
     );
     this.queue = this.queue.then(() => answered);
     return run;
-  };
+  }
 
   /** A statement's rows; a failure outside any savepoint has aborted the transaction. */
   private async answer<T>(pending: Promise<unknown>): Promise<T[]> {
@@ -412,7 +430,12 @@ export class TenantTransaction {
     return this.sender.send(sql, params);
   }
 
-  private async begin(): Promise<QueryRunner> {
+  /**
+   * Begins the transaction unless it is active. `follow`, when the opening itself happens here,
+   * sends the caller's statement right behind it without waiting for its answer (see
+   * StatementSender.beginWith); otherwise it is not called.
+   */
+  private async begin(follow?: (runner: QueryRunner) => void): Promise<QueryRunner> {
     // Whatever happens next, a statement waiting to go ahead of BEGIN goes with it or is settled here.
     const ahead = this.aheadOfBegin;
     this.aheadOfBegin = undefined;
@@ -432,7 +455,7 @@ export class TenantTransaction {
       this.queryCount += 2;
       if (!this.session) {
         const [row] = rowsOf<{ s: OpenResult }>(
-          await this.sender.beginWith(`SELECT app_open_session($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())], ahead),
+          await this.sender.beginWith(`SELECT app_open_session($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())], ahead, follow && (() => follow(runner))),
         );
         this.resolve(row!.s);
       } else {

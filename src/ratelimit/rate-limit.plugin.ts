@@ -4,7 +4,7 @@ import { rateLimitIdentity } from '../auth/principal';
 import { RateLimitedError } from '../common/errors';
 import type { RequestContext } from '../context';
 import { namedScopes } from './attribution';
-import type { RateLimiter } from './rate-limiter';
+import type { HitRow, RateLimiter } from './rate-limiter';
 
 /**
  * Counts every GraphQL operation of a limited principal once, after the input and cost checks
@@ -24,9 +24,16 @@ export function rateLimitPlugin(limiter: RateLimiter): ApolloServerPlugin<Reques
           if (!identity || !operation) return null;
           const fragments: Record<string, FragmentDefinitionNode> = {};
           for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
-          const counting = limiter.hit(identity, namedScopes(operation, fragments, request.variables ?? {}), ctx.requestId, (sql, params) => ctx.tx.ahead(sql, params));
-          // Opens the request's transaction meanwhile; a failure to open surfaces where the session is used.
-          ctx.session().catch(() => undefined);
+          let aheadOfBegin = false;
+          const counting = limiter.hit(identity, namedScopes(operation, fragments, request.variables ?? {}), ctx.requestId, (sql, params) => {
+            const pending = ctx.tx.ahead<HitRow>(sql, params);
+            aheadOfBegin = pending !== null;
+            return pending;
+          });
+          // A counter statement waiting to go ahead of BEGIN goes now, with the opening of the
+          // request's transaction (a failure to open surfaces where the session is used).
+          // Otherwise the transaction opens with the request's first statement, in its round trip.
+          if (aheadOfBegin) ctx.session().catch(() => undefined);
           const verdict = await counting;
           if (!verdict) return null;
           const headers = response.http.headers;

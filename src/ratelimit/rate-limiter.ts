@@ -18,7 +18,7 @@ export interface RateVerdict {
   organizationIds: string[];
 }
 
-interface HitRow {
+export interface HitRow {
   organization_id: string | null;
   /** The bucket counted in (`user:<sub>`, `apikey:<id>`, … and `@<organization>` inside one). */
   bucket: string;

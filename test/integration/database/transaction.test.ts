@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Database } from '../../../src/database/database';
-import { systemPrincipal } from '../../../src/auth/principal';
+import { type Principal, systemPrincipal } from '../../../src/auth/principal';
 import { TenantTransaction, TransactionEndedError } from '../../../src/database/tenant-transaction';
 import { freshDatabaseUrl, usesRealPostgres } from '../../helpers/app';
 
@@ -250,6 +250,60 @@ describe('statements queued together (pipelined on PostgreSQL)', () => {
       socket._writeGeneric = original;
     }
     expect(writes).toBe(1);
+    await tx.finish();
+  });
+
+  const user = (subject = `acc|${randomUUID()}`): Principal => ({
+    kind: 'user',
+    identity: { subject, email: `${randomUUID()}@example.test`, emailVerified: true, name: null, picture: null, mfa: false, authenticatedAt: null },
+  });
+  /** Socket writes while `fn` runs (a corked writev is one); a pooled connection is idle first, so leasing writes nothing. */
+  const writesDuring = async (fn: () => Promise<unknown>): Promise<number> => {
+    await exists();
+    let writes = 0;
+    const socket = net.Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
+    const original = socket._writeGeneric;
+    socket._writeGeneric = function (this: unknown, ...args: unknown[]) {
+      writes += 1;
+      return original.apply(this, args);
+    };
+    try {
+      await fn();
+    } finally {
+      socket._writeGeneric = original;
+    }
+    return writes;
+  };
+
+  onPostgres('a user’s read that opens the unit of work leaves with BEGIN in one socket write, and runs inside it, as the service role with the user set', async () => {
+    const tx = new TenantTransaction(db, user(), randomUUID());
+    let rows: unknown[] = [];
+    const writes = await writesDuring(async () => {
+      rows = await tx.read(`SELECT current_user AS role, current_setting('app.user_id') <> '' AS provisioned, $1::int AS n`, [7]);
+    });
+    expect(rows).toEqual([{ role: 'tenant_service_app', provisioned: true, n: 7 }]);
+    expect(writes).toBe(1);
+    expect((await tx.open()).viewer).toMatchObject({ created: true });
+    await tx.finish();
+  });
+
+  onPostgres('the service’s (and an API key’s) first read waits for the opening’s answer: nothing runs before the principal is authenticated', async () => {
+    const tx = scoped();
+    const writes = await writesDuring(() => tx.read(`SELECT $1::int AS n`, [1]));
+    expect(writes).toBe(2);
+    await tx.finish();
+  });
+
+  it('when a user’s opening fails, the read behind it fails with the opening’s error, and so does every later use', async () => {
+    // PostgreSQL's text cannot hold NUL: the session's principal (jsonb) is refused, the opening fails.
+    const broken = new TenantTransaction(db, user('nul\u0000subject'), randomUUID());
+    await expect(broken.read(`SELECT $1::int AS n`, [1])).rejects.toThrow(/unsupported Unicode escape sequence|invalid/);
+    await expect(broken.open()).rejects.toThrow(/unsupported Unicode escape sequence|invalid/);
+    await expect(broken.query(`SELECT $1::int AS n`, [2])).rejects.toThrow(/unsupported Unicode escape sequence|invalid/);
+    await broken.finish();
+    // The connection went back clean: the next unit of work is unharmed.
+    const tx = scoped();
+    expect(await tx.query<{ n: number }>(`SELECT $1::int AS n`, [3])).toEqual([{ n: 3 }]);
     await tx.finish();
   });
 });

@@ -1,0 +1,81 @@
+import net from 'node:net';
+import { codes, type GqlResult, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
+import { createOrganization, uniqueEmail } from '../../helpers/factories';
+
+/**
+ * The request bootstrap in one round trip (PostgreSQL, pipelined): a read that needs nothing of
+ * the session before it is sent (an organization by slug) opens the transaction itself — BEGIN,
+ * the session and the read leave in one socket write — and COMMIT is the only other write.
+ */
+const onPostgres = usesRealPostgres() ? it : it.skip;
+let app: TestApp;
+const owner = uniqueEmail('trips');
+const BY_SLUG = `query($s: String) { organization(slug: $s) { id name } }`;
+
+beforeAll(async () => {
+  app = await startTestApp({ env: { RATE_LIMIT_USER_PER_MINUTE: '1000000' } });
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+/** Socket writes to PostgreSQL while `fn` runs (a corked writev is one). */
+async function writesToPostgres(fn: () => Promise<unknown>): Promise<number> {
+  const port = Number(new URL(process.env.TEST_DATABASE_URL?.trim() || process.env.DATABASE_URL!.trim()).port || 5432);
+  const socket = net.Socket.prototype as unknown as { _writeGeneric: (this: net.Socket, ...args: unknown[]) => unknown };
+  const original = socket._writeGeneric;
+  let writes = 0;
+  socket._writeGeneric = function (this: net.Socket, ...args: unknown[]) {
+    if (this.remotePort === port) writes += 1;
+    return original.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    socket._writeGeneric = original;
+  }
+  return writes;
+}
+
+onPostgres('an organization by slug costs two writes to PostgreSQL: BEGIN with the session and the read, then COMMIT', async () => {
+  const org = await createOrganization(app, owner);
+  // Warm: the user is provisioned, the rate-limit lease is held (no counter statement ahead of BEGIN).
+  for (let i = 0; i < 3; i += 1) ok(await app.gql(BY_SLUG, { s: org.slug }, { as: owner }));
+  let answer: unknown;
+  const writes = await writesToPostgres(async () => {
+    answer = ok(await app.gql(BY_SLUG, { s: org.slug }, { as: owner }));
+  });
+  expect(answer).toEqual({ organization: { id: org.id, name: expect.any(String) } });
+  expect(writes).toBe(2);
+});
+
+onPostgres('another tenant’s slug answers NOT_FOUND the same way, in as many writes', async () => {
+  const other = await createOrganization(app, uniqueEmail('other'));
+  // Warm as above: what the request names is attributed once by the rate-limit counter.
+  for (let i = 0; i < 2; i += 1) expect(codes(await app.gql(BY_SLUG, { s: other.slug }, { as: owner }))).toEqual(['NOT_FOUND']);
+  let result: GqlResult | undefined;
+  const writes = await writesToPostgres(async () => {
+    result = await app.gql(BY_SLUG, { s: other.slug }, { as: owner });
+  });
+  expect(codes(result!)).toEqual(['NOT_FOUND']);
+  expect(result!.data).toEqual({ organization: null });
+  expect(writes).toBe(2);
+});
+
+it('the user who may claim the seeded organization (ADMIN_EMAIL) owns it before the first read: that read sees it', async () => {
+  // Without rate limits, so that no counter statement opens the transaction ahead of the read.
+  const quiet = await startTestApp({ env: { RATE_LIMITS: 'false' } });
+  try {
+    // The admin's very first request reads the organization by slug, through row-level security.
+    const result = await quiet.gql(`{ organization(slug: "default") { slug viewerRole { key } } }`, {}, { as: quiet.config.adminEmail });
+    expect(ok(result)).toEqual({ organization: { slug: 'default', viewerRole: { key: 'owner' } } });
+  } finally {
+    await quiet.close();
+  }
+});
+
+it('an operation that needs nothing of the database opens no transaction for a user', async () => {
+  const result = await app.gql(`{ permissionCatalog { code } }`, {}, { as: owner });
+  expect(ok(result).permissionCatalog.length).toBeGreaterThan(10);
+  expect(result.headers.get('x-sql-statements')).toBe('0');
+});
