@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import { Database } from '../../../src/database/database';
 import { type Principal, systemPrincipal } from '../../../src/auth/principal';
 import { TenantTransaction, TransactionEndedError } from '../../../src/database/tenant-transaction';
 import { freshDatabaseUrl, usesRealPostgres } from '../../helpers/app';
+import { socketWritesDuring } from '../../helpers/socket-writes';
 
 let db: Database;
 let drop: () => Promise<void>;
@@ -236,19 +236,10 @@ describe('statements queued together (pipelined on PostgreSQL)', () => {
   onPostgres('leave in one socket write when handed over in the same turn of the event loop', async () => {
     const tx = scoped();
     await tx.query(`SELECT $1::int AS n`, [0]);
-    const socket = net.Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
-    const original = socket._writeGeneric;
-    let writes = 0;
-    socket._writeGeneric = function (this: unknown, ...args: unknown[]) {
-      writes += 1;
-      return original.apply(this, args);
-    };
-    try {
+    const writes = await socketWritesDuring(async () => {
       const answers = await Promise.all([1, 2, 3].map((n) => tx.query<{ n: number }>(`SELECT $1::int AS n`, [n])));
       expect(answers).toEqual([[{ n: 1 }], [{ n: 2 }], [{ n: 3 }]]);
-    } finally {
-      socket._writeGeneric = original;
-    }
+    });
     expect(writes).toBe(1);
     await tx.finish();
   });
@@ -257,22 +248,10 @@ describe('statements queued together (pipelined on PostgreSQL)', () => {
     kind: 'user',
     identity: { subject, email: `${randomUUID()}@example.test`, emailVerified: true, name: null, picture: null, mfa: false, authenticatedAt: null },
   });
-  /** Socket writes while `fn` runs (a corked writev is one); a pooled connection is idle first, so leasing writes nothing. */
+  /** Socket writes while `fn` runs; a pooled connection is idle first, so leasing writes nothing. */
   const writesDuring = async (fn: () => Promise<unknown>): Promise<number> => {
     await exists();
-    let writes = 0;
-    const socket = net.Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
-    const original = socket._writeGeneric;
-    socket._writeGeneric = function (this: unknown, ...args: unknown[]) {
-      writes += 1;
-      return original.apply(this, args);
-    };
-    try {
-      await fn();
-    } finally {
-      socket._writeGeneric = original;
-    }
-    return writes;
+    return socketWritesDuring(fn);
   };
 
   onPostgres('a user’s read that opens the unit of work leaves with BEGIN in one socket write, and runs inside it, as the service role with the user set', async () => {

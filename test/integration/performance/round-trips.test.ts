@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { codes, type GqlResult, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
 import { createOrganization, uniqueEmail } from '../../helpers/factories';
+import { socketWritesDuring } from '../../helpers/socket-writes';
 
 /**
  * The request bootstrap in one round trip (PostgreSQL, pipelined): a read that needs nothing of
@@ -19,22 +19,10 @@ afterAll(async () => {
   await app?.close();
 });
 
-/** Socket writes to PostgreSQL while `fn` runs (a corked writev is one). */
-async function writesToPostgres(fn: () => Promise<unknown>): Promise<number> {
+/** Socket writes to PostgreSQL while `fn` runs. */
+function writesToPostgres(fn: () => Promise<unknown>): Promise<number> {
   const port = Number(new URL(process.env.TEST_DATABASE_URL?.trim() || process.env.DATABASE_URL!.trim()).port || 5432);
-  const socket = net.Socket.prototype as unknown as { _writeGeneric: (this: net.Socket, ...args: unknown[]) => unknown };
-  const original = socket._writeGeneric;
-  let writes = 0;
-  socket._writeGeneric = function (this: net.Socket, ...args: unknown[]) {
-    if (this.remotePort === port) writes += 1;
-    return original.apply(this, args);
-  };
-  try {
-    await fn();
-  } finally {
-    socket._writeGeneric = original;
-  }
-  return writes;
+  return socketWritesDuring(fn, (socket) => socket.remotePort === port);
 }
 
 onPostgres('an organization by slug costs two writes to PostgreSQL: BEGIN with the session and the read, then COMMIT', async () => {
