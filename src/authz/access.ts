@@ -231,6 +231,9 @@ export class Access {
    * what a list of organizations may show (the same check `organization()` makes for one).
    */
   async viewableOrganizations(): Promise<Map<string, string>> {
+    // Asked before the session: a user's transaction opens with this read, in the same round trip.
+    const refusing = this.loaders.organizationsThatMayRefuse.load();
+    refusing.catch(() => undefined);
     const { roles, apiKey } = await this.session();
     const viewable = new Map<string, string>();
     for (const [id, key] of roles) {
@@ -239,9 +242,8 @@ export class Access {
     }
     // Only the organizations whose settings could refuse this token are decided (together, so they
     // and their flags are read in one batch); for the rest one light statement says they cannot.
-    const ids = [...viewable.keys()];
-    const mayRefuse = await Promise.all(ids.map((id) => this.loaders.organizationMayRefuse.load(id)));
-    const suspects = ids.filter((_, i) => mayRefuse[i]);
+    const mayRefuse = await refusing;
+    const suspects = [...viewable.keys()].filter((id) => mayRefuse.has(id));
     const enterable = await Promise.all(suspects.map((id) => this.mayEnter(id)));
     for (const [i, id] of suspects.entries()) if (!enterable[i]) viewable.delete(id);
     return viewable;

@@ -38,7 +38,7 @@ export function securityViolation({ principal, clientIp, settings, ipAllowlistEn
 
 /**
  * What of a principal an organization's security settings could refuse, as one light statement
- * tests it for a whole list (organizationMayRefuse); null for those nothing refuses (the service's
+ * tests it for a whole list (organizationsThatMayRefuse); null for those nothing refuses (the service's
  * own jobs, anonymous). The same rules as securityViolation, which decides the ones it flags.
  */
 export function refusalTest(principal: Principal, nowSeconds: number): RefusalTest | null {

@@ -30,6 +30,21 @@ export function groupedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, 
   );
 }
 
+/**
+ * A read without keys (something of the whole scope), made once per request on first use and
+ * cleared with the other loaders. Its statement is sent at the call, not on the next tick as a
+ * batch is: asked before anything else, a user's read opens the transaction with it.
+ */
+export function scopeLoader<V>(load: () => Promise<V>): { load(): Promise<V>; clearAll(): void } {
+  let pending: Promise<V> | undefined;
+  return {
+    load: () => (pending ??= load()),
+    clearAll: () => {
+      pending = undefined;
+    },
+  };
+}
+
 /** Counts per key: `SELECT key, count(*) … GROUP BY key` rows into numbers in key order. */
 export function countLoader(load: (keys: readonly string[]) => Promise<Array<{ key: string; count: string | number }>>): DataLoader<string, number> {
   return new DataLoader<string, number>(async (keys) => {

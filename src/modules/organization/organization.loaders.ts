@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { countLoader, groupedLoader, keyedLoader, oneOf } from '../../database/loader-helpers';
+import { countLoader, groupedLoader, keyedLoader, oneOf, scopeLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Role } from '../membership/role.entity';
@@ -8,7 +8,7 @@ import type { User } from '../user/user.entity';
 import { userJson, userPrimer } from '../user/user.loaders';
 import { Organization } from './organization.entity';
 
-/** What of a principal its organizations' security settings could refuse (organizationMayRefuse). */
+/** What of a principal its organizations' security settings could refuse (organizationsThatMayRefuse). */
 export interface RefusalTest {
   /** A user token: MFA and the session timeout concern it. */
   user: boolean;
@@ -23,7 +23,7 @@ export function organizationLoaders(
   query: SqlQuery,
   ds: DataSource,
   userById: DataLoader<string, User | null, unknown>,
-  /** The request's principal as organizationMayRefuse tests it; null: nothing could refuse it. */
+  /** The request's principal as organizationsThatMayRefuse tests it; null: nothing could refuse it. */
   refusalTest: () => RefusalTest | null,
 ) {
   const primeUser = userPrimer(ds, userById);
@@ -39,26 +39,26 @@ export function organizationLoaders(
   return {
     organizationById,
     /**
-     * Whether an organization's security settings could refuse this request's principal (SPEC §2):
-     * MFA required of a token without it, a session timeout the token's age could exceed (or an age
-     * unknown), an IP allowlist. Those that surely let it in are false; the few true ones are decided
-     * exactly by Access.inside. One light statement for a whole list instead of every organization
-     * read in full. Without a test (the service's own jobs, anonymous) none could refuse.
+     * The organizations of the scope whose security settings could refuse this request's principal
+     * (SPEC §2): MFA required of a token without it, a session timeout the token's age could
+     * exceed (or an age unknown), an IP allowlist. The rest surely let it in; these few are decided
+     * exactly by Access.inside. One light statement for the whole scope (row-level security keeps
+     * it to the principal's organizations) instead of every organization read in full; it needs no
+     * ids, so it can go with the opening of the transaction. Without a test (the service's own jobs,
+     * anonymous) none could refuse.
      */
-    organizationMayRefuse: new DataLoader<string, boolean>(async (ids) => {
+    organizationsThatMayRefuse: scopeLoader(async (): Promise<ReadonlySet<string>> => {
       const test = refusalTest();
-      if (!test) return ids.map(() => false);
-      const k = oneOf('id', 1, ids);
+      if (!test) return new Set();
       const rows = await query<{ id: string }>(
-        `SELECT id FROM organizations WHERE ${k.sql} AND (
-           ($2::boolean AND NOT $3::boolean AND coalesce((security->>'requireMfa')::boolean, false))
-           OR ($2::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer) > 0
-               AND ($4::bigint IS NULL OR $4::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $5::integer)::bigint * 60))
-           OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb))`,
-        [k.param, test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
+        `SELECT id FROM organizations WHERE
+           ($1::boolean AND NOT $2::boolean AND coalesce((security->>'requireMfa')::boolean, false))
+           OR ($1::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $4::integer) > 0
+               AND ($3::bigint IS NULL OR $3::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $4::integer)::bigint * 60))
+           OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb)`,
+        [test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
       );
-      const refusing = new Set(rows.map((r) => r.id));
-      return ids.map((id) => refusing.has(id));
+      return new Set(rows.map((r) => r.id));
     }),
     /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
     organizationBySlug: keyedLoader<string, Organization>(

@@ -50,6 +50,17 @@ onPostgres('another tenant’s slug answers NOT_FOUND the same way, in as many w
   expect(writes).toBe(2);
 });
 
+onPostgres('a list of organizations costs three writes: BEGIN with the session and which of the scope may refuse the token, the page, COMMIT', async () => {
+  const LIST = `{ organizations(first: 5) { nodes { id } } }`;
+  for (let i = 0; i < 3; i += 1) ok(await app.gql(LIST, {}, { as: owner }));
+  let answer: { organizations: { nodes: Array<{ id: string }> } } | undefined;
+  const writes = await writesToPostgres(async () => {
+    answer = ok(await app.gql<{ organizations: { nodes: Array<{ id: string }> } }>(LIST, {}, { as: owner }));
+  });
+  expect(answer!.organizations.nodes.length).toBeGreaterThanOrEqual(1);
+  expect(writes).toBe(3);
+});
+
 it('the user who may claim the seeded organization (ADMIN_EMAIL) owns it before the first read: that read sees it', async () => {
   // Without rate limits, so that no counter statement opens the transaction ahead of the read.
   const quiet = await startTestApp({ env: { RATE_LIMITS: 'false' } });
