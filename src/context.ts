@@ -17,7 +17,7 @@ import { apiKeyLoaders } from './modules/api-key/api-key.loaders';
 import { auditLoaders } from './modules/audit/audit.loaders';
 import { type AuditActorRef, AuditWriter } from './modules/audit/audit.writer';
 import { planLoaders } from './modules/billing/plan.loaders';
-import { environmentLoaders } from './modules/environment/environment.loaders';
+import { environmentLoaders, environmentPrimer } from './modules/environment/environment.loaders';
 import { featureFlagLoaders } from './modules/feature-flag/feature-flag.loaders';
 import { secretLoaders } from './modules/secret/secret.loaders';
 import { invitationLoaders } from './modules/invitation/invitation.loaders';
@@ -134,8 +134,8 @@ export class RequestContext {
       () => userLoaders(q, ds),
       () => planLoaders(q),
       (l) => organizationLoaders(q, ds, l.userById, () => refusalTest(this.principal, Math.floor(Date.now() / 1000))),
-      () => workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null),
       () => environmentLoaders(q, ds),
+      (l) => workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null, environmentPrimer(ds, l)),
       (l) => membershipLoaders(q, ds, l.userById),
       () => auditLoaders(q, ds),
       (l) => featureFlagLoaders(q, l),

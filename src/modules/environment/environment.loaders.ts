@@ -1,3 +1,4 @@
+import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { groupedLoader, keyedLoader, oneOf } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
@@ -20,6 +21,32 @@ export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
 export function environmentHydrator(ds: DataSource): (row: Record<string, unknown>) => Environment {
   const toEnvironment = hydrator(ds, Environment);
   return (row) => Object.assign(toEnvironment(row), { hasCloudCredentials: row.has_cloud_credentials === true });
+}
+
+/**
+ * A workspace's environments as one JSON column of the statement that reads the workspace (`w`:
+ * its alias there), in the order the list loaders read them: a page of workspaces whose selection
+ * asks for their environments brings them along (look-ahead) instead of a statement of its own,
+ * one round trip later. The same columns as the list loaders (`columns`), so that the rows prime
+ * them (primeEnvironments); `_c` only orders them. Row-level security applies as to any statement.
+ */
+export const environmentsAlong = (columns: string, w: string) =>
+  `(SELECT coalesce(json_agg(e ORDER BY e._c, e.id), '[]'::json) FROM (
+     SELECT ${columns}, created_at AS _c FROM environments x WHERE x.organization_id = ${w}.organization_id AND x.workspace_id = ${w}.id) e) AS environments_along`;
+
+/** Which of the two environment list loaders a look-ahead primes (see ENVIRONMENT_LIST_COLUMNS). */
+export type EnvironmentColumns = 'lean' | 'full';
+
+/** Primes the list loader of `columns` with a workspace's environments read along with it (environmentsAlong). */
+export type EnvironmentPrimer = (columns: EnvironmentColumns, workspace: WorkspaceRef, rows: ReadonlyArray<Record<string, unknown>>) => void;
+
+export function environmentPrimer(
+  ds: DataSource,
+  loaders: Record<'environmentsByWorkspace' | 'leanEnvironmentsByWorkspace', DataLoader<WorkspaceRef, Environment[], unknown>>,
+): EnvironmentPrimer {
+  const toEnvironment = environmentHydrator(ds);
+  return (columns, workspace, rows) =>
+    (columns === 'lean' ? loaders.leanEnvironmentsByWorkspace : loaders.environmentsByWorkspace).prime(workspace, rows.map(toEnvironment));
 }
 
 /** Keys carry the tenant: the organization is part of every batch key and WHERE clause. */

@@ -7,6 +7,8 @@ import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
 import { Workspace, WorkspaceRole } from './workspace.entity';
 import { WORKSPACE_LIST_COLUMNS } from './workspace.loaders';
+import { ENVIRONMENT_LIST_COLUMNS, type EnvironmentColumns } from '../environment/environment.loaders';
+import { selectedFields } from '../../database/projection';
 
 @ObjectType('WorkspaceMember')
 export class WorkspaceMember {
@@ -43,6 +45,27 @@ export class WorkspaceResolver {
   }
 }
 
+/**
+ * Whether a page of workspaces should bring their environments along (environmentsAlong), and
+ * with which of the list columns: when its nodes ask for them, the same columns their own
+ * resolver would pick (ENVIRONMENT_LIST_COLUMNS, over every `environments` of the nodes). Decided
+ * once per selection: graphql-js hands every organization's page the same field nodes.
+ */
+function environmentsAsked(info: GraphQLResolveInfo): EnvironmentColumns | null {
+  let asked = environmentsAskedBy.get(info.fieldNodes);
+  if (asked === undefined) {
+    const nodes: ReadonlyArray<readonly string[]> = [['nodes'], ['edges', 'node']];
+    asked = !selectedFields(info, ...nodes).has('environments')
+      ? null
+      : ENVIRONMENT_LIST_COLUMNS.serves(info, ...nodes.map((path) => [...path, 'environments']))
+        ? 'lean'
+        : 'full';
+    environmentsAskedBy.set(info.fieldNodes, asked);
+  }
+  return asked;
+}
+const environmentsAskedBy = new WeakMap<GraphQLResolveInfo['fieldNodes'], EnvironmentColumns | null>();
+
 @Resolver(() => Organization)
 export class OrganizationWorkspacesResolver {
   /** The workspaces the viewer sees, oldest (the default one) first; batched across organizations. */
@@ -57,7 +80,13 @@ export class OrganizationWorkspacesResolver {
     const page = keysetPage(first, after);
     const mode = await ctx.access.workspaceVisibilityMode(o.id);
     const lean = info !== undefined && WORKSPACE_LIST_COLUMNS.serves(info, ['nodes'], ['edges', 'node']);
-    const rows = await (lean ? ctx.loaders.leanWorkspacePage : ctx.loaders.workspacePage).load({ ownerId: o.id, filter: mode, limit: page.limit + 1, after: page.after });
+    const environments = info ? environmentsAsked(info) : null;
+    const rows = await (lean ? ctx.loaders.leanWorkspacePage : ctx.loaders.workspacePage).load({
+      ownerId: o.id,
+      filter: { mode, environments },
+      limit: page.limit + 1,
+      after: page.after,
+    });
     // Whole rows only: a lean one lacks what other fields of a workspace read.
     if (!lean) for (const w of rows) ctx.loaders.workspaceById.prime(w.id, w);
     return keysetConnection(rows, page, (w) => [w.createdAt, w.id], () => ctx.loaders.visibleWorkspaceCount.load({ ownerId: o.id, filter: mode }));

@@ -32,12 +32,18 @@ onPostgres('pages of one organization keep one plan per connection (PostgreSQL o
       for (let i = 0; i < 8; i += 1) {
         ctx.loaders.clearAll();
         const members = await ctx.loaders.memberPage.load({ ownerId: org.id, limit: 21, after: null, filter: { roleKey: null, pattern: null } });
-        const workspaces = await ctx.loaders.workspacePage.load({ ownerId: org.id, limit: 21, after: null, filter: 'all' });
+        const workspaces = await ctx.loaders.workspacePage.load({ ownerId: org.id, limit: 21, after: null, filter: { mode: 'all', environments: null } });
         const environments = await ctx.loaders.environmentsByWorkspace.load({ organizationId: org.id, workspaceId: workspaces[0]!.id });
-        pages.push(JSON.stringify([members.map((m) => m.userId), workspaces.map((w) => w.id), environments.map((e) => e.id)]));
+        // The lean page with the lean environments along (a nested list's look-ahead): they come primed.
+        const lean = await ctx.loaders.leanWorkspacePage.load({ ownerId: org.id, limit: 21, after: null, filter: { mode: 'all', environments: 'lean' } });
+        const along = await ctx.loaders.leanEnvironmentsByWorkspace.load({ organizationId: org.id, workspaceId: lean[0]!.id });
+        pages.push(
+          JSON.stringify([members.map((m) => m.userId), workspaces.map((w) => w.id), environments.map((e) => e.id), lean.map((w) => w.id), along.map((e) => [e.id, e.name])]),
+        );
       }
       expect(new Set(pages).size).toBe(1);
-      expect(JSON.parse(pages[0]!).map((ids: string[]) => ids.length)).toEqual([1, 1, 1]);
+      expect(JSON.parse(pages[0]!).map((ids: string[]) => ids.length)).toEqual([1, 1, 1, 1, 1]);
+      expect(JSON.parse(pages[0]!)[4]).toEqual([[JSON.parse(pages[0]!)[2][0], 'Dev']]);
       const plans = await ctx.tx.query<{ statement: string; generic_plans: string; custom_plans: string }>(
         `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'ts\\_%'`,
       );
@@ -45,6 +51,7 @@ onPostgres('pages of one organization keep one plan per connection (PostgreSQL o
         ['member page', (sql) => sql.startsWith('WITH page AS MATERIALIZED') && sql.includes('FROM memberships m')],
         ['workspace page', (sql) => sql.startsWith('SELECT * FROM (') && sql.includes('FROM workspaces w')],
         ['environments', (sql) => sql.includes('FROM environments JOIN unnest') && sql.includes('execution_backend')],
+        ['workspace page with its environments', (sql) => sql.includes('AS environments_along') && sql.includes('FROM workspaces w')],
       ];
       for (const [name, matches] of statements) {
         const found = plans.filter((p) => matches(p.statement));

@@ -78,3 +78,45 @@ it('an operation that needs nothing of the database opens no transaction for a u
   expect(ok(result).permissionCatalog.length).toBeGreaterThan(10);
   expect(result.headers.get('x-sql-statements')).toBe('0');
 });
+
+describe('one organization’s workspaces bring their environments along', () => {
+  const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
+  const PAGE = (environments: string) => `query($s: String) { organization(slug: $s) { workspaces(first: 50) { nodes { id name ${environments} } } } }`;
+
+  it('asking for the environments costs no statement, and they are the ones the workspace itself lists, in its order and with its filters', async () => {
+    const viewer = uniqueEmail('along');
+    const org = await createOrganization(app, viewer);
+    const made: string[] = [];
+    for (const [n, t] of [['Dev', 'DEV'], ['Stage', 'STAGE'], ['Prod', 'PROD'], ['Gone', 'DEV']] as const) {
+      made.push(ok(await app.gql<{ createEnvironment: { id: string } }>(ENV, { w: org.defaultWorkspaceId, n, t }, { as: viewer })).createEnvironment.id);
+    }
+    ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: made[3] }, { as: viewer }));
+    // A second organization of the same owner, with an environment of its own: never listed here.
+    const other = await createOrganization(app, viewer);
+    ok(await app.gql(ENV, { w: other.defaultWorkspaceId, n: 'Elsewhere', t: 'DEV' }, { as: viewer }));
+
+    const without = await app.gql(PAGE(''), { s: org.slug }, { as: viewer });
+    const along = await app.gql<{ organization: { workspaces: { nodes: Array<Record<string, Array<{ id: string; name: string }>>> } } }>(
+      PAGE(`environments { id name } all: environments(includeDestroyed: true) { id } dev: environments(tier: DEV) { name } full: environments { slug resources { cpu } }`),
+      { s: org.slug },
+      { as: viewer },
+    );
+    const [workspace] = ok(along).organization.workspaces.nodes;
+    expect(workspace!.environments!.map((e) => e.name)).toEqual(['Dev', 'Stage', 'Prod']);
+    expect(workspace!.all!.map((e) => e.id)).toEqual(made);
+    expect(workspace!.dev).toEqual([{ name: 'Dev' }]);
+    expect(workspace!.full).toEqual([
+      { slug: 'dev', resources: { cpu: 0.5 } },
+      { slug: 'stage', resources: { cpu: 0.5 } },
+      { slug: 'prod', resources: { cpu: 0.5 } },
+    ]);
+    // The same list as the workspace's own (read by a statement of its own). Statements: a page whose environments
+    // all need only the lean columns costs none more than the page without them; here the page brought the full
+    // columns along (what `full` needs), and the three lean lists took one statement of their own.
+    const own = ok(await app.gql<{ workspace: { environments: Array<{ id: string; name: string }> } }>(`query($id: ID!) { workspace(id: $id) { environments { id name } } }`, { id: org.defaultWorkspaceId }, { as: viewer }));
+    expect(workspace!.environments).toEqual(own.workspace.environments);
+    const lean = await app.gql(PAGE('environments { id name }'), { s: org.slug }, { as: viewer });
+    expect(lean.headers.get('x-sql-statements')).toBe(without.headers.get('x-sql-statements'));
+    expect(Number(along.headers.get('x-sql-statements'))).toBe(Number(without.headers.get('x-sql-statements')) + 1);
+  });
+});
