@@ -37,7 +37,7 @@ export const environmentsAlong = (columns: string, w: string) =>
 /** Which of the two environment list loaders a look-ahead primes (see ENVIRONMENT_LIST_COLUMNS). */
 export type EnvironmentColumns = 'lean' | 'full';
 
-/** Primes the list loader of `columns` with a workspace's environments read along with it (environmentsAlong). */
+/** Primes the list loader of `columns` with a workspace's environments read along with it (environmentsAlong); whole rows prime the lean one too. */
 export type EnvironmentPrimer = (columns: EnvironmentColumns, workspace: WorkspaceRef, rows: ReadonlyArray<Record<string, unknown>>) => void;
 
 export function environmentPrimer(
@@ -45,8 +45,12 @@ export function environmentPrimer(
   loaders: Record<'environmentsByWorkspace' | 'leanEnvironmentsByWorkspace', DataLoader<WorkspaceRef, Environment[], unknown>>,
 ): EnvironmentPrimer {
   const toEnvironment = environmentHydrator(ds);
-  return (columns, workspace, rows) =>
-    (columns === 'lean' ? loaders.leanEnvironmentsByWorkspace : loaders.environmentsByWorkspace).prime(workspace, rows.map(toEnvironment));
+  return (columns, workspace, rows) => {
+    const environments = rows.map(toEnvironment);
+    // Whole rows serve a lean list as well (they hold every lean column): both are primed.
+    if (columns === 'full') loaders.environmentsByWorkspace.prime(workspace, environments);
+    loaders.leanEnvironmentsByWorkspace.prime(workspace, environments);
+  };
 }
 
 /** Keys carry the tenant: the organization is part of every batch key and WHERE clause. */

@@ -82,41 +82,54 @@ it('an operation that needs nothing of the database opens no transaction for a u
 describe('one organization’s workspaces bring their environments along', () => {
   const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
   const PAGE = (environments: string) => `query($s: String) { organization(slug: $s) { workspaces(first: 50) { nodes { id name ${environments} } } } }`;
+  const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
+  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number } }>;
+  type Page = { organization: { workspaces: { nodes: Array<{ id: string; name: string } & Record<string, Listed>> } } };
+  const viewer = uniqueEmail('along');
+  let org: Awaited<ReturnType<typeof createOrganization>>;
+  /** Each workspace's lists as the workspace itself reads them (statements of its own), by workspace id. */
+  const own = new Map<string, Record<string, Listed>>();
 
-  it('asking for the environments costs no statement, and they are the ones the workspace itself lists, in its order and with its filters', async () => {
-    const viewer = uniqueEmail('along');
-    const org = await createOrganization(app, viewer);
-    const made: string[] = [];
-    for (const [n, t] of [['Dev', 'DEV'], ['Stage', 'STAGE'], ['Prod', 'PROD'], ['Gone', 'DEV']] as const) {
-      made.push(ok(await app.gql<{ createEnvironment: { id: string } }>(ENV, { w: org.defaultWorkspaceId, n, t }, { as: viewer })).createEnvironment.id);
-    }
-    ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: made[3] }, { as: viewer }));
-    // A second organization of the same owner, with an environment of its own: never listed here.
+  beforeAll(async () => {
+    org = await createOrganization(app, viewer);
+    const env = async (w: string, n: string, t: string) => ok(await app.gql<{ createEnvironment: { id: string } }>(ENV, { w, n, t }, { as: viewer })).createEnvironment.id;
+    await env(org.defaultWorkspaceId, 'Dev', 'DEV');
+    await env(org.defaultWorkspaceId, 'Stage', 'STAGE');
+    const gone = await env(org.defaultWorkspaceId, 'Gone', 'DEV');
+    await env(org.defaultWorkspaceId, 'Prod', 'PROD');
+    ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: gone }, { as: viewer }));
+    // A second workspace with environments of its own, a third with none.
+    const second = ok(await app.gql<{ createWorkspace: { id: string } }>(`mutation($o: ID!) { createWorkspace(organizationId: $o, input: { name: "Second" }) { id } }`, { o: org.id }, { as: viewer })).createWorkspace.id;
+    await env(second, 'Sandbox', 'DEV');
+    ok(await app.gql(`mutation($o: ID!) { createWorkspace(organizationId: $o, input: { name: "Empty" }) { id } }`, { o: org.id }, { as: viewer }));
+    // Another organization of the same owner, with an environment: never listed here.
     const other = await createOrganization(app, viewer);
-    ok(await app.gql(ENV, { w: other.defaultWorkspaceId, n: 'Elsewhere', t: 'DEV' }, { as: viewer }));
+    await env(other.defaultWorkspaceId, 'Elsewhere', 'DEV');
+    const page = ok(await app.gql<Page>(PAGE(''), { s: org.slug }, { as: viewer }));
+    for (const w of page.organization.workspaces.nodes) own.set(w.id, ok(await app.gql<{ workspace: Record<string, Listed> }>(OWN, { id: w.id }, { as: viewer })).workspace);
+  });
 
-    const without = await app.gql(PAGE(''), { s: org.slug }, { as: viewer });
-    const along = await app.gql<{ organization: { workspaces: { nodes: Array<Record<string, Array<{ id: string; name: string }>>> } } }>(
-      PAGE(`environments { id name } all: environments(includeDestroyed: true) { id } dev: environments(tier: DEV) { name } full: environments { slug resources { cpu } }`),
-      { s: org.slug },
-      { as: viewer },
-    );
-    const [workspace] = ok(along).organization.workspaces.nodes;
-    expect(workspace!.environments!.map((e) => e.name)).toEqual(['Dev', 'Stage', 'Prod']);
-    expect(workspace!.all!.map((e) => e.id)).toEqual(made);
-    expect(workspace!.dev).toEqual([{ name: 'Dev' }]);
-    expect(workspace!.full).toEqual([
-      { slug: 'dev', resources: { cpu: 0.5 } },
-      { slug: 'stage', resources: { cpu: 0.5 } },
-      { slug: 'prod', resources: { cpu: 0.5 } },
+  it('the lists are each workspace’s own, in its order: the lean ones', async () => {
+    const page = ok(await app.gql<Page>(PAGE(`environments { id name } all: environments(includeDestroyed: true) { id name } dev: environments(tier: DEV) { name }`), { s: org.slug }, { as: viewer }));
+    const nodes = page.organization.workspaces.nodes;
+    expect(nodes.map((w) => [w.name, w.environments!.map((e) => e.name), w.all!.map((e) => e.name), w.dev!.map((e) => e.name)])).toEqual([
+      ['Default', ['Dev', 'Stage', 'Prod'], ['Dev', 'Stage', 'Gone', 'Prod'], ['Dev']],
+      ['Second', ['Sandbox'], ['Sandbox'], ['Sandbox']],
+      ['Empty', [], [], []],
     ]);
-    // The same list as the workspace's own (read by a statement of its own). Statements: a page whose environments
-    // all need only the lean columns costs none more than the page without them; here the page brought the full
-    // columns along (what `full` needs), and the three lean lists took one statement of their own.
-    const own = ok(await app.gql<{ workspace: { environments: Array<{ id: string; name: string }> } }>(`query($id: ID!) { workspace(id: $id) { environments { id name } } }`, { id: org.defaultWorkspaceId }, { as: viewer }));
-    expect(workspace!.environments).toEqual(own.workspace.environments);
-    const lean = await app.gql(PAGE('environments { id name }'), { s: org.slug }, { as: viewer });
-    expect(lean.headers.get('x-sql-statements')).toBe(without.headers.get('x-sql-statements'));
-    expect(Number(along.headers.get('x-sql-statements'))).toBe(Number(without.headers.get('x-sql-statements')) + 1);
+    for (const w of nodes) expect({ environments: w.environments, all: w.all }).toEqual({ environments: own.get(w.id)!.environments, all: own.get(w.id)!.all });
+  });
+
+  it('and the full ones', async () => {
+    const page = ok(await app.gql<Page>(PAGE(`environments { id name } full: environments { slug resources { cpu } }`), { s: org.slug }, { as: viewer }));
+    for (const w of page.organization.workspaces.nodes) expect({ environments: w.environments, full: w.full }).toEqual({ environments: own.get(w.id)!.environments, full: own.get(w.id)!.full });
+    expect(page.organization.workspaces.nodes[0]!.full!.map((e) => e.slug)).toEqual(['dev', 'stage', 'prod']);
+  });
+
+  it('asking for them costs no statement, lean or full', async () => {
+    const without = await app.gql(PAGE(''), { s: org.slug }, { as: viewer });
+    const lean = await app.gql(PAGE('environments { id name } all: environments(includeDestroyed: true) { id }'), { s: org.slug }, { as: viewer });
+    const full = await app.gql(PAGE('environments { id name } full: environments { slug resources { cpu ramMb diskGb } }'), { s: org.slug }, { as: viewer });
+    expect([lean, full].map((r) => r.headers.get('x-sql-statements'))).toEqual([without.headers.get('x-sql-statements'), without.headers.get('x-sql-statements')]);
   });
 });
