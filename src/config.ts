@@ -42,6 +42,8 @@ export interface Config {
   dbStatementTimeoutMs: number;
   /** `idle_in_transaction_session_timeout` of the service's PostgreSQL sessions. */
   dbIdleInTransactionTimeoutMs: number;
+  /** How long a query's COMMIT may wait for its connection's next statement (0: sent and awaited at once). */
+  dbCommitDeferMs: number;
   /** How long a unit of work waits for a pooled connection (or a new one) before failing with 503. */
   dbConnectionTimeoutMs: number;
   auth: {
@@ -233,6 +235,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15000, 100, 600000),
     dbIdleInTransactionTimeoutMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60000, 100, 3600000),
     dbConnectionTimeoutMs: int(env, 'DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),
+    dbCommitDeferMs: int(env, 'DB_COMMIT_DEFER_MS', 5, 0, 1000),
     auth: {
       external: jwksUrl && issuer && audience ? { jwksUrl, issuer, audience } : undefined,
       algorithms,

@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     statementTimeoutMs: config.dbStatementTimeoutMs,
     idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
     connectionTimeoutMs: config.dbConnectionTimeoutMs,
+    commitDeferMs: config.dbCommitDeferMs,
   });
   await seedDefaultOrganization(db, config.trialDays);
   const { verifier, devIssuer } = await createAuth(config);

@@ -71,9 +71,12 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
   return {
     async requestDidStart({ contextValue }) {
       const log: RequestLogDetails = requestLogOf(contextValue) ?? {};
+      /** A query (not a mutation): the transaction's COMMIT may be deferred when it wrote nothing. */
+      let readOnly = false;
       return {
-        async didResolveOperation({ operationName: name }) {
+        async didResolveOperation({ operationName: name, operation }) {
           log.operation = name ?? null;
+          readOnly = operation?.operation === 'query';
         },
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
@@ -87,7 +90,7 @@ function requestPlugin(deps: ServerDeps): ApolloServerPlugin<RequestContext> {
           let failedCommit = false;
           let commitError: unknown;
           try {
-            await contextValue.tx.finish();
+            await contextValue.tx.finish(true, { deferrable: readOnly });
           } catch (error) {
             failedCommit = true;
             commitError = error;

@@ -28,6 +28,8 @@ export interface DatabaseOptions {
   connectionTimeoutMs?: number;
   /** Embedded database: how long a unit of work waits for the connection (default EMBEDDED_WAIT_MS). */
   connectionWaitMs?: number;
+  /** PostgreSQL: how long the COMMIT of a unit of work that wrote nothing may wait for its connection's next statement (default 0: never deferred; see StatementSender.deferCommit). */
+  commitDeferMs?: number;
 }
 
 export function dataSourceOptions(options: DatabaseOptions): DataSourceOptions {
@@ -77,12 +79,30 @@ interface PgClient {
 function corked<T>(client: PgClient, submit: () => T): T {
   const stream = client.connection?.stream;
   if (!stream) return submit();
+  // A deferred COMMIT of the connection's last unit of work leaves in this same write, ahead.
+  const owed = takeDeferred(client);
   stream.cork();
   try {
     return submit();
   } finally {
     stream.uncork();
+    if (owed) stream.uncork();
   }
+}
+
+/**
+ * Connections whose last unit of work's COMMIT waits in the corked socket (StatementSender.deferCommit),
+ * with the timer that writes it when nobody sends on the connection first.
+ */
+const deferredCommits = new WeakMap<PgClient, NodeJS.Timeout>();
+
+/** Takes a connection's deferred COMMIT: true when one waits (the caller uncorks once more, after its own statement joined it). */
+function takeDeferred(client: PgClient): boolean {
+  const timer = deferredCommits.get(client);
+  if (timer === undefined) return false;
+  clearTimeout(timer);
+  deferredCommits.delete(client);
+  return true;
 }
 
 /** Hands an ahead statement its outcome (never rejects: the caller goes on either way). */
@@ -116,6 +136,14 @@ export interface StatementSender {
    * answer (in pipeline mode in the same socket write), on the embedded database after it.
    */
   beginWith(sql: string, params: Array<string | null>, ahead?: AheadStatement, follow?: () => void): Promise<unknown>;
+  /**
+   * Ends a transaction that wrote nothing without a socket write of its own: COMMIT waits in the
+   * corked socket and leaves with the connection's next statement (the next unit of work's opening,
+   * ahead of it), or on its own after DatabaseOptions.commitDeferMs. Returns false where it cannot
+   * (the embedded database, deferral off): the caller sends COMMIT and waits for it. Its outcome is
+   * not awaited: a COMMIT that fails after reads loses nothing.
+   */
+  deferCommit?(): boolean;
 }
 
 /** Prepared statements whose plan went stale on a connection; re-prepared on their next use there. */
@@ -224,6 +252,7 @@ export class Database {
     url: string | undefined,
     private readonly waitMs: number,
     sidePoolMax = 2,
+    private readonly commitDeferMs = 0,
   ) {
     if (url) this.health = new Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 2000, idleTimeoutMillis: 10_000, statement_timeout: 2000, application_name: 'tenant-service-health' });
     this.health?.on('error', () => undefined);
@@ -239,7 +268,14 @@ export class Database {
   static async open(options: DatabaseOptions): Promise<Database> {
     const dataSource = new DataSource(dataSourceOptions(options));
     await dataSource.initialize();
-    const db = new Database(dataSource, !options.url, options.url, options.connectionWaitMs ?? EMBEDDED_WAIT_MS, Math.max(2, Math.ceil((options.poolMax ?? 10) / 2)));
+    const db = new Database(
+      dataSource,
+      !options.url,
+      options.url,
+      options.connectionWaitMs ?? EMBEDDED_WAIT_MS,
+      Math.max(2, Math.ceil((options.poolMax ?? 10) / 2)),
+      options.commitDeferMs ?? 0,
+    );
     await db.migrate();
     return db;
   }
@@ -352,10 +388,12 @@ export class Database {
       if (!client.pipeline || !stream) return corked(client, submitNow);
       if (!corkedForTick) {
         corkedForTick = true;
+        const owed = takeDeferred(client);
         stream.cork();
         process.nextTick(() => {
           corkedForTick = false;
           stream.uncork();
+          if (owed) stream.uncork();
         });
       }
       return submitNow();
@@ -366,8 +404,23 @@ export class Database {
       if (typeof value !== 'string') throw new TypeError('beginWith takes text parameters only');
       return client.escapeLiteral(value);
     };
+    const deferMs = this.commitDeferMs;
     return {
       send,
+      deferCommit: () => {
+        const stream = client.connection?.stream;
+        if (deferMs <= 0 || !client.pipeline || !stream || deferredCommits.has(client)) return false;
+        // Handed to the client (which in pipeline mode writes at once: into the corked socket), not sent.
+        stream.cork();
+        client.query('COMMIT').catch(() => undefined);
+        deferredCommits.set(
+          client,
+          setTimeout(() => {
+            if (takeDeferred(client)) stream.uncork();
+          }, deferMs),
+        );
+        return true;
+      },
       beginWith: async (sql, params, ahead, follow) => {
         const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
         const open = () => {

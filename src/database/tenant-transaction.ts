@@ -183,6 +183,8 @@ export class TenantTransaction {
   private broken = false;
   /** A mutation's savepoint was released into the current transaction: there are writes to lose. */
   private wrote = false;
+  /** The session's opening created the user (just-in-time provisioning): a write whose COMMIT is never deferred. */
+  private provisioned = false;
   /** The statement to send just before BEGIN (TenantTransaction.ahead), until the transaction begins. */
   private aheadOfBegin?: AheadStatement;
   /** Whether opening was ever attempted: from then on nothing can go ahead of it. */
@@ -383,8 +385,14 @@ export class TenantTransaction {
    * the transaction and would silently turn COMMIT into ROLLBACK: if a mutation had written in it
    * (a savepoint released since the last commit), that is reported (throws) so the response cannot
    * claim a change that was lost. A transaction that only read has nothing to lose.
+   *
+   * `deferrable`: the unit of work answered a GraphQL query. When it wrote nothing (no savepoint
+   * released, the user not provisioned by its opening), its COMMIT does not cost a socket write and
+   * a wait of its own: it leaves with the connection's next statement, or shortly after on its own
+   * (StatementSender.deferCommit, DB_COMMIT_DEFER_MS). A mutation's COMMIT is always awaited before
+   * the response, as is every unit of work of the service's own (jobs, webhooks).
    */
-  async finish(commit = true): Promise<void> {
+  async finish(commit = true, { deferrable = false }: { deferrable?: boolean } = {}): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     this.aheadOfBegin?.settle({ error: new TransactionEndedError() });
@@ -397,6 +405,8 @@ export class TenantTransaction {
         if (this.broken) {
           await this.send(runner, 'ROLLBACK');
           if (this.wrote) throw new Error('the transaction was aborted after a mutation wrote: its changes were rolled back');
+        } else if (commit && deferrable && !this.wrote && !this.provisioned && this.sender?.deferCommit?.()) {
+          this.queryCount += 1;
         } else if (commit) {
           try {
             await this.send(runner, 'COMMIT');
@@ -500,6 +510,7 @@ export class TenantTransaction {
     }
     if (result.organizations) this.scopeRoles.adopt(result.organizations, result.roles);
     const user = result.user;
+    this.provisioned = user?.created === true;
     this.userId = user?.id ?? null;
     this.session = {
       viewer: user ? { userId: user.id, email: user.email, name: user.name, emailVerified: user.email_verified, created: user.created } : null,

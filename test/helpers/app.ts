@@ -95,6 +95,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     statementTimeoutMs: config.dbStatementTimeoutMs,
     idleInTransactionTimeoutMs: config.dbIdleInTransactionTimeoutMs,
     connectionTimeoutMs: config.dbConnectionTimeoutMs,
+    commitDeferMs: config.dbCommitDeferMs,
   });
   await seedDefaultOrganization(db, config.trialDays);
   const issuer = await DevIssuer.load(dataDir);

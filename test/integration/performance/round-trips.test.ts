@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { codes, type GqlResult, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
 import { createOrganization, uniqueEmail } from '../../helpers/factories';
 import { socketWritesDuring } from '../../helpers/socket-writes';
@@ -16,8 +17,11 @@ const BY_SLUG = `query($s: String) { organization(slug: $s) { id name } }`;
 // that expired while a slow machine ran the tests before) would open the transaction ahead of the
 // read and add a write that has nothing to do with the bootstrap. Leases are tested on their own
 // (test/integration/ratelimit/leases.test.ts).
+// COMMIT awaited, never deferred (DB_COMMIT_DEFER_MS=0): a query's deferred COMMIT would leave in
+// the next request's write, or on its own a moment later, inside or outside the counted window.
+// The deferral is tested below, with a deferral long enough to be certain of.
 beforeAll(async () => {
-  app = await startTestApp({ env: { RATE_LIMITS: 'false' } });
+  app = await startTestApp({ env: { RATE_LIMITS: 'false', DB_COMMIT_DEFER_MS: '0' } });
 });
 afterAll(async () => {
   await app?.close();
@@ -131,5 +135,65 @@ describe('one organization’s workspaces bring their environments along', () =>
     const lean = await app.gql(PAGE('environments { id name } all: environments(includeDestroyed: true) { id }'), { s: org.slug }, { as: viewer });
     const full = await app.gql(PAGE('environments { id name } full: environments { slug resources { cpu ramMb diskGb } }'), { s: org.slug }, { as: viewer });
     expect([lean, full].map((r) => r.headers.get('x-sql-statements'))).toEqual([without.headers.get('x-sql-statements'), without.headers.get('x-sql-statements')]);
+  });
+});
+
+describe('a query’s COMMIT leaves with the connection’s next statement (PostgreSQL)', () => {
+  const describeOnPostgres = usesRealPostgres() ? describe : describe.skip;
+  describeOnPostgres('DB_COMMIT_DEFER_MS=300', () => {
+    let deferring: TestApp;
+    let direct: Client;
+    const who = uniqueEmail('defer');
+    let org: Awaited<ReturnType<typeof createOrganization>>;
+    const port = () => Number(new URL(deferring.databaseUrl!).port || 5432);
+    const writes = (fn: () => Promise<unknown>) => socketWritesDuring(fn, (socket) => socket.remotePort === port());
+    const idleInTransaction = async () =>
+      Number(
+        (
+          await direct.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND state = 'idle in transaction'`,
+          )
+        ).rows[0]!.n,
+      );
+
+    beforeAll(async () => {
+      deferring = await startTestApp({ env: { RATE_LIMITS: 'false', DB_COMMIT_DEFER_MS: '300' } });
+      direct = new Client({ connectionString: deferring.databaseUrl });
+      await direct.connect();
+      org = await createOrganization(deferring, who);
+    });
+    afterAll(async () => {
+      await direct?.end();
+      await deferring?.close();
+    });
+
+    it('a query right after another costs one write: the first’s COMMIT, BEGIN with the session and the read leave together', async () => {
+      ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
+      let answer: unknown;
+      const count = await writes(async () => {
+        answer = ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
+      });
+      expect(answer).toEqual({ organization: { id: org.id, name: expect.any(String) } });
+      expect(count).toBe(1);
+    });
+
+    it('left alone, the deferred COMMIT leaves on its own: no transaction stays open', async () => {
+      ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
+      expect(await idleInTransaction()).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(await idleInTransaction()).toBe(0);
+    });
+
+    it('a mutation is committed before it answers: another connection sees the change at once', async () => {
+      const name = `Renamed ${Date.now()}`;
+      ok(await deferring.gql(`mutation($id: ID!, $n: String!) { updateOrganization(id: $id, input: { name: $n }) { name } }`, { id: org.id, n: name }, { as: who }));
+      expect((await direct.query<{ name: string }>(`SELECT name FROM organizations WHERE id = $1`, [org.id])).rows[0]!.name).toBe(name);
+    });
+
+    it('nor a query’s whose opening provisioned its user: the user exists for every connection when it answers', async () => {
+      const newcomer = uniqueEmail('newcomer');
+      ok(await deferring.gql(`{ me { user { id } } }`, {}, { as: newcomer }));
+      expect((await direct.query<{ n: string }>(`SELECT count(*) AS n FROM users WHERE email = $1`, [newcomer])).rows[0]!.n).toBe('1');
+    });
   });
 });
