@@ -215,6 +215,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SECRETS_MASTER_KEY', 'is required in production (32 bytes, base64)');
   }
 
+  const dbIdleInTransactionTimeoutMs = int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60000, 100, 3600000);
+  const dbCommitDeferMs = int(env, 'DB_COMMIT_DEFER_MS', 5, 0, 1000);
+  if (dbCommitDeferMs * 10 > dbIdleInTransactionTimeoutMs) {
+    // PostgreSQL would end a connection whose deferred COMMIT is still waiting (and the request that takes it next).
+    throw new ConfigError('DB_COMMIT_DEFER_MS', `must be at most a tenth of DB_IDLE_IN_TRANSACTION_TIMEOUT_MS (${dbIdleInTransactionTimeoutMs} ms)`);
+  }
+
   const adminEmail = (read(env, 'ADMIN_EMAIL') ?? 'admin@localhost').toLowerCase();
   if (!EMAIL.test(adminEmail)) throw new ConfigError('ADMIN_EMAIL', `is not an email address (got "${adminEmail}")`);
 
@@ -233,9 +240,9 @@ export function loadConfig(env: Env = process.env): Config {
     // Start-up holds the migration lock on one connection while migrating on another.
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 2, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15000, 100, 600000),
-    dbIdleInTransactionTimeoutMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60000, 100, 3600000),
+    dbIdleInTransactionTimeoutMs,
     dbConnectionTimeoutMs: int(env, 'DB_CONNECTION_TIMEOUT_MS', 5000, 100, 60000),
-    dbCommitDeferMs: int(env, 'DB_COMMIT_DEFER_MS', 5, 0, 1000),
+    dbCommitDeferMs,
     auth: {
       external: jwksUrl && issuer && audience ? { jwksUrl, issuer, audience } : undefined,
       algorithms,

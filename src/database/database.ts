@@ -302,6 +302,9 @@ export class Database {
   /** A dedicated connection (queued on PGlite) for the duration of fn, released afterwards. */
   async withConnection<T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
     const lease = await this.lease();
+    // fn talks to TypeORM's runner, not through a statement sender: a deferred COMMIT leaves first, now.
+    const client = (lease.runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
+    if (client && takeDeferred(client)) client.connection?.stream?.uncork();
     try {
       return await fn(lease.runner);
     } finally {

@@ -34,6 +34,13 @@ export class TransactionEndedError extends Error {
   }
 }
 
+/**
+ * Opens the session, and tells whether that wrote (a transaction id assigned: the user provisioned,
+ * or its name or email refreshed from the token). The sub-select (OFFSET 0: never flattened) runs
+ * app_open_session before the outer list asks.
+ */
+const OPEN_SESSION = `SELECT s, pg_current_xact_id_if_assigned() IS NOT NULL AS wrote FROM (SELECT app_open_session($1, $2::jsonb) AS s OFFSET 0) opened`;
+
 interface OpenResult {
   user?: { id: string; email: string; email_verified: boolean; name: string | null; created: boolean };
   /** The principal's organizations (a user's memberships), comma-separated UUIDs; empty when none. */
@@ -183,8 +190,8 @@ export class TenantTransaction {
   private broken = false;
   /** A mutation's savepoint was released into the current transaction: there are writes to lose. */
   private wrote = false;
-  /** The session's opening created the user (just-in-time provisioning): a write whose COMMIT is never deferred. */
-  private provisioned = false;
+  /** The session's opening wrote (a user provisioned, or its name or email refreshed from the token): its COMMIT is never deferred. */
+  private openingWrote = false;
   /** The statement to send just before BEGIN (TenantTransaction.ahead), until the transaction begins. */
   private aheadOfBegin?: AheadStatement;
   /** Whether opening was ever attempted: from then on nothing can go ahead of it. */
@@ -387,7 +394,7 @@ export class TenantTransaction {
    * claim a change that was lost. A transaction that only read has nothing to lose.
    *
    * `deferrable`: the unit of work answered a GraphQL query. When it wrote nothing (no savepoint
-   * released, the user not provisioned by its opening), its COMMIT does not cost a socket write and
+   * released, nothing written by its opening), its COMMIT does not cost a socket write and
    * a wait of its own: it leaves with the connection's next statement, or shortly after on its own
    * (StatementSender.deferCommit, DB_COMMIT_DEFER_MS). A mutation's COMMIT is always awaited before
    * the response, as is every unit of work of the service's own (jobs, webhooks).
@@ -405,7 +412,7 @@ export class TenantTransaction {
         if (this.broken) {
           await this.send(runner, 'ROLLBACK');
           if (this.wrote) throw new Error('the transaction was aborted after a mutation wrote: its changes were rolled back');
-        } else if (commit && deferrable && !this.wrote && !this.provisioned && this.sender?.deferCommit?.()) {
+        } else if (commit && deferrable && !this.wrote && !this.openingWrote && this.sender?.deferCommit?.()) {
           this.queryCount += 1;
         } else if (commit) {
           try {
@@ -464,9 +471,10 @@ export class TenantTransaction {
       this.broken = false;
       this.queryCount += 2;
       if (!this.session) {
-        const [row] = rowsOf<{ s: OpenResult }>(
-          await this.sender.beginWith(`SELECT app_open_session($1, $2::jsonb) AS s`, [this.requestId, JSON.stringify(this.describe())], ahead, follow && (() => follow(runner))),
+        const [row] = rowsOf<{ s: OpenResult; wrote: boolean }>(
+          await this.sender.beginWith(OPEN_SESSION, [this.requestId, JSON.stringify(this.describe())], ahead, follow && (() => follow(runner))),
         );
+        this.openingWrote = row!.wrote === true;
         this.resolve(row!.s);
       } else {
         await this.sender.beginWith(SET_SCOPE, this.scopeArguments(), ahead);
@@ -510,7 +518,6 @@ export class TenantTransaction {
     }
     if (result.organizations) this.scopeRoles.adopt(result.organizations, result.roles);
     const user = result.user;
-    this.provisioned = user?.created === true;
     this.userId = user?.id ?? null;
     this.session = {
       viewer: user ? { userId: user.id, email: user.email, name: user.name, emailVerified: user.email_verified, created: user.created } : null,

@@ -48,6 +48,12 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, 'PORT', 'PORT: must be between 0 and 65535 (got 70000)'],
     [{ DB_POOL_MAX: '1' }, 'DB_POOL_MAX', 'DB_POOL_MAX: must be between 2 and 1000 (got 1)'],
     [{ DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' }, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: must be between 100 and 3600000 (got 0)'],
+    [{ DB_COMMIT_DEFER_MS: '2000' }, 'DB_COMMIT_DEFER_MS', 'DB_COMMIT_DEFER_MS: must be between 0 and 1000 (got 2000)'],
+    [
+      { DB_COMMIT_DEFER_MS: '20', DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: '150' },
+      'DB_COMMIT_DEFER_MS',
+      'DB_COMMIT_DEFER_MS: must be at most a tenth of DB_IDLE_IN_TRANSACTION_TIMEOUT_MS (150 ms)',
+    ],
     [{ DB_CONNECTION_TIMEOUT_MS: '5s' }, 'DB_CONNECTION_TIMEOUT_MS', 'DB_CONNECTION_TIMEOUT_MS: must be a whole number (got "5s")'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL', 'DATABASE_URL: must use postgres or postgresql'],
     [{ SECRETS_MASTER_KEY: 'c2hvcnQ=' }, 'SECRETS_MASTER_KEY', 'SECRETS_MASTER_KEY: must be 32 bytes encoded in base64 (e.g. `openssl rand -base64 32`)'],

@@ -140,13 +140,20 @@ describe('one organization’s workspaces bring their environments along', () =>
 
 describe('a query’s COMMIT leaves with the connection’s next statement (PostgreSQL)', () => {
   const describeOnPostgres = usesRealPostgres() ? describe : describe.skip;
-  describeOnPostgres('DB_COMMIT_DEFER_MS=300', () => {
+  describeOnPostgres('DB_COMMIT_DEFER_MS=1000', () => {
     let deferring: TestApp;
     let direct: Client;
     const who = uniqueEmail('defer');
     let org: Awaited<ReturnType<typeof createOrganization>>;
-    const port = () => Number(new URL(deferring.databaseUrl!).port || 5432);
-    const writes = (fn: () => Promise<unknown>) => socketWritesDuring(fn, (socket) => socket.remotePort === port());
+    /** The deferring app's own connections to PostgreSQL (not another app's pool ending an idle one). */
+    const ownSockets = () =>
+      new Set(
+        ((deferring.db.dataSource.driver as unknown as { master: { _clients: Array<{ connection: { stream: unknown } }> } }).master._clients ?? []).map((c) => c.connection.stream),
+      );
+    const writes = (fn: () => Promise<unknown>) => {
+      const own = ownSockets();
+      return socketWritesDuring(fn, (socket) => own.has(socket));
+    };
     const idleInTransaction = async () =>
       Number(
         (
@@ -155,9 +162,13 @@ describe('a query’s COMMIT leaves with the connection’s next statement (Post
           )
         ).rows[0]!.n,
       );
+    const rename = async (as: string, name: string) => {
+      const token = await deferring.token(as, { name });
+      return deferring.gql<{ me: { user: { name: string } } }>(`{ me { user { name } } }`, {}, { token });
+    };
 
     beforeAll(async () => {
-      deferring = await startTestApp({ env: { RATE_LIMITS: 'false', DB_COMMIT_DEFER_MS: '300' } });
+      deferring = await startTestApp({ env: { RATE_LIMITS: 'false', DB_COMMIT_DEFER_MS: '1000' } });
       direct = new Client({ connectionString: deferring.databaseUrl });
       await direct.connect();
       org = await createOrganization(deferring, who);
@@ -180,7 +191,7 @@ describe('a query’s COMMIT leaves with the connection’s next statement (Post
     it('left alone, the deferred COMMIT leaves on its own: no transaction stays open', async () => {
       ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
       expect(await idleInTransaction()).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
       expect(await idleInTransaction()).toBe(0);
     });
 
@@ -190,10 +201,18 @@ describe('a query’s COMMIT leaves with the connection’s next statement (Post
       expect((await direct.query<{ name: string }>(`SELECT name FROM organizations WHERE id = $1`, [org.id])).rows[0]!.name).toBe(name);
     });
 
-    it('nor a query’s whose opening provisioned its user: the user exists for every connection when it answers', async () => {
+    it('nor a query whose opening provisioned its user: the user exists for every connection when it answers', async () => {
       const newcomer = uniqueEmail('newcomer');
       ok(await deferring.gql(`{ me { user { id } } }`, {}, { as: newcomer }));
       expect((await direct.query<{ n: string }>(`SELECT count(*) AS n FROM users WHERE email = $1`, [newcomer])).rows[0]!.n).toBe('1');
+    });
+
+    it('nor a query whose opening refreshed the user’s name from the token: every connection reads the new name when it answers', async () => {
+      const person = uniqueEmail('renamed');
+      expect(ok(await rename(person, 'Alice')).me.user.name).toBe('Alice');
+      expect(ok(await rename(person, 'Bob')).me.user.name).toBe('Bob');
+      expect((await direct.query<{ name: string }>(`SELECT name FROM users WHERE email = $1`, [person])).rows[0]!.name).toBe('Bob');
+      expect(await idleInTransaction()).toBe(0);
     });
   });
 });
