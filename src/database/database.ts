@@ -105,6 +105,11 @@ function takeDeferred(client: PgClient): boolean {
   return true;
 }
 
+/** Writes a connection's deferred COMMIT now, on its own, if one waits. */
+function flushDeferred(client: PgClient): void {
+  if (takeDeferred(client)) client.connection?.stream?.uncork();
+}
+
 /** Hands an ahead statement its outcome (never rejects: the caller goes on either way). */
 function settled(ahead: AheadStatement, result: Promise<unknown[]>): Promise<void> {
   return result.then(
@@ -304,7 +309,7 @@ export class Database {
     const lease = await this.lease();
     // fn talks to TypeORM's runner, not through a statement sender: a deferred COMMIT leaves first, now.
     const client = (lease.runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
-    if (client && takeDeferred(client)) client.connection?.stream?.uncork();
+    if (client) flushDeferred(client);
     try {
       return await fn(lease.runner);
     } finally {
@@ -418,9 +423,7 @@ export class Database {
         client.query('COMMIT').catch(() => undefined);
         deferredCommits.set(
           client,
-          setTimeout(() => {
-            if (takeDeferred(client)) stream.uncork();
-          }, deferMs),
+          setTimeout(() => flushDeferred(client), deferMs),
         );
         return true;
       },

@@ -43,13 +43,22 @@ export class ListColumns {
   /** Remembered per selection: graphql-js hands every item of a list the same field nodes. */
   private readonly verdicts = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
 
-  /** Whether the lean columns serve every field that `info`'s selection (at `paths`, see selectedFields) names. */
+  /**
+   * Whether the lean columns serve every field that `info`'s selection (at `paths`, see
+   * selectedFields) names. Remembered per field nodes: a caller passes the same paths for them.
+   */
   serves(info: GraphQLResolveInfo, ...paths: ReadonlyArray<readonly string[]>): boolean {
     let verdict = this.verdicts.get(info.fieldNodes);
     if (verdict === undefined) {
-      verdict = [...selectedFields(info, ...paths)].every((field) => this.leanFields.has(field));
+      verdict = this.servesAll(selectedFields(info, ...paths));
       this.verdicts.set(info.fieldNodes, verdict);
     }
     return verdict;
+  }
+
+  /** Whether the lean columns serve every one of these fields (not remembered). */
+  servesAll(fields: Iterable<string>): boolean {
+    for (const field of fields) if (!this.leanFields.has(field)) return false;
+    return true;
   }
 }

@@ -49,7 +49,8 @@ export class WorkspaceResolver {
  * Whether a page of workspaces should bring their environments along (environmentsAlong), and
  * with which of the list columns: when its nodes ask for them, the same columns their own
  * resolver would pick (ENVIRONMENT_LIST_COLUMNS, over every `environments` of the nodes). Decided
- * once per selection: graphql-js hands every organization's page the same field nodes.
+ * once per selection: graphql-js hands every organization's page the same field nodes. (Not
+ * through ListColumns.serves, which remembers its verdict per field nodes for one set of paths.)
  */
 function environmentsAsked(info: GraphQLResolveInfo): EnvironmentColumns | null {
   let asked = environmentsAskedBy.get(info.fieldNodes);
@@ -57,7 +58,7 @@ function environmentsAsked(info: GraphQLResolveInfo): EnvironmentColumns | null 
     const nodes: ReadonlyArray<readonly string[]> = [['nodes'], ['edges', 'node']];
     asked = !selectedFields(info, ...nodes).has('environments')
       ? null
-      : ENVIRONMENT_LIST_COLUMNS.serves(info, ...nodes.map((path) => [...path, 'environments']))
+      : ENVIRONMENT_LIST_COLUMNS.servesAll(selectedFields(info, ...nodes.map((path) => [...path, 'environments'])))
         ? 'lean'
         : 'full';
     environmentsAskedBy.set(info.fieldNodes, asked);

@@ -27,6 +27,15 @@ afterAll(async () => {
   await app?.close();
 });
 
+/** An organization read by slug while `count` counts socket writes: its answer and the count. */
+async function readBySlug(target: TestApp, slug: string, as: string, count: (fn: () => Promise<unknown>) => Promise<number>) {
+  let answer: unknown;
+  const writes = await count(async () => {
+    answer = ok(await target.gql(BY_SLUG, { s: slug }, { as }));
+  });
+  return { answer, writes };
+}
+
 /** Socket writes to PostgreSQL while `fn` runs. */
 function writesToPostgres(fn: () => Promise<unknown>): Promise<number> {
   const port = Number(new URL(process.env.TEST_DATABASE_URL?.trim() || process.env.DATABASE_URL!.trim()).port || 5432);
@@ -37,10 +46,7 @@ onPostgres('an organization by slug costs two writes to PostgreSQL: BEGIN with t
   const org = await createOrganization(app, owner);
   // Warm: the user is provisioned (the first request of a new user writes them).
   for (let i = 0; i < 3; i += 1) ok(await app.gql(BY_SLUG, { s: org.slug }, { as: owner }));
-  let answer: unknown;
-  const writes = await writesToPostgres(async () => {
-    answer = ok(await app.gql(BY_SLUG, { s: org.slug }, { as: owner }));
-  });
+  const { answer, writes } = await readBySlug(app, org.slug, owner, writesToPostgres);
   expect(answer).toEqual({ organization: { id: org.id, name: expect.any(String) } });
   expect(writes).toBe(2);
 });
@@ -180,10 +186,7 @@ describe('a query’s COMMIT leaves with the connection’s next statement (Post
 
     it('a query right after another costs one write: the first’s COMMIT, BEGIN with the session and the read leave together', async () => {
       ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
-      let answer: unknown;
-      const count = await writes(async () => {
-        answer = ok(await deferring.gql(BY_SLUG, { s: org.slug }, { as: who }));
-      });
+      const { answer, writes: count } = await readBySlug(deferring, org.slug, who, writes);
       expect(answer).toEqual({ organization: { id: org.id, name: expect.any(String) } });
       expect(count).toBe(1);
     });
