@@ -1,33 +1,87 @@
 import DataLoader from 'dataloader';
 
 /** A loader whose batch returns rows; results come back in key order, missing keys as null. */
-export function keyedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, keyOf: (row: V) => K, cacheKey?: (key: K) => unknown): DataLoader<K, V | null, unknown> {
-  return new DataLoader<K, V | null, unknown>(
-    async (keys) => {
-      const rows = await load(keys);
-      const byKey = new Map(rows.map((r) => [cacheKey ? cacheKey(keyOf(r)) : keyOf(r), r]));
-      return keys.map((k) => byKey.get(cacheKey ? cacheKey(k) : k) ?? null);
-    },
-    cacheKey ? { cacheKeyFn: cacheKey } : undefined,
-  );
+export function keyedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, keyOf: (row: V) => K, scheme?: KeyScheme<K>): DataLoader<K, V | null, unknown> {
+  return new DataLoader<K, V | null, unknown>(async (keys) => {
+    const rows = await load(keys);
+    const byKey = mapOf<K, V>(scheme);
+    for (const row of rows) byKey.set(keyOf(row), row);
+    return keys.map((k) => byKey.get(k) ?? null);
+  }, cacheOptions<K, V | null>(scheme));
+}
+
+/**
+ * A key of two ids, such as a workspace's { organizationId, workspaceId }: a loader keeps and
+ * groups such keys in nested maps (PairMap), without building a string of both per key — a
+ * nested list under 250 workspaces (Q3) looked one up for every key and every row.
+ */
+export interface PairKeys<K> {
+  first: (key: K) => string;
+  second: (key: K) => string;
+}
+
+/** A map (and a DataLoader cache) of pair keys: a map of the first id to maps of the second. */
+export class PairMap<K, V> {
+  private readonly byFirst = new Map<string, Map<string, V>>();
+  constructor(private readonly keys: PairKeys<K>) {}
+
+  get(key: K): V | undefined {
+    return this.byFirst.get(this.keys.first(key))?.get(this.keys.second(key));
+  }
+
+  set(key: K, value: V): this {
+    const first = this.keys.first(key);
+    let inner = this.byFirst.get(first);
+    if (!inner) this.byFirst.set(first, (inner = new Map()));
+    inner.set(this.keys.second(key), value);
+    return this;
+  }
+
+  delete(key: K): boolean {
+    return this.byFirst.get(this.keys.first(key))?.delete(this.keys.second(key)) ?? false;
+  }
+
+  clear(): void {
+    this.byFirst.clear();
+  }
+}
+
+/** How a loader tells its keys apart: the key itself, a function of it, or a pair of ids. */
+type KeyScheme<K> = ((key: K) => unknown) | PairKeys<K>;
+
+/** The part of a map a batch groups its rows with. */
+interface KeyMap<K, V> {
+  get(key: K): V | undefined;
+  set(key: K, value: V): unknown;
+}
+
+/** A map of keys told apart by `scheme` (to group a batch's rows). */
+function mapOf<K, V>(scheme: KeyScheme<K> | undefined): KeyMap<K, V> {
+  if (scheme && typeof scheme !== 'function') return new PairMap<K, V>(scheme);
+  const id = scheme ?? ((key: K): unknown => key);
+  const map = new Map<unknown, V>();
+  return { get: (key) => map.get(id(key)), set: (key, value) => map.set(id(key), value) };
+}
+
+/** The DataLoader options that cache by `scheme`. */
+function cacheOptions<K, V>(scheme: KeyScheme<K> | undefined): DataLoader.Options<K, V, unknown> | undefined {
+  if (!scheme) return undefined;
+  return typeof scheme === 'function' ? { cacheKeyFn: scheme } : { cacheMap: new PairMap<K, Promise<V>>(scheme) };
 }
 
 /** A loader whose batch returns rows grouped under each key (an empty list when none). */
-export function groupedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, keyOf: (row: V) => K, cacheKey?: (key: K) => unknown): DataLoader<K, V[], unknown> {
-  return new DataLoader<K, V[], unknown>(
-    async (keys) => {
-      const rows = await load(keys);
-      const groups = new Map<unknown, V[]>();
-      for (const row of rows) {
-        const k = cacheKey ? cacheKey(keyOf(row)) : keyOf(row);
-        const list = groups.get(k) ?? [];
-        list.push(row);
-        groups.set(k, list);
-      }
-      return keys.map((k) => groups.get(cacheKey ? cacheKey(k) : k) ?? []);
-    },
-    cacheKey ? { cacheKeyFn: cacheKey } : undefined,
-  );
+export function groupedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, keyOf: (row: V) => K, scheme?: KeyScheme<K>): DataLoader<K, V[], unknown> {
+  return new DataLoader<K, V[], unknown>(async (keys) => {
+    const rows = await load(keys);
+    const groups = mapOf<K, V[]>(scheme);
+    for (const row of rows) {
+      const k = keyOf(row);
+      const list = groups.get(k);
+      if (list) list.push(row);
+      else groups.set(k, [row]);
+    }
+    return keys.map((k) => groups.get(k) ?? []);
+  }, cacheOptions<K, V[]>(scheme));
 }
 
 /**

@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { groupedLoader, keyedLoader, oneOf } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, oneOf, type PairKeys } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
@@ -59,6 +59,9 @@ export interface WorkspaceRef {
   workspaceId: string;
 }
 
+/** How loaders keyed by workspace tell their keys apart: both ids, in nested maps (PairMap). */
+export const WORKSPACE_REF: PairKeys<WorkspaceRef> = { first: (r) => r.organizationId, second: (r) => r.workspaceId };
+
 /** Per-request loaders of environments; every query runs under row-level security. */
 export function environmentLoaders(query: SqlQuery, ds: DataSource) {
   const toEnvironment = environmentHydrator(ds);
@@ -77,7 +80,7 @@ export function environmentLoaders(query: SqlQuery, ds: DataSource) {
       },
       // An environment is its own ref (it has both ids): no object per row.
       (e) => e,
-      (r) => `${r.organizationId}:${r.workspaceId}`,
+      WORKSPACE_REF,
     );
   return {
     environmentById: keyedLoader<string, Environment>(

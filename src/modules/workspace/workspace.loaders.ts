@@ -1,11 +1,11 @@
 import type { DataSource } from 'typeorm';
 import DataLoader from 'dataloader';
-import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader, PairMap } from '../../database/loader-helpers';
 import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
-import { ENVIRONMENT_LIST_COLUMNS, environmentsAlong, type EnvironmentColumns, type EnvironmentPrimer } from '../environment/environment.loaders';
+import { ENVIRONMENT_LIST_COLUMNS, environmentsAlong, WORKSPACE_REF, type EnvironmentColumns, type EnvironmentPrimer, type WorkspaceRef } from '../environment/environment.loaders';
 import { Workspace, WorkspaceRole } from './workspace.entity';
 
 /**
@@ -54,7 +54,7 @@ export interface WorkspaceGrantRow {
 export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: () => Promise<string | null>, primeEnvironments: EnvironmentPrimer) {
   const toWorkspace = hydrator(ds, Workspace);
   /** The viewer's own workspace role, per workspace (primed by the page loader, which reads it with the page). */
-  const viewerWorkspaceRole = new DataLoader<{ organizationId: string; workspaceId: string }, WorkspaceRole | null, string>(
+  const viewerWorkspaceRole = new DataLoader<WorkspaceRef, WorkspaceRole | null, unknown>(
     async (refs) => {
       const userId = await viewerUserId();
       if (!userId) return refs.map(() => null);
@@ -66,7 +66,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       const byId = new Map(rows.map((r) => [r.workspace_id, r.role]));
       return refs.map((r) => byId.get(r.workspaceId) ?? null);
     },
-    { cacheKeyFn: (r) => `${r.organizationId}:${r.workspaceId}` },
+    { cacheMap: new PairMap(WORKSPACE_REF) },
   );
   const pageOf = (columns: string) =>
     ownedPageLoader<Workspace, WorkspacePageFilter>(
@@ -131,7 +131,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
       );
     }),
     /** The grants of many workspaces in one statement, oldest first. */
-    grantsByWorkspace: groupedLoader<{ organizationId: string; workspaceId: string }, WorkspaceGrantRow>(
+    grantsByWorkspace: groupedLoader<WorkspaceRef, WorkspaceGrantRow>(
       async (refs) =>
         (
           await query<{ organization_id: string; workspace_id: string; user_id: string; role: WorkspaceRole; granted_at: Date | string }>(
@@ -141,7 +141,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
           )
         ).map((r) => ({ organizationId: r.organization_id, workspaceId: r.workspace_id, userId: r.user_id, role: r.role, grantedAt: new Date(r.granted_at) })),
       (g) => g,
-      (r) => `${r.organizationId}:${r.workspaceId}`,
+      WORKSPACE_REF,
     ),
   };
 }
