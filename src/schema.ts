@@ -1,6 +1,6 @@
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
-import type { GraphQLSchema } from 'graphql';
+import { getNamedType, isLeafType, type GraphQLObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { gql } from 'graphql-tag';
 import { buildSchema, type BuildSchemaOptions, createResolversMap, getMetadataStorage } from 'type-graphql';
@@ -110,6 +110,68 @@ function plainFieldReads(resolvers: Record<string, Record<string, unknown>>): vo
   }
 }
 
+type Resolve = (root: unknown, args: Record<string, unknown>, context: unknown, info: GraphQLResolveInfo) => unknown;
+
+/**
+ * A `@FieldResolver` of a resolver class is called by type-graphql through its handler: for every
+ * object, the method's parameters sorted again, every argument through an asynchronous
+ * validation (which this schema turns off, `validate: false`) gathered by `Promise.all`, and the
+ * middleware chain — a thousand objects' worth of arrays, promises and microtasks for the nested
+ * lists of one request. The same call, direct, where it is exactly type-graphql's: no middleware
+ * or role on the method, arguments of scalar or enum types (which type-graphql hands over as they
+ * are; an input object is converted to its class and keeps type-graphql's call), no per-argument
+ * validation, and the root, the context (whole) and the info. A root that is not an instance of
+ * its declared class (type-graphql would copy it into one) takes type-graphql's own call. The
+ * method runs on one instance of its resolver class, as type-graphql's default container keeps.
+ */
+function directFieldResolvers(built: GraphQLSchema, resolvers: Record<string, Record<string, unknown>>): void {
+  const storage = getMetadataStorage();
+  const instances = new Map<unknown, Record<string, (...params: unknown[]) => unknown>>();
+  for (const definition of storage.fieldResolvers) {
+    if (definition.kind !== 'external' || definition.middlewares?.length || definition.roles !== undefined || !definition.getObjectType) continue;
+    const objectClass = definition.getObjectType();
+    for (const objectType of storage.objectTypes.filter((o) => o.target === objectClass)) {
+      const typeResolvers = resolvers[objectType.name];
+      const original = typeResolvers?.[definition.schemaName];
+      const field = (built.getType(objectType.name) as GraphQLObjectType | undefined)?.getFields()[definition.schemaName];
+      if (!typeResolvers || typeof original !== 'function' || !field) continue;
+      const readers: Array<(root: unknown, args: Record<string, unknown>, context: unknown, info: GraphQLResolveInfo) => unknown> = [];
+      let rootClass: (abstract new (...args: never[]) => unknown) | undefined;
+      const direct = [...(definition.params ?? [])]
+        .sort((a, b) => a.index - b.index)
+        .every((param, position) => {
+          if (param.index !== position) return false;
+          if (param.kind === 'root' && param.propertyName === undefined) {
+            const declared = param.getType?.();
+            if (typeof declared === 'function') rootClass = declared as abstract new (...args: never[]) => unknown;
+            readers.push((root) => root);
+          } else if (param.kind === 'context' && param.propertyName === undefined) readers.push((_root, _args, context) => context);
+          else if (param.kind === 'info') readers.push((_root, _args, _context, info) => info);
+          else if (param.kind === 'arg' && !param.validateFn && !param.validateSettings) {
+            const arg = field.args.find((a) => a.name === param.name);
+            if (!arg || !isLeafType(getNamedType(arg.type))) return false;
+            const name = param.name;
+            readers.push((_root, args) => args[name]);
+          } else return false;
+          return true;
+        });
+      if (!direct) continue;
+      let instance = instances.get(definition.target);
+      if (!instance) instances.set(definition.target, (instance = new (definition.target as new () => Record<string, (...params: unknown[]) => unknown>)()));
+      const resolver = instance;
+      const method = definition.methodName;
+      const fallback = original as Resolve;
+      const declaredRoot = rootClass;
+      typeResolvers[definition.schemaName] = ((root, args, context, info) => {
+        if (declaredRoot && root !== null && typeof root === 'object' && !(root instanceof declaredRoot)) return fallback(root, args, context, info);
+        const params = new Array<unknown>(readers.length);
+        for (let i = 0; i < readers.length; i += 1) params[i] = readers[i]!(root, args, context, info);
+        return resolver[method]!(...params);
+      }) satisfies Resolve;
+    }
+  }
+}
+
 /** The schema type-graphql builds from the resolvers, as an Apollo Federation 2 subgraph (no permissions). */
 export async function buildSubgraph(): Promise<GraphQLSchema> {
   const schema = await buildSchema({
@@ -124,6 +186,7 @@ export async function buildSubgraph(): Promise<GraphQLSchema> {
   `;
   const resolvers = createResolversMap(schema) as Record<string, Record<string, unknown>>;
   plainFieldReads(resolvers);
+  directFieldResolvers(schema, resolvers);
   for (const [type, extra] of Object.entries(referenceResolvers)) resolvers[type] = { ...resolvers[type], ...extra };
   return buildSubgraphSchema({ typeDefs, resolvers: resolvers as never });
 }

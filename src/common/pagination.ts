@@ -111,28 +111,57 @@ export interface ConnectionShape<T> {
   totalCount?: number | Promise<number>;
 }
 
-/** Relay-style connection object: edges, nodes, pageInfo and (when the type has it) a lazy totalCount. */
+/**
+ * Relay-style connection object: edges, nodes, pageInfo and (when the type has it) a lazy
+ * totalCount. Edges (a cursor per node), the two cursors of pageInfo and the count are made only
+ * when asked for: the default resolver reads the getters on demand. A class, so that a nested
+ * list of fifty connections (Q3) builds fifty small objects and encodes no cursor nobody reads.
+ */
 export function toConnection<T>(page: Page<T>): ConnectionShape<T> {
-  const { nodes } = page;
-  const first = nodes[0];
-  const last = nodes[nodes.length - 1];
-  const connection = {
-    nodes,
-    pageInfo: {
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: page.hasPreviousPage,
-      startCursor: first === undefined ? null : page.cursorOf(first),
-      endCursor: last === undefined ? null : page.cursorOf(last),
-    },
-  } as ConnectionShape<T>;
-  // Edges (a cursor per node) and the count are made only when asked for: the default resolver reads the getters on demand.
-  let edges: ConnectionShape<T>['edges'] | undefined;
-  Object.defineProperty(connection, 'edges', { get: () => (edges ??= nodes.map((node) => ({ cursor: page.cursorOf(node), node }))), enumerable: true });
-  if (page.totalCount) {
-    const count = page.totalCount;
-    Object.defineProperty(connection, 'totalCount', { get: () => count(), enumerable: true });
+  return new PageConnection(page);
+}
+
+class PageConnection<T> implements ConnectionShape<T> {
+  readonly nodes: T[];
+  private edgeList: ConnectionShape<T>['edges'] | undefined;
+  private info: PageInfo | undefined;
+
+  constructor(private readonly page: Page<T>) {
+    this.nodes = page.nodes;
   }
-  return connection;
+
+  get edges(): ConnectionShape<T>['edges'] {
+    return (this.edgeList ??= this.nodes.map((node) => ({ cursor: this.page.cursorOf(node), node })));
+  }
+
+  get pageInfo(): PageInfo {
+    return (this.info ??= new PageCursors(this.page));
+  }
+
+  get totalCount(): Promise<number> | undefined {
+    return this.page.totalCount?.();
+  }
+}
+
+/** A page's PageInfo, each cursor encoded when read. */
+class PageCursors<T> implements PageInfo {
+  readonly hasNextPage: boolean;
+  readonly hasPreviousPage: boolean;
+
+  constructor(private readonly page: Page<T>) {
+    this.hasNextPage = page.hasNextPage;
+    this.hasPreviousPage = page.hasPreviousPage;
+  }
+
+  get startCursor(): string | null {
+    const first = this.page.nodes[0];
+    return first === undefined ? null : this.page.cursorOf(first);
+  }
+
+  get endCursor(): string | null {
+    const last = this.page.nodes[this.page.nodes.length - 1];
+    return last === undefined ? null : this.page.cursorOf(last);
+  }
 }
 
 /** Declares `<Name>Edge` and `<Name>Connection` for a node type. */

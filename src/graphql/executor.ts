@@ -6,9 +6,11 @@ import {
   type DocumentNode,
   type ExecutionResult,
   execute,
+  getNamedType,
   getNullableType,
   GraphQLError,
   type GraphQLSchema,
+  isLeafType,
   isListType,
   isObjectType,
   Kind,
@@ -17,6 +19,7 @@ import {
   visit,
 } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
+import { PLAIN_DATA_TYPES } from './plain-data';
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 
@@ -30,7 +33,8 @@ const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.so
  * - every field gets a resolver: jit reads a field without one inline, outside its error
  *   handling, and a getter that threw (an invitation's organization preview) left the request
  *   without an answer, holding its transaction. graphql-js's own default resolver keeps every
- *   read inside it;
+ *   read inside it. Except the leaf fields of a plain-data type (PlainDataObjectType): data
+ *   properties, whose inline read cannot throw and costs no resolver call;
  * - a list field settles its promised items first (errors as values, which graphql-js accepts as
  *   well): jit 0.8 puts the null of an item whose promise rejects at the end of the list (`push`)
  *   instead of at the item's index, so `[ok, rejected]` where `ok` settles later came out as
@@ -40,7 +44,10 @@ const settledItems = (list: unknown): unknown => (Array.isArray(list) && list.so
 function resolversForJit(schema: GraphQLSchema): void {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const plain = PLAIN_DATA_TYPES.has(type.name);
     for (const field of Object.values(type.getFields())) {
+      // A plain-data type's leaf without a resolver is a data property: jit reads it inline, which cannot throw.
+      if (plain && !field.resolve && isLeafType(getNamedType(field.type))) continue;
       const resolve = (field.resolve ??= defaultFieldResolver);
       if (!isListType(getNullableType(field.type))) continue;
       field.resolve = (source, args, context, info) => {

@@ -1,5 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { Directive, Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Directive, Field, Float, ID, Int, registerEnumType } from 'type-graphql';
+import { PlainDataObjectType } from '../../graphql/plain-data';
 import { numericTransformer } from '../../common/scalars';
 
 export enum EnvironmentTier {
@@ -15,7 +16,7 @@ export enum DeploymentHost {
 registerEnumType(EnvironmentTier, { name: 'EnvironmentTier' });
 registerEnumType(DeploymentHost, { name: 'DeploymentHost' });
 
-@ObjectType('EnvironmentResources')
+@PlainDataObjectType('EnvironmentResources')
 export class EnvironmentResources {
   @Field(() => Float) cpu: number;
   @Field(() => Int) ramMb: number;
@@ -23,7 +24,7 @@ export class EnvironmentResources {
 }
 
 @Entity({ name: 'environments' })
-@ObjectType('Environment')
+@PlainDataObjectType('Environment')
 @Directive('@key(fields: "id")')
 export class Environment {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })

@@ -1,8 +1,9 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID } from 'type-graphql';
+import { PlainDataObjectType } from '../../graphql/plain-data';
 
 @Entity({ name: 'memberships' })
-@ObjectType('Membership')
+@PlainDataObjectType('Membership')
 export class Membership {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
   organizationId: string;

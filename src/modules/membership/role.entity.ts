@@ -1,5 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID } from 'type-graphql';
+import { PlainDataObjectType } from '../../graphql/plain-data';
 
 /**
  * An organization role. The four system roles exist as rows in every organization (so that
@@ -7,7 +8,7 @@ import { Field, ID, ObjectType } from 'type-graphql';
  * from the matrix in src/authz, never from the row.
  */
 @Entity({ name: 'roles' })
-@ObjectType('Role')
+@PlainDataObjectType('Role')
 export class Role {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
   organizationId: string;

@@ -1,9 +1,10 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { Directive, Field, ID, ObjectType } from 'type-graphql';
+import { Directive, Field, ID } from 'type-graphql';
+import { PlainDataObjectType } from '../../graphql/plain-data';
 
 /** A person, provisioned just in time from the claims of their first token (global table). */
 @Entity({ name: 'users' })
-@ObjectType('User')
+@PlainDataObjectType('User')
 @Directive('@key(fields: "id")')
 export class User {
   @Field(() => ID)

@@ -1,5 +1,6 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { Directive, Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { Directive, Field, ID, registerEnumType } from 'type-graphql';
+import { PlainDataObjectType } from '../../graphql/plain-data';
 
 export enum WorkspaceVisibility {
   ORGANIZATION = 'ORGANIZATION',
@@ -14,7 +15,7 @@ registerEnumType(WorkspaceVisibility, { name: 'WorkspaceVisibility' });
 registerEnumType(WorkspaceRole, { name: 'WorkspaceRole' });
 
 @Entity({ name: 'workspaces' })
-@ObjectType('Workspace')
+@PlainDataObjectType('Workspace')
 @Directive('@key(fields: "id")')
 export class Workspace {
   @PrimaryColumn({ name: 'organization_id', type: 'uuid' })
