@@ -127,9 +127,21 @@ type Resolve = (root: unknown, args: Record<string, unknown>, context: unknown, 
 function directFieldResolvers(built: GraphQLSchema, resolvers: Record<string, Record<string, unknown>>): void {
   const storage = getMetadataStorage();
   const instances = new Map<unknown, Record<string, (...params: unknown[]) => unknown>>();
-  for (const definition of storage.fieldResolvers) {
-    if (definition.kind !== 'external' || definition.middlewares?.length || definition.roles !== undefined || !definition.getObjectType) continue;
+  // As type-graphql picks them: the resolver classes given to buildSchema, none derived from
+  // another (type-graphql copies inherited field resolvers into its own build), one per field.
+  const classes = new Set<unknown>(RESOLVERS as readonly unknown[]);
+  const definitions = storage.fieldResolvers.filter(
+    (d) => d.kind === 'external' && classes.has(d.target) && Object.getPrototypeOf(d.target) === Function.prototype && d.resolverClassMetadata?.getObjectType,
+  );
+  const declared = new Map<unknown, number>();
+  for (const d of definitions) {
+    const key = `${String(d.getObjectType?.().name)}.${d.schemaName}`;
+    declared.set(key, (declared.get(key) ?? 0) + 1);
+  }
+  for (const definition of definitions) {
+    if (definition.middlewares?.length || definition.roles !== undefined || !definition.getObjectType) continue;
     const objectClass = definition.getObjectType();
+    if (declared.get(`${String(objectClass.name)}.${definition.schemaName}`) !== 1) continue;
     for (const objectType of storage.objectTypes.filter((o) => o.target === objectClass)) {
       const typeResolvers = resolvers[objectType.name];
       const original = typeResolvers?.[definition.schemaName];
@@ -166,7 +178,12 @@ function directFieldResolvers(built: GraphQLSchema, resolvers: Record<string, Re
         if (declaredRoot && root !== null && typeof root === 'object' && !(root instanceof declaredRoot)) return fallback(root, args, context, info);
         const params = new Array<unknown>(readers.length);
         for (let i = 0; i < readers.length; i += 1) params[i] = readers[i]!(root, args, context, info);
-        return resolver[method]!(...params);
+        try {
+          return resolver[method]!(...params);
+        } catch (error) {
+          // As type-graphql's handler answers a method that threw: a rejection.
+          return Promise.reject(error);
+        }
       }) satisfies Resolve;
     }
   }

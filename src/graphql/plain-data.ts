@@ -13,8 +13,9 @@ export const PLAIN_DATA_TYPES: ReadonlySet<string> = new Set<string>();
  * call (Q3: 2 200 calls per request). Fields with a resolver or a permission rule keep theirs.
  *
  * test/unit/plain-data.test.ts holds every such type to it: no accessor on its class, no field
- * renamed, no code that builds one of its objects through `Object.create` or `defineProperty` (as
- * the invitation's organization preview does for Organization, which is therefore not one).
+ * renamed, no code that builds one of its objects through `Object.create` or a Proxy (as the
+ * invitation's organization preview does for Organization, which is therefore not one), and no
+ * new `Object.defineProperty` anywhere without a look at these types.
  */
 export function PlainDataObjectType(name: string): ClassDecorator {
   return (target) => {
