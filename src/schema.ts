@@ -130,18 +130,19 @@ function directFieldResolvers(built: GraphQLSchema, resolvers: Record<string, Re
   // As type-graphql picks them: the resolver classes given to buildSchema, none derived from
   // another (type-graphql copies inherited field resolvers into its own build), one per field.
   const classes = new Set<unknown>(RESOLVERS as readonly unknown[]);
-  const definitions = storage.fieldResolvers.filter(
-    (d) => d.kind === 'external' && classes.has(d.target) && Object.getPrototypeOf(d.target) === Function.prototype && d.resolverClassMetadata?.getObjectType,
+  const definitions = storage.fieldResolvers.flatMap((definition) =>
+    definition.kind === 'external' &&
+    classes.has(definition.target) &&
+    Object.getPrototypeOf(definition.target) === Function.prototype &&
+    definition.resolverClassMetadata?.getObjectType &&
+    definition.getObjectType
+      ? [{ definition, objectClass: definition.getObjectType() }]
+      : [],
   );
-  const declared = new Map<unknown, number>();
-  for (const d of definitions) {
-    const key = `${String(d.getObjectType?.().name)}.${d.schemaName}`;
-    declared.set(key, (declared.get(key) ?? 0) + 1);
-  }
-  for (const definition of definitions) {
-    if (definition.middlewares?.length || definition.roles !== undefined || !definition.getObjectType) continue;
-    const objectClass = definition.getObjectType();
-    if (declared.get(`${String(objectClass.name)}.${definition.schemaName}`) !== 1) continue;
+  const declarations = (objectClass: unknown, schemaName: string) =>
+    definitions.filter((d) => d.objectClass === objectClass && d.definition.schemaName === schemaName).length;
+  for (const { definition, objectClass } of definitions) {
+    if (definition.middlewares?.length || definition.roles !== undefined || declarations(objectClass, definition.schemaName) !== 1) continue;
     for (const objectType of storage.objectTypes.filter((o) => o.target === objectClass)) {
       const typeResolvers = resolvers[objectType.name];
       const original = typeResolvers?.[definition.schemaName];
