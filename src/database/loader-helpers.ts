@@ -132,23 +132,24 @@ export function ownedPageLoader<T, F>(
   const cacheKey = (k: OwnedPageKey<F>) => `${k.ownerId}:${group(k)}`;
   return new DataLoader<OwnedPageKey<F>, T[], string>(
     async (keys) => {
-      const groups = new Map<string, { first: OwnedPageKey<F>; owners: Set<string> }>();
-      for (const key of keys) {
-        const g = group(key);
+      // Rows are grouped by page shape, then by owner: no string per key or row beyond its page shape's.
+      const groupOfKey = keys.map(group);
+      const groups = new Map<string, { first: OwnedPageKey<F>; owners: Set<string>; rows: Map<string, T[]> }>();
+      keys.forEach((key, i) => {
+        const g = groupOfKey[i]!;
         const existing = groups.get(g);
         if (existing) existing.owners.add(key.ownerId);
-        else groups.set(g, { first: key, owners: new Set([key.ownerId]) });
-      }
-      const results = new Map<string, T[]>();
-      for (const [g, { first, owners }] of groups) {
+        else groups.set(g, { first: key, owners: new Set([key.ownerId]), rows: new Map() });
+      });
+      for (const { first, owners, rows } of groups.values()) {
         for (const row of await fetch([...owners], first.limit, first.after, first.filter)) {
-          const k = `${ownerOf(row)}:${g}`;
-          const list = results.get(k);
+          const owner = ownerOf(row);
+          const list = rows.get(owner);
           if (list) list.push(row);
-          else results.set(k, [row]);
+          else rows.set(owner, [row]);
         }
       }
-      return keys.map((k) => results.get(cacheKey(k)) ?? []);
+      return keys.map((k, i) => groups.get(groupOfKey[i]!)!.rows.get(k.ownerId) ?? []);
     },
     { cacheKeyFn: cacheKey },
   );

@@ -20,7 +20,11 @@ export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
 /** Rows selected with ENVIRONMENT_COLUMNS (or RETURNING them) into entities. */
 export function environmentHydrator(ds: DataSource): (row: Record<string, unknown>) => Environment {
   const toEnvironment = hydrator(ds, Environment);
-  return (row) => Object.assign(toEnvironment(row), { hasCloudCredentials: row.has_cloud_credentials === true });
+  return (row) => {
+    const environment = toEnvironment(row);
+    environment.hasCloudCredentials = row.has_cloud_credentials === true;
+    return environment;
+  };
 }
 
 /**

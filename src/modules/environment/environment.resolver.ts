@@ -7,6 +7,8 @@ import { Workspace } from '../workspace/workspace.entity';
 import { Environment, EnvironmentResources, EnvironmentTier } from './environment.entity';
 import { ENVIRONMENT_LIST_COLUMNS } from './environment.loaders';
 
+const isActive = (e: Environment): boolean => e.isActive;
+
 @Resolver(() => Environment)
 export class EnvironmentResolver {
   @Query(() => Environment, { nullable: true })
@@ -43,6 +45,8 @@ export class WorkspaceEnvironmentsResolver {
   ): Promise<Environment[]> {
     const loader = info && ENVIRONMENT_LIST_COLUMNS.serves(info) ? ctx.loaders.leanEnvironmentsByWorkspace : ctx.loaders.environmentsByWorkspace;
     const all = await loader.load({ organizationId: w.organizationId, workspaceId: w.id });
+    // Most lists keep every environment: the loader's own array then, not a copy per workspace.
+    if (!tier && (includeDestroyed || all.every(isActive))) return all;
     return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
   }
 
