@@ -17,7 +17,7 @@ import { OPEN_TRANSACTION } from './1765500000000-api-keys';
  * `app_open_transaction` stays, answering in its former shape from the new function, for the
  * instances of a rolling deploy that still call it.
  */
-const OPEN_SESSION = `
+export const OPEN_SESSION = `
 CREATE FUNCTION app_open_session(p_request_id text, p_principal jsonb) RETURNS jsonb
   LANGUAGE plpgsql VOLATILE AS $$
 DECLARE

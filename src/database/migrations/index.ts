@@ -16,6 +16,7 @@ import { RateLimitLockTimeout1765800000000 } from './1765800000000-rate-limit-lo
 import { ProceduralRateLimit1765900000000 } from './1765900000000-procedural-rate-limit';
 import { RateLimitLeases1766000000000 } from './1766000000000-rate-limit-leases';
 import { OpenSession1766100000000 } from './1766100000000-open-session';
+import { SessionSettings1766200000000 } from './1766200000000-session-settings';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   ProceduralRateLimit1765900000000,
   RateLimitLeases1766000000000,
   OpenSession1766100000000,
+  SessionSettings1766200000000,
 ];
