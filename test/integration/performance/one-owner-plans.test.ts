@@ -49,7 +49,7 @@ onPostgres('pages of one organization keep one plan per connection (PostgreSQL o
       );
       const statements: Array<[string, (sql: string) => boolean]> = [
         ['member page', (sql) => sql.startsWith('WITH page AS MATERIALIZED') && sql.includes('FROM memberships m')],
-        ['workspace page', (sql) => sql.startsWith('SELECT * FROM (') && sql.includes('FROM workspaces w')],
+        ['workspace page', (sql) => sql.startsWith('SELECT ranked.* FROM') && sql.includes('FROM workspaces w')],
         ['environments', (sql) => sql.includes('FROM environments JOIN unnest') && sql.includes('execution_backend')],
         ['workspace page with its environments', (sql) => sql.includes('AS environments_along') && sql.includes('FROM workspaces w')],
       ];
