@@ -8,6 +8,7 @@ import { ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 
 import { DatabaseUnavailableError, pgError } from '../common/errors';
+import { isUuid } from '../common/validation';
 import { APP_ROLE } from './roles';
 import { statementTypes } from './timestamps';
 
@@ -165,9 +166,6 @@ function preparedName(sql: string): string {
   return name;
 }
 
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUuidText = (value: unknown): boolean => typeof value === 'string' && UUID_TEXT.test(value);
-
 /**
  * A statement's parameters with every array of uuids written as one array literal (`{a,b,…}`).
  * pg's own serializer quotes and escapes each element (two regular expressions and a few strings
@@ -180,7 +178,7 @@ export function withUuidArrayLiterals(params: unknown[]): unknown[] {
   let out: unknown[] | undefined;
   for (let i = 0; i < params.length; i++) {
     const value = params[i];
-    if (!Array.isArray(value) || value.length === 0 || !value.every(isUuidText)) continue;
+    if (!Array.isArray(value) || value.length === 0 || !value.every(isUuid)) continue;
     (out ??= params.slice())[i] = `{${value.join(',')}}`;
   }
   return out ?? params;
