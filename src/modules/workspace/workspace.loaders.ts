@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import DataLoader from 'dataloader';
-import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader, PairMap } from '../../database/loader-helpers';
+import { groupedLoader, keyedLoader, keyRows, oneOf, ownedCountLoader, ownedPageLoader, PairMap } from '../../database/loader-helpers';
 import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
@@ -75,8 +75,8 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
         // join per organization), instead of ranking every visible workspace of all of them with a
         // window function: a scan of the whole table, each row tested against the scope of the policy
         // (Q3, 50 organizations of 200 in scope: 1 200 rows read for 300, 2.0 → 1.4 ms). One
-        // organization as a scalar parameter, as oneOf does, for its generic plan.
-        const owner = organizationIds.length === 1 ? `(SELECT $1::uuid AS owner_id) owner` : `unnest($1::uuid[]) AS owner (owner_id)`;
+        // organization as a scalar parameter, for its generic plan (keyRows).
+        const owner = keyRows('owner', 'owner_id', 1, organizationIds);
         // Along only for one organization's page: the correlated read costs PostgreSQL a rescan per
         // workspace (the policy's scope array prepared again each time, ~20 µs with 200 organizations
         // in scope), which for the pages of 50 organizations (300 workspaces) is more than the hashed
@@ -84,13 +84,13 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
         const withEnvironments = organizationIds.length === 1 ? environments : null;
         const along = withEnvironments ? `, ${environmentsAlong(ENVIRONMENT_LIST_COLUMNS[withEnvironments], 'ranked')}` : '';
         const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null; environments_along?: Array<Record<string, unknown>> }>(
-          `SELECT ${columns === '*' ? 'ranked.*' : `${columns}, viewer_role`}${along} FROM ${owner} CROSS JOIN LATERAL (
+          `SELECT ${columns === '*' ? 'ranked.*' : `${columns}, viewer_role`}${along} FROM ${owner.sql} CROSS JOIN LATERAL (
              SELECT w.*, vg.role AS viewer_role
              FROM workspaces w ${viewerGrant(6)}
              WHERE w.organization_id = owner.owner_id AND ${visible(5)} AND ${keysetAfter('w.created_at', 'w.id', 'asc', 2)}
              ORDER BY w.created_at, w.id LIMIT $4
            ) ranked ORDER BY ranked.organization_id, ranked.created_at, ranked.id`,
-          [organizationIds.length === 1 ? organizationIds[0] : organizationIds, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
+          [owner.param, after?.[0] ?? null, after?.[1] ?? null, limit, mode, await viewerUserId()],
         );
         return rows.map((row) => {
           const w = toWorkspace(row);
