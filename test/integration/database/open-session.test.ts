@@ -4,6 +4,7 @@ import { OpenSession1766100000000 } from '../../../src/database/migrations/17661
 import { startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 import { readAll, withAllRows } from '../../helpers/db';
+import { openSessionAs, userPrincipal as userPrincipalOf } from '../../helpers/session';
 
 /**
  * The bootstrap's function (migration 1766100000000): `app_open_session` returns a user's
@@ -36,28 +37,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-const principal = (email: string) => JSON.stringify({ kind: 'user', subject: `dev|${email}`, email, emailVerified: true, name: null, picture: null });
-const subjectOf = async (email: string) => (await readAll<{ subject: string }>(app, `SELECT subject FROM users WHERE email = $1`, [email]))[0]!.subject;
-
-/** A user principal as the service describes it to the bootstrap. */
-const userPrincipal = async (email: string): Promise<Record<string, unknown>> => ({ ...JSON.parse(principal(email)), subject: await subjectOf(email) });
-
 /** Calls a bootstrap function in a transaction of its own (rolled back) as the service's login role does. */
-async function openAs(fn: 'app_open_session' | 'app_open_transaction' | 'test_former_open', described: Record<string, unknown>) {
-  return withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      const [row] = await runner.query(
-        `SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_setting('app.user_id') AS user_id,
-                current_setting('app.request_id') AS request_id, current_user AS role`,
-        ['test', JSON.stringify(described)],
-      );
-      return row as { s: Record<string, unknown>; scope: string; user_id: string; request_id: string; role: string };
-    } finally {
-      await runner.query('ROLLBACK');
-    }
-  });
-}
+const openAs = (fn: 'app_open_session' | 'app_open_transaction' | 'test_former_open', described: Record<string, unknown>) => openSessionAs(app, fn, described);
+const userPrincipal = (email: string) => userPrincipalOf(app, email);
 const open = async (fn: 'app_open_session' | 'app_open_transaction', email: string) => openAs(fn, await userPrincipal(email));
 
 it("returns the memberships as two lists in one order, the first of them the transaction's scope", async () => {

@@ -4,6 +4,7 @@ import { SessionSettings1766200000000 } from '../../../src/database/migrations/1
 import { startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 import { readAll, withAllRows } from '../../helpers/db';
+import { openSessionAs, userPrincipal as userPrincipalOf } from '../../helpers/session';
 import { createKey } from '../api-key/api-key-helpers';
 
 /**
@@ -33,32 +34,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-const subjectOf = async (email: string) => (await readAll<{ subject: string }>(app, `SELECT subject FROM users WHERE email = $1`, [email]))[0]!.subject;
-const userPrincipal = async (email: string): Promise<Record<string, unknown>> => ({
-  kind: 'user',
-  subject: await subjectOf(email),
-  email,
-  emailVerified: true,
-  name: null,
-  picture: null,
-});
-
 /** Calls a bootstrap function in a transaction of its own (rolled back), as the service's login role does. */
-async function openAs(fn: 'app_open_session' | 'test_former_session', described: Record<string, unknown>) {
-  return withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      const [row] = await runner.query(
-        `SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_setting('app.user_id') AS user_id,
-                current_setting('app.request_id') AS request_id, current_user AS role`,
-        ['req-1', JSON.stringify(described)],
-      );
-      return row as { s: Record<string, unknown>; scope: string; user_id: string; request_id: string; role: string };
-    } finally {
-      await runner.query('ROLLBACK');
-    }
-  });
-}
+const openAs = (fn: 'app_open_session' | 'test_former_session', described: Record<string, unknown>) => openSessionAs(app, fn, described, 'req-1');
+const userPrincipal = (email: string) => userPrincipalOf(app, email);
 
 it('opens every kind of principal exactly as the former function did: the answer, the role and every setting', async () => {
   const loner = uniqueEmail('loner');
