@@ -4,7 +4,6 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
@@ -20,6 +19,8 @@ import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/inp
 import { compiledExecution } from './graphql/executor';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
+import { type EdgeMiddleware, type EdgeRequest, type EdgeResponse, pathOf, runMiddlewares, sendJson } from './http/edge';
+import { graphqlHandler } from './http/graphql-http';
 import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
 import { jwksRoutes } from './http/jwks';
@@ -161,7 +162,7 @@ async function principalFrom(authorization: string | undefined, verifier: TokenV
  * principal and transaction: GraphQL and the non-GraphQL routes that act for a principal (the
  * audit export) both go through it.
  */
-export async function requestContext(deps: ServerDeps, keyring: ServiceKeyring, req: express.Request, res: express.Response): Promise<RequestContext> {
+export async function requestContext(deps: ServerDeps, keyring: ServiceKeyring, req: EdgeRequest, res: EdgeResponse): Promise<RequestContext> {
   const principal = await principalFrom(req.headers.authorization, deps.verifier, keyring, logDetails(res));
   const context = new RequestContext(deps, principal, {
     requestId: res.locals.requestId as string,
@@ -173,14 +174,45 @@ export async function requestContext(deps: ServerDeps, keyring: ServiceKeyring, 
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** NUL in a POST body is refused at the edge, before any statement could fail on it (and named in the request log). */
-function refuseNul(req: express.Request, res: express.Response, next: express.NextFunction): void {
-  if (containsNul(req.body) || containsNul(req.query)) {
+/** NUL in a GraphQL request's body or query string is refused at the edge, before any statement could fail on it (and named in the request log). */
+const refuseNul: EdgeMiddleware = (req, res, next) => {
+  const q = req.url?.indexOf('?') ?? -1;
+  if (containsNul(req.body) || (q >= 0 && containsNul([...new URLSearchParams(req.url!.slice(q + 1))]))) {
     Object.assign(logDetails(res), { reason: 'NUL character', errors: ['BAD_USER_INPUT'] });
-    res.status(400).json({ errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
+    sendJson(res, 400, { errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
     return;
   }
   next();
+};
+
+/** The request id the logs use: the client's `x-request-id` when it is a sane one, a new uuid otherwise; echoed on every response. */
+const requestIdMiddleware: EdgeMiddleware = (req, res, next) => {
+  const header = req.headers['x-request-id'];
+  const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+  res.locals.requestId = requestId;
+  res.setHeader('x-request-id', requestId);
+  next();
+};
+
+/**
+ * What went wrong before GraphQL answered: an oversized body or malformed JSON (body-parser's errors
+ * carry an HTTP status) gets a GraphQL-shaped answer; anything else is logged and answered 500.
+ */
+function refuseRequest(error: unknown, res: EdgeResponse, deps: ServerDeps): void {
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const type = (error as { type?: string }).type;
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
+    Object.assign(logDetails(res), { reason: status === 413 ? 'payload too large' : (type ?? 'bad request'), errors: [code] });
+    sendJson(res, status, { errors: [{ message: type ?? 'Bad request', extensions: { code } }] });
+    return;
+  }
+  deps.logger.error({ requestId: res.locals.requestId as string, err: error }, 'request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: res.locals.requestId } }] });
 }
 
 export interface AppServer {
@@ -200,7 +232,8 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   app.disable('x-powered-by');
   // GraphQL responses are not cached by HTTP: no ETag (Express would hash every response body).
   app.disable('etag');
-  const httpServer = http.createServer(app);
+  // Requests reach the edge below first, then Express (all but GraphQL's POSTs).
+  const httpServer = http.createServer();
   // Idle keep-alive connections stay open longer than a load balancer's or gateway's idle timeout
   // (60 s on the common ones): with Node's 5 s default the server could close a connection just as
   // a client reused it, and that request failed with "socket closed" instead of an answer.
@@ -247,43 +280,30 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
   });
   await apollo.start();
 
-  // Every response, GraphQL or not (401, 413, health), carries the request id the logs use.
-  app.use((req, res, next) => {
-    const header = req.headers['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
-    res.locals.requestId = requestId;
-    res.setHeader('x-request-id', requestId);
-    next();
-  });
   const metrics = new Metrics(() => deps.db.poolStats());
-  app.use(requestLogger(deps.logger, metrics));
-  app.use(corsMiddleware(deps.config.corsOrigins));
+  // Every request, GraphQL or not, passes the edge first: request id (every response, 401, 413 and
+  // health included, carries the one the logs use), the request log, CORS.
+  const edge: EdgeMiddleware[] = [requestIdMiddleware, requestLogger(deps.logger, metrics), corsMiddleware(deps.config.corsOrigins)];
   const keyring = serviceKeyring(deps.db, deps.envelope);
-  const graphql = [
-    express.json({ limit: '1mb' }),
-    refuseNul,
-    expressMiddleware(apollo, {
-      context: ({ req, res }) => requestContext(deps, keyring, req, res),
-    }),
-  ];
-  // GraphQL's POSTs before the other routes, none of which answers them: a query does not walk
-  // the health, metrics, webhook, JWKS, export and explorer routers first.
-  app.post('/graphql', ...graphql);
+  const answerGraphql = graphqlHandler(apollo, (req, res) => requestContext(deps, keyring, req, res));
+  const graphql: EdgeMiddleware[] = [express.json({ limit: '1mb' }), refuseNul, (req, res, next) => void answerGraphql(req, res).catch(next)];
+  // The other routes, and GraphQL's other methods (the explorer page answers a browser's GET /graphql when EXPLORER is on).
   app.use(healthRoutes(deps));
   app.use(metrics.routes());
   app.use(billingWebhookRoutes(deps));
   app.use(jwksRoutes(keyring, deps.logger));
   app.use(auditExportRoutes((req, res) => requestContext(deps, keyring, req, res)));
-  // Before Apollo: a browser's GET /graphql gets the explorer page when EXPLORER is on.
   app.use(explorerRoutes(deps.config.explorer, deps.logger));
-  // The rest of /graphql (GET queries, other methods Apollo answers itself).
   app.use('/graphql', ...graphql);
-  // Oversized bodies and malformed JSON get a GraphQL-shaped answer.
-  app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, next: express.NextFunction) => {
-    if (!error?.status) return next(error);
-    const code = error.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
-    Object.assign(logDetails(res), { reason: error.status === 413 ? 'payload too large' : (error.type ?? 'bad request'), errors: [code] });
-    res.status(error.status).json({ errors: [{ message: error.type ?? 'Bad request', extensions: { code } }] });
+  app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => refuseRequest(error, res, deps));
+  httpServer.on('request', (req: EdgeRequest, res: EdgeResponse) => {
+    res.locals ??= Object.create(null) as Record<string, unknown>;
+    runMiddlewares(edge, req, res, (error) => {
+      if (error !== undefined) return refuseRequest(error, res, deps);
+      // GraphQL's POSTs, nearly all the traffic, go straight to Apollo: no Express router, request or response helpers.
+      if (req.method === 'POST' && pathOf(req.url) === '/graphql') return runMiddlewares(graphql, req, res, (failed) => refuseRequest(failed ?? new Error('GraphQL handler passed the request on'), res, deps));
+      app(req, res);
+    });
   });
 
   return {

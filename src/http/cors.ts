@@ -1,6 +1,6 @@
 import cors from 'cors';
-import type { RequestHandler } from 'express';
 import type { CorsOrigins } from '../config';
+import type { EdgeMiddleware } from './edge';
 
 const LOOPBACK = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
@@ -22,7 +22,7 @@ export function originAllowed(origins: CorsOrigins, origin: string): boolean {
  * caches vary on it). Tokens travel in the Authorization header, never cookies, so credentials
  * mode stays off. A refused origin simply gets no CORS headers: the browser blocks the response.
  */
-export function corsMiddleware(origins: CorsOrigins): RequestHandler {
+export function corsMiddleware(origins: CorsOrigins): EdgeMiddleware {
   return cors({
     origin: (origin, callback) => callback(null, origin !== undefined && originAllowed(origins, origin)),
     methods: ['GET', 'POST', 'OPTIONS'],

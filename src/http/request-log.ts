@@ -1,5 +1,5 @@
-import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { type EdgeMiddleware, pathOf } from './edge';
 import type { Metrics } from './metrics';
 
 /** What the layers behind the HTTP edge add to the request's log line. */
@@ -14,7 +14,7 @@ export interface RequestLogDetails {
 }
 
 /** The details of the response being built; the middleware below creates them. */
-export function logDetails(res: Response): RequestLogDetails {
+export function logDetails(res: { locals: Record<string, unknown> }): RequestLogDetails {
   const locals = res.locals as { requestLog?: RequestLogDetails };
   locals.requestLog ??= {};
   return locals.requestLog;
@@ -26,17 +26,18 @@ export function logDetails(res: Response): RequestLogDetails {
  * duration, request id and whatever the GraphQL layer or the refusal added. The same moment
  * feeds the request metrics, so that a request is measured once, from one set of details.
  */
-export function requestLogger(logger: Logger, metrics?: Metrics) {
-  return (req: Request, res: Response, next: NextFunction): void => {
+export function requestLogger(logger: Logger, metrics?: Metrics): EdgeMiddleware {
+  return (req, res, next) => {
     const started = process.hrtime.bigint();
     const details = logDetails(res);
+    // Read now: a router mounted on a path rewrites req.url while it handles the request.
+    const path = pathOf(req.url);
     let logged = false;
     const log = () => {
       if (logged) return;
       logged = true;
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const path = req.originalUrl.split('?')[0]!;
-      metrics?.observe({ path, method: req.method, status: res.statusCode, durationSeconds: durationMs / 1000, operation: details.operation, errors: details.errors });
+      metrics?.observe({ path, method: req.method!, status: res.statusCode, durationSeconds: durationMs / 1000, operation: details.operation, errors: details.errors });
       // The line is built only when it is written (LOG_LEVEL above info).
       if (!logger.isLevelEnabled('info')) return;
       logger.info(
