@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry tracing: HTTP → Express → GraphQL → SQL spans, exported over OTLP.
+ * OpenTelemetry tracing: HTTP → Express (routes other than GraphQL's POSTs) → GraphQL → SQL spans, exported over OTLP.
  *
  * Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; then
  * nothing of OpenTelemetry is even loaded. When on, it must run before http, express, graphql
@@ -67,6 +67,15 @@ export function startTelemetry(env: Env = process.env): boolean {
         ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!),
         // A GET query's text and variables travel in the query string: never recorded (like the request log).
         startIncomingSpanHook: (req) => ((req.url ?? '').includes('?') ? { 'url.query': '[redacted]' } : {}),
+        // GraphQL's POSTs skip Express (src/http/edge.ts), whose instrumentation gives the other
+        // routes their name and http.route: named here, as Express named them.
+        requestHook: (span: Span, request) => {
+          const url = (request as { url?: unknown }).url;
+          if (typeof url === 'string' && request.method === 'POST' && url.split('?')[0] === '/graphql') {
+            span.updateName('POST /graphql');
+            span.setAttribute('http.route', '/graphql');
+          }
+        },
       }),
       // Middleware and request-handler spans; the routers a request only passes through (health, metrics) make none.
       new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.ROUTER] }),
