@@ -195,8 +195,9 @@ const requestIdMiddleware: EdgeMiddleware = (req, res, next) => {
 };
 
 /**
- * What went wrong before GraphQL answered: an oversized body or malformed JSON (body-parser's errors
- * carry an HTTP status) gets a GraphQL-shaped answer; anything else is logged and answered 500.
+ * What went wrong outside GraphQL's own answer: an oversized body or malformed JSON (body-parser's
+ * errors carry an HTTP status) gets a GraphQL-shaped answer; anything else (a route's failure) is
+ * logged and answered 500, or 503 when the database cannot be reached — JSON with the request id.
  */
 function refuseRequest(error: unknown, res: EdgeResponse, deps: ServerDeps): void {
   const status = (error as { status?: unknown } | null)?.status;
@@ -212,7 +213,10 @@ function refuseRequest(error: unknown, res: EdgeResponse, deps: ServerDeps): voi
     res.destroy();
     return;
   }
-  sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: res.locals.requestId } }] });
+  // The database unreachable: 503, as GraphQL answers it (formatError), so that callers retry.
+  const unavailable = isConnectionError(error);
+  const answer = unavailable ? databaseUnavailable() : { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  sendJson(res, unavailable ? 503 : 500, { errors: [{ ...answer, extensions: { ...answer.extensions, requestId: res.locals.requestId } }] });
 }
 
 export interface AppServer {

@@ -140,4 +140,26 @@ describe('without BILLING_WEBHOOK_SECRET', () => {
       (app.config as { billingWebhookSecret?: string }).billingWebhookSecret = original;
     }
   });
+
+  it('answers a database outage with a JSON 503 carrying the request id (never an HTML page)', async () => {
+    const other = await startTestApp({ env: { BILLING_WEBHOOK_SECRET: SECRET } });
+    try {
+      const org = await createOrganization(other, uniqueEmail('hook-outage'));
+      await other.db.close();
+      const raw = JSON.stringify(event(org.id, 'PAST_DUE'));
+      const timestamp = now();
+      const res = await fetch(`${other.url}/billing/webhook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'billing-timestamp': String(timestamp), 'billing-signature': signWebhook(SECRET, timestamp, raw), 'x-request-id': 'hook-outage-1' },
+        body: raw,
+      });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await res.json()).toEqual({
+        errors: [{ message: 'The database is unavailable; try again shortly', extensions: { code: 'INTERNAL_SERVER_ERROR', reason: 'DATABASE_UNAVAILABLE', requestId: 'hook-outage-1' } }],
+      });
+    } finally {
+      await other.close();
+    }
+  });
 });
