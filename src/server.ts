@@ -19,7 +19,7 @@ import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/inp
 import { compiledExecution } from './graphql/executor';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
-import { type EdgeMiddleware, type EdgeRequest, type EdgeResponse, pathOf, runMiddlewares, sendJson } from './http/edge';
+import { type EdgeMiddleware, type EdgeRequest, type EdgeResponse, isGraphqlPost, runMiddlewares, searchOf, sendJson } from './http/edge';
 import { graphqlHandler } from './http/graphql-http';
 import { explorerRoutes } from './http/explorer';
 import { healthRoutes } from './http/health';
@@ -176,8 +176,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** NUL in a GraphQL request's body or query string is refused at the edge, before any statement could fail on it (and named in the request log). */
 const refuseNul: EdgeMiddleware = (req, res, next) => {
-  const q = req.url?.indexOf('?') ?? -1;
-  if (containsNul(req.body) || (q >= 0 && containsNul([...new URLSearchParams(req.url!.slice(q + 1))]))) {
+  const search = searchOf(req.url);
+  if (containsNul(req.body) || (search !== '' && containsNul([...new URLSearchParams(search)]))) {
     Object.assign(logDetails(res), { reason: 'NUL character', errors: ['BAD_USER_INPUT'] });
     sendJson(res, 400, { errors: [{ message: 'Input must not contain NUL characters', extensions: { code: 'BAD_USER_INPUT' } }] });
     return;
@@ -305,7 +305,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     runMiddlewares(edge, req, res, (error) => {
       if (error !== undefined) return refuseRequest(error, res, deps);
       // GraphQL's POSTs, nearly all the traffic, go straight to Apollo: no Express router, request or response helpers.
-      if (req.method === 'POST' && pathOf(req.url) === '/graphql') return runMiddlewares(graphql, req, res, (failed) => refuseRequest(failed ?? new Error('GraphQL handler passed the request on'), res, deps));
+      if (isGraphqlPost(req)) return runMiddlewares(graphql, req, res, (failed) => refuseRequest(failed ?? new Error('GraphQL handler passed the request on'), res, deps));
       app(req, res);
     });
   });

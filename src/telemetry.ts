@@ -10,6 +10,8 @@
  */
 import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { Span } from '@opentelemetry/api';
+// Types and pure functions only: nothing instrumented is loaded before the SDK starts.
+import { isGraphqlPost, pathOf } from './http/edge';
 
 type Env = Record<string, string | undefined>;
 
@@ -64,14 +66,14 @@ export function startTelemetry(env: Env = process.env): boolean {
     ...(set(env, 'OTEL_TRACES_SAMPLER') ? {} : { sampler: requestsOnly }),
     instrumentations: [
       new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has((req.url ?? '').split('?')[0]!),
+        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has(pathOf(req.url)),
         // A GET query's text and variables travel in the query string: never recorded (like the request log).
         startIncomingSpanHook: (req) => ((req.url ?? '').includes('?') ? { 'url.query': '[redacted]' } : {}),
         // GraphQL's POSTs skip Express (src/http/edge.ts), whose instrumentation gives the other
         // routes their name and http.route: named here, as Express named them.
         requestHook: (span: Span, request) => {
-          const url = (request as { url?: unknown }).url;
-          if (typeof url === 'string' && request.method === 'POST' && url.split('?')[0] === '/graphql') {
+          // An incoming request has a url (an outgoing one, a path).
+          if ('url' in request && isGraphqlPost(request)) {
             span.updateName('POST /graphql');
             span.setAttribute('http.route', '/graphql');
           }

@@ -41,3 +41,14 @@ export function pathOf(url: string | undefined): string {
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }
+
+/** The query string of a request URL, with its `?` ('' when it has none). */
+export function searchOf(url: string | undefined): string {
+  const q = url?.indexOf('?') ?? -1;
+  return q < 0 ? '' : url!.slice(q);
+}
+
+/** A GraphQL POST to /graphql: the request the edge hands to Apollo itself, without Express (and that tracing names itself). */
+export function isGraphqlPost(req: { method?: string; url?: string }): boolean {
+  return req.method === 'POST' && pathOf(req.url) === '/graphql';
+}

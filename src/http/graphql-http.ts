@@ -1,5 +1,5 @@
 import { type ApolloServer, type BaseContext, HeaderMap } from '@apollo/server';
-import type { EdgeRequest, EdgeResponse } from './edge';
+import { type EdgeRequest, type EdgeResponse, searchOf } from './edge';
 
 /**
  * Answers a GraphQL request (its body already parsed) with Apollo Server on Node's own request
@@ -12,10 +12,8 @@ export function graphqlHandler<C extends BaseContext>(apollo: ApolloServer<C>, c
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
     }
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
     const response = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: q < 0 ? '' : url.slice(q), body: req.body },
+      httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: searchOf(req.url), body: req.body },
       context: () => context(req, res),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
