@@ -27,11 +27,13 @@ const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * The statements that open a request's transaction carry their arguments inline (principal,
- * email: see Database.statementSender's beginWith): those literals are masked in the span.
+ * email: `BEGIN; EXECUTE name('…', '…')`, after `PREPARE name AS …;` the first time on a
+ * connection; see Database.statementSender's beginWith): those literals are masked in the span.
  * Every other statement has `$n` placeholders and no values in its text.
  */
+const OPENING = /(?:^|; )BEGIN; EXECUTE /;
 export function maskedStatement(text: string): string {
-  return /^BEGIN;/.test(text) ? text.replace(/E?'(?:[^'\\]|''|\\.)*'/g, "'?'") : text;
+  return OPENING.test(text) ? text.replace(/E?'(?:[^'\\]|''|\\.)*'/g, "'?'") : text;
 }
 
 const STATE = Symbol.for('tenant-service.telemetry');
@@ -89,7 +91,7 @@ export function startTelemetry(env: Env = process.env): boolean {
         requireParentSpan: true,
         enhancedDatabaseReporting: false,
         requestHook: (span: Span, { query }) => {
-          if (query.text && /^BEGIN;/.test(query.text)) span.setAttribute('db.query.text', maskedStatement(query.text));
+          if (query.text && OPENING.test(query.text)) span.setAttribute('db.query.text', maskedStatement(query.text));
         },
       }),
     ],

@@ -155,6 +155,9 @@ export interface StatementSender {
 /** Prepared statements whose plan went stale on a connection; re-prepared on their next use there. */
 const staleStatements = new WeakMap<PgClient, Set<string>>();
 
+/** Statements prepared in SQL (PREPARE, see beginWith) on each connection, by name. */
+const sqlPrepared = new WeakMap<PgClient, Set<string>>();
+
 const preparedNames = new Map<string, string>();
 /** A stable name per SQL text (the same text is the same prepared statement on every connection). */
 function preparedName(sql: string): string {
@@ -367,7 +370,8 @@ export class Database {
    * named prepared statement (one per distinct SQL text and connection), so PostgreSQL parses and
    * plans it once per connection instead of on every request — with row-level security planning
    * is a large share of a small query's cost; and BEGIN travels with the statement that opens the
-   * transaction, in one round trip (simple protocol, parameters as escaped literals). On PGlite
+   * transaction, in one round trip (simple protocol: `BEGIN; EXECUTE name(<arguments as escaped
+   * literals>)` of a statement prepared in SQL once per connection). On PGlite
    * every statement goes through TypeORM, one by one.
    */
   statementSender(runner: QueryRunner): StatementSender {
@@ -447,7 +451,15 @@ export class Database {
         return true;
       },
       beginWith: async (sql, params, ahead, follow) => {
-        const text = `BEGIN; ${sql.replace(/\$(\d+)/g, (_, n: string) => literal(params[Number(n) - 1]))}`;
+        // The statement is prepared in SQL (PREPARE) once per connection, in this same message the
+        // first time; each opening then only EXECUTEs it with its arguments as literals: parsed and
+        // planned once, and still one statement with BEGIN.
+        const name = `o${preparedName(sql)}`;
+        let known = sqlPrepared.get(client);
+        if (!known) sqlPrepared.set(client, (known = new Set()));
+        const prepare = known.has(name) ? '' : `PREPARE ${name} AS ${sql}; `;
+        known.add(name);
+        const text = `${prepare}BEGIN; EXECUTE ${name}(${params.map(literal).join(', ')})`;
         const open = () => {
           const opening = client.query({ text, types: statementTypes }) as unknown as Promise<Array<{ rows: unknown[] }>>;
           // Inside the same cork: the following statement leaves in the same write.
@@ -465,7 +477,14 @@ export class Database {
           if (ahead) await settled(ahead, corked(client, () => submit(ahead.sql, ahead.params)));
           opened = corked(client, open);
         }
-        const results = await opened;
+        let results: Array<{ rows: unknown[] }>;
+        try {
+          results = await opened;
+        } catch (error) {
+          // Not prepared after all (the PREPARE itself failed, then the EXECUTE): prepared again next time.
+          if (pgError(error)?.code === '26000') known.delete(name);
+          throw error;
+        }
         return results[results.length - 1]!.rows;
       },
     };

@@ -29,9 +29,27 @@ onPostgres('prepared statements (PostgreSQL only)', () => {
     const prepared = await TenantTransaction.run(db, systemPrincipal(org, 'test'), randomUUID(), async (tx) => {
       for (let i = 0; i < 3; i += 1) await tx.query(`SELECT * FROM workspaces WHERE organization_id = $1`, [org]);
       // No parameters: sent unprepared, and it sees this session's prepared statements.
-      return tx.query<{ statement: string }>(`SELECT statement FROM pg_prepared_statements WHERE name LIKE 'ts\\_%' ORDER BY statement`);
+      return tx.query<{ statement: string }>(`SELECT statement FROM pg_prepared_statements ORDER BY statement`);
     });
     expect(prepared.filter((p) => p.statement.includes('FROM workspaces WHERE organization_id = $1'))).toHaveLength(1);
+    // So is the statement that opened the transaction (in SQL, PREPARE: it travels as `BEGIN; EXECUTE name(…)`), not parsed and planned anew each time.
+    expect(prepared.filter((p) => p.statement.includes('app_open_session($1, $2::jsonb)'))).toHaveLength(1);
+  });
+
+  it('the opening prepared in SQL recovers when it is gone from a connection: at most one failed use', async () => {
+    await read();
+    await read();
+    // Dropped behind the sender's back (it never does so itself): the next EXECUTE finds nothing.
+    await db.withConnection(async (r) => {
+      const names = (await r.query(`SELECT name FROM pg_prepared_statements WHERE statement LIKE 'PREPARE %'`)) as Array<{ name: string }>;
+      expect(names.length).toBeGreaterThanOrEqual(1);
+      for (const { name } of names) await r.query(`DEALLOCATE ${name}`);
+    });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i += 1) outcomes.push(await read().then(() => 'ok', (error: { code?: string }) => String(error.code)));
+    expect(outcomes.filter((o) => o !== 'ok').every((o) => o === '26000')).toBe(true);
+    expect(outcomes.filter((o) => o === '26000').length).toBeLessThanOrEqual(1);
+    expect(outcomes.slice(-2)).toEqual(['ok', 'ok']);
   });
 
   it('recover when another instance changes a table under them: at most one failed use per connection', async () => {
