@@ -5,7 +5,7 @@ import { keysetAfter } from '../../common/pagination';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
-import { ENVIRONMENT_LIST_COLUMNS, environmentsAlong, WORKSPACE_REF, type EnvironmentColumns, type EnvironmentPrimer, type WorkspaceRef } from '../environment/environment.loaders';
+import { environmentsAlong, WORKSPACE_REF, type EnvironmentColumns, type EnvironmentPrimer, type WorkspaceRef } from '../environment/environment.loaders';
 import { Workspace, WorkspaceRole } from './workspace.entity';
 
 /**
@@ -82,8 +82,8 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
         // in scope), which for the pages of 50 organizations (300 workspaces) is more than the hashed
         // statement of their own a round trip later (Q3: +2.3 ms of PostgreSQL CPU per request).
         const withEnvironments = organizationIds.length === 1 ? environments : null;
-        const along = withEnvironments ? `, ${environmentsAlong(ENVIRONMENT_LIST_COLUMNS[withEnvironments], 'ranked')}` : '';
-        const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null; environments_along?: Array<Record<string, unknown>> }>(
+        const along = withEnvironments ? `, ${environmentsAlong(ds, withEnvironments, 'ranked')}` : '';
+        const rows = await query<Record<string, unknown> & { viewer_role: WorkspaceRole | null; environments_along?: unknown }>(
           `SELECT ${columns === '*' ? 'ranked.*' : `${columns}, viewer_role`}${along} FROM ${owner.sql} CROSS JOIN LATERAL (
              SELECT w.*, vg.role AS viewer_role
              FROM workspaces w ${viewerGrant(6)}
@@ -97,7 +97,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
           // The viewer's grant came with the page: the permission rules of its fields need no statement of their own.
           const ref = { organizationId: w.organizationId, workspaceId: w.id };
           viewerWorkspaceRole.prime(ref, row.viewer_role ?? null);
-          if (withEnvironments && row.environments_along) primeEnvironments(withEnvironments, ref, row.environments_along);
+          if (withEnvironments) primeEnvironments(withEnvironments, ref, row.environments_along);
           return w;
         });
       },

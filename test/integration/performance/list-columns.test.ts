@@ -159,3 +159,24 @@ describe('workspaces: lean and full pages give the same fields', () => {
     expect(lean.totalCount).toBe(1);
   });
 });
+
+describe('environments: a packed list gives what a read by id gives (src/database/hydrate.ts, PackedRows)', () => {
+  it('every field, for a name JSON and array syntax must escape, from the list loader and from a page that brings them along', async () => {
+    // Quotes, backslashes, commas, braces, a tab and characters beyond ASCII: what the text array and its JSON carry escaped.
+    const name = 'Q "uote", back\\slash {x}\tsüß 日本 ✓';
+    const created = ok(
+      await app.gql(
+        `mutation($w: ID!, $n: String!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: STAGE, resources: { cpu: 0.125, ramMb: 3072, diskGb: 7 } }) { id } }`,
+        { w: restricted, n: name },
+        { as: owner },
+      ),
+    ).createEnvironment.id as string;
+    const byId = ok(await app.gql(`query($id: ID!) { environment(id: $id) { ${FULL_ENV} } }`, { id: created }, { as: owner })).environment;
+    expect([byId.name, byId.hasCloudCredentials, byId.executionBackend, byId.destroyedAt, byId.resources]).toEqual([name, false, null, null, { cpu: 0.125, ramMb: 3072, diskGb: 7 }]);
+    // The list loader (a workspace's environments) and the look-ahead of one organization's page of workspaces.
+    const listed = ok(await app.gql(`query($w: ID!) { workspace(id: $w) { environments { ${FULL_ENV} } } }`, { w: restricted }, { as: owner })).workspace.environments;
+    const along = ok(await app.gql(`query($o: ID!) { organization(id: $o) { workspaces(first: 10) { nodes { id environments { ${FULL_ENV} } } } } }`, { o: org.id }, { as: owner }))
+      .organization.workspaces.nodes.find((w: { id: string }) => w.id === restricted).environments;
+    for (const list of [listed, along]) expect(list.find((e: { id: string }) => e.id === created)).toEqual(byId);
+  });
+});
