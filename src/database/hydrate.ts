@@ -41,32 +41,51 @@ function buildHydrator<T extends ObjectLiteral>(dataSource: DataSource, target: 
 /** The pg type of a column's text output, for the column types of entities read packed (packedRows). */
 const TYPE_OIDS: Readonly<Record<string, number>> = { uuid: 2950, text: 25, boolean: 16, integer: 23, int: 23, bigint: 20, numeric: 1700, timestamptz: 1184, bytea: 17, jsonb: 3802 };
 
-/** A column of a packed list: an entity's column by its database name, or an expression with its name and type. */
-export type PackedColumn = string | { sql: string; name: string; type: keyof typeof TYPE_OIDS };
+/** A column of a packed list: an entity's column by its database name, or an expression with its name, type and the property it sets. */
+export type PackedColumn = string | { sql: string; name: string; type: keyof typeof TYPE_OIDS; property: string };
 
 /**
  * A list's rows as one JSON value, an array of text arrays: `json_agg(ARRAY[c1::text, c2::text, …]
  * ORDER BY …)` (`array`, over `alias`), instead of one protocol row per item, each field of which
  * pg decodes on its own — for hundreds of rows (Q3: 750 environments), about half of Node's
  * decoding and garbage for a little more of PostgreSQL's time. Each text is the column's text
- * output, exactly what the wire carries for it, so `rows` parses it with the same type parser (by
- * the column's type) into the same row object that `query` returns: the row hydrators apply as
- * they are. An array's elements are not composite, so PostgreSQL looks up its output function
- * once per row, not once per column (`json_agg` of rows, `row_to_json`, cost it a lookup per field).
+ * output, exactly what the wire carries for it, so `entities` parses it with the same type parser
+ * (by the column's type) and hands it to the same transformer as `hydrator` does with a row's
+ * field: the same entity, built without a row object in between. An array's elements are not
+ * composite, so PostgreSQL looks up its output function once per row, not once per column
+ * (`json_agg` of rows, `row_to_json`, cost it a lookup per field).
  */
-export class PackedRows {
-  private readonly columns: ReadonlyArray<{ sql: string; name: string; parse: ((text: string) => unknown) | null }>;
+export class PackedRows<T extends ObjectLiteral> {
+  private readonly columns: ReadonlyArray<{
+    sql: string;
+    name: string;
+    property: string;
+    parse: ((text: string) => unknown) | null;
+    from: ((value: unknown) => unknown) | null;
+    isDate: boolean;
+  }>;
+  private readonly create: () => T;
 
-  constructor(dataSource: DataSource, target: EntityTarget<ObjectLiteral>, columns: readonly PackedColumn[]) {
+  constructor(dataSource: DataSource, target: EntityTarget<T>, columns: readonly PackedColumn[]) {
     const metadata = dataSource.getMetadata(target);
+    this.create = () => metadata.create() as T;
     this.columns = columns.map((column) => {
-      const { sql, name, type } =
-        typeof column === 'string' ? { sql: column, name: column, type: metadata.columns.find((c) => c.databaseName === column)?.type } : column;
+      const meta = typeof column === 'string' ? metadata.columns.find((c) => c.databaseName === column) : undefined;
+      const { sql, name, type, property } =
+        typeof column === 'string' ? { sql: column, name: column, type: meta?.type, property: meta?.propertyName ?? column } : column;
       const oid = typeof type === 'string' ? TYPE_OIDS[type] : undefined;
       if (oid === undefined) throw new Error(`PackedRows: no text parser for ${metadata.name}.${name} (${String(type)})`);
       const parser = statementTypes.getTypeParser(oid, 'text') as (text: string) => unknown;
-      // Types pg leaves as text (uuid, text, numeric): no call.
-      return { sql, name, parse: oid === 2950 || oid === 25 ? null : parser };
+      const transformer = meta?.transformer && !Array.isArray(meta.transformer) ? meta.transformer : undefined;
+      return {
+        sql,
+        name,
+        property,
+        // Types pg leaves as text (uuid, text): no call.
+        parse: oid === 2950 || oid === 25 ? null : parser,
+        from: transformer ? (value: unknown) => transformer.from(value) as unknown : null,
+        isDate: meta?.type === 'timestamptz',
+      };
     });
   }
 
@@ -76,19 +95,21 @@ export class PackedRows {
     return `ARRAY[${this.columns.map((c) => (c.sql === c.name ? `${prefix}${c.sql}::text` : `(${c.sql})::text`)).join(', ')}]`;
   }
 
-  /** The packed value (null when the aggregate had no rows) as row objects keyed by column name. */
-  rows(packed: unknown): Array<Record<string, unknown>> {
+  /** The packed value (null when the aggregate had no rows) as entities, each as `hydrator` builds it from the same row. */
+  entities(packed: unknown): T[] {
     if (packed === null || packed === undefined) return [];
     if (!Array.isArray(packed)) throw new TypeError('PackedRows: a packed list is a JSON array');
     const columns = this.columns;
     return packed.map((values: ReadonlyArray<string | null>) => {
-      const row: Record<string, unknown> = {};
+      const entity = this.create() as Record<string, unknown>;
       for (let i = 0; i < columns.length; i++) {
-        const { name, parse } = columns[i]!;
+        const { property, parse, from, isDate } = columns[i]!;
         const text = values[i];
-        row[name] = text === null || text === undefined ? null : parse ? parse(text) : text;
+        let value = text === null || text === undefined ? null : parse ? parse(text) : text;
+        if (isDate && value !== null && !(value instanceof Date)) value = new Date(value as string);
+        entity[property] = from ? from(value) : value;
       }
-      return row;
+      return entity as T;
     });
   }
 }

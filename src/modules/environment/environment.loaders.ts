@@ -22,7 +22,7 @@ const FULL_COLUMNS: readonly PackedColumn[] = [
   'created_at',
   'updated_at',
   'destroyed_at',
-  { sql: 'cloud_credentials IS NOT NULL', name: 'has_cloud_credentials', type: 'boolean' },
+  { sql: 'cloud_credentials IS NOT NULL', name: 'has_cloud_credentials', type: 'boolean', property: 'hasCloudCredentials' },
 ];
 
 /** What lists of environments read: the lean columns serve these fields (and the list's own filters on tier and isActive). */
@@ -33,7 +33,7 @@ export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
 );
 
 /** Lists of environments travel packed (PackedRows), with the lean or the full columns. */
-function packedEnvironments(ds: DataSource): Record<EnvironmentColumns, PackedRows> {
+function packedEnvironments(ds: DataSource): Record<EnvironmentColumns, PackedRows<Environment>> {
   return { lean: new PackedRows(ds, Environment, LEAN_COLUMNS), full: new PackedRows(ds, Environment, FULL_COLUMNS) };
 }
 
@@ -68,10 +68,9 @@ export function environmentPrimer(
   ds: DataSource,
   loaders: Record<'environmentsByWorkspace' | 'leanEnvironmentsByWorkspace', DataLoader<WorkspaceRef, Environment[], unknown>>,
 ): EnvironmentPrimer {
-  const toEnvironment = environmentHydrator(ds);
   const packed = packedEnvironments(ds);
   return (columns, workspace, along) => {
-    const environments = packed[columns].rows(along).map(toEnvironment);
+    const environments = packed[columns].entities(along);
     // Whole rows serve a lean list as well (they hold every lean column): both are primed.
     if (columns === 'full') loaders.environmentsByWorkspace.prime(workspace, environments);
     loaders.leanEnvironmentsByWorkspace.prime(workspace, environments);
@@ -104,7 +103,7 @@ export function environmentLoaders(query: SqlQuery, ds: DataSource) {
            FROM environments JOIN unnest($2::uuid[]) AS wanted (workspace_id) USING (workspace_id) WHERE ${owners.sql}`,
           [owners.param, [...new Set(refs.map((r) => r.workspaceId))]],
         );
-        return packed[columns].rows(row?.environments).map(toEnvironment);
+        return packed[columns].entities(row?.environments);
       },
       // An environment is its own ref (it has both ids): no object per row.
       (e) => e,
