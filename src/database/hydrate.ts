@@ -89,10 +89,17 @@ export class PackedRows<T extends ObjectLiteral> {
     });
   }
 
-  /** The columns of one row of `alias` (a table or subquery alias; '' for unqualified) as a text array. */
+  private readonly arrays = new Map<string, string>();
+
+  /** The columns of one row of `alias` (a table or subquery alias; '' for unqualified) as a text array (built once per alias). */
   array(alias = ''): string {
-    const prefix = alias ? `${alias}.` : '';
-    return `ARRAY[${this.columns.map((c) => (c.sql === c.name ? `${prefix}${c.sql}::text` : `(${c.sql})::text`)).join(', ')}]`;
+    let sql = this.arrays.get(alias);
+    if (sql === undefined) {
+      const prefix = alias ? `${alias}.` : '';
+      sql = `ARRAY[${this.columns.map((c) => (c.sql === c.name ? `${prefix}${c.sql}::text` : `(${c.sql})::text`)).join(', ')}]`;
+      this.arrays.set(alias, sql);
+    }
+    return sql;
   }
 
   /** The packed value (null when the aggregate had no rows) as entities, each as `hydrator` builds it from the same row. */

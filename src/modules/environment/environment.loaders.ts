@@ -6,12 +6,8 @@ import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Environment } from './environment.entity';
 
-/** What the API shows of an environment: everything but the credentials' ciphertext, of which only its presence. */
-export const ENVIRONMENT_COLUMNS = `organization_id, id, workspace_id, name, slug, tier, deployment_host, execution_backend, is_active,
-  cpu, ram_mb, disk_gb, created_by, created_at, updated_at, destroyed_at, cloud_credentials IS NOT NULL AS has_cloud_credentials`;
-
 const LEAN_COLUMNS: readonly PackedColumn[] = ['organization_id', 'id', 'workspace_id', 'name', 'slug', 'tier', 'deployment_host', 'is_active'];
-/** ENVIRONMENT_COLUMNS, one by one. */
+/** What the API shows of an environment: everything but the credentials' ciphertext, of which only its presence. */
 const FULL_COLUMNS: readonly PackedColumn[] = [
   ...LEAN_COLUMNS,
   'execution_backend',
@@ -25,6 +21,9 @@ const FULL_COLUMNS: readonly PackedColumn[] = [
   { sql: 'cloud_credentials IS NOT NULL', name: 'has_cloud_credentials', type: 'boolean', property: 'hasCloudCredentials' },
 ];
 
+/** FULL_COLUMNS as a select list (for a read by id, FOR UPDATE or RETURNING). */
+export const ENVIRONMENT_COLUMNS = FULL_COLUMNS.map((c) => (typeof c === 'string' ? c : `${c.sql} AS ${c.name}`)).join(', ');
+
 /** What lists of environments read: the lean columns serve these fields (and the list's own filters on tier and isActive). */
 export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
   LEAN_COLUMNS.join(', '),
@@ -32,9 +31,12 @@ export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
   ['id', 'name', 'slug', 'tier', 'deploymentHost', 'isActive', 'workspace', 'organization'],
 );
 
-/** Lists of environments travel packed (PackedRows), with the lean or the full columns. */
+const packedByDataSource = new WeakMap<DataSource, Record<EnvironmentColumns, PackedRows<Environment>>>();
+/** Lists of environments travel packed (PackedRows), with the lean or the full columns; built once per data source (loaders ask on every request). */
 function packedEnvironments(ds: DataSource): Record<EnvironmentColumns, PackedRows<Environment>> {
-  return { lean: new PackedRows(ds, Environment, LEAN_COLUMNS), full: new PackedRows(ds, Environment, FULL_COLUMNS) };
+  let packed = packedByDataSource.get(ds);
+  if (!packed) packedByDataSource.set(ds, (packed = { lean: new PackedRows(ds, Environment, LEAN_COLUMNS), full: new PackedRows(ds, Environment, FULL_COLUMNS) }));
+  return packed;
 }
 
 /** Rows selected with ENVIRONMENT_COLUMNS (or RETURNING them) into entities. */
