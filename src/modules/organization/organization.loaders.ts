@@ -18,6 +18,21 @@ export interface RefusalTest {
   defaultTimeoutMinutes: number;
 }
 
+/** An organization's owner: its membership's user id (OWNER_ALONG adds the user's row, primed into the user loader). */
+export interface OwnerRow {
+  organization_id: string;
+  user_id: string;
+}
+
+/**
+ * The owner of organization `o` and the owner's user (`user_row`, userJson; null when row-level
+ * security hides it), as one JSON value: what ownerIdByOrganization reads, brought along with the
+ * organization. Every organization has exactly one owner (memberships_one_owner).
+ */
+const OWNER_ALONG = `(SELECT jsonb_build_object('organization_id', m.organization_id, 'user_id', m.user_id,
+    'user_row', (SELECT ${userJson('u')} FROM users u WHERE u.id = m.user_id))
+  FROM memberships m WHERE m.organization_id = o.id AND m.role_key = 'owner') AS owner_along`;
+
 /** Per-request loaders of organizations and their aggregates; every query runs under row-level security. */
 export function organizationLoaders(
   query: SqlQuery,
@@ -29,15 +44,52 @@ export function organizationLoaders(
   const primeUser = userPrimer(ds, userById);
   const toOrganization = hydrator(ds, Organization);
   const toRole = hydrator(ds, Role);
-  const organizationById = keyedLoader<string, Organization>(
+  /** The owner of each organization, its user read along (and primed). */
+  const ownerIdByOrganization = keyedLoader<string, OwnerRow>(
     async (ids) => {
-      const k = oneOf('id', 1, ids);
-      return (await query(`SELECT * FROM organizations WHERE ${k.sql}`, [k.param])).map(toOrganization);
+      const k = oneOf('m.organization_id', 1, ids);
+      const rows = await query<OwnerRow & { user_row: unknown }>(
+        `SELECT m.organization_id, m.user_id, (SELECT ${userJson('u')} FROM users u WHERE u.id = m.user_id) AS user_row
+         FROM memberships m WHERE ${k.sql} AND m.role_key = 'owner'`,
+        [k.param],
+      );
+      for (const row of rows) primeUser(row);
+      return rows;
     },
-    (o) => o.id,
+    (r) => r.organization_id,
   );
+  /**
+   * Organizations by id or by slug (slugs are lowercase, a CHECK constraint: the lookup is a plain
+   * index condition applied before the policy), primed into organizationById; `withOwner`: each with its owner and
+   * the owner's user read along (OWNER_ALONG) and primed, for a selection that asks for the owner —
+   * one statement instead of two.
+   */
+  const organizationsBy = (column: 'id' | 'slug', withOwner: boolean) =>
+    keyedLoader<string, Organization>(
+      async (keys) => {
+        const k = column === 'id' ? oneOf('o.id', 1, keys) : oneOf('o.slug', 1, keys.map((s) => s.toLowerCase()), 'text');
+        const rows = await query<Record<string, unknown> & { owner_along?: unknown }>(
+          `SELECT o.*${withOwner ? `, ${OWNER_ALONG}` : ''} FROM organizations o WHERE ${k.sql}`,
+          [k.param],
+        );
+        return rows.map((row) => {
+          const organization = toOrganization(row);
+          organizationById.prime(organization.id, organization);
+          if (withOwner) {
+            const owner = (row.owner_along ?? null) as (OwnerRow & { user_row: unknown }) | null;
+            if (owner) primeUser(owner);
+            ownerIdByOrganization.clear(organization.id).prime(organization.id, owner && { organization_id: owner.organization_id, user_id: owner.user_id });
+          }
+          return organization;
+        });
+      },
+      column === 'id' ? (o) => o.id : (o) => o.slug,
+      column === 'id' ? undefined : (slug) => slug.toLowerCase(),
+    );
+  const organizationById = organizationsBy('id', false);
   return {
     organizationById,
+    organizationWithOwnerById: organizationsBy('id', true),
     /**
      * The organizations of the scope whose security settings could refuse this request's principal
      * (SPEC §2): MFA required of a token without it, a session timeout the token's age could
@@ -60,17 +112,8 @@ export function organizationLoaders(
       );
       return new Set(rows.map((r) => r.id));
     }),
-    /** Slugs are lowercase (a CHECK constraint), so the lookup is a plain index condition applied before the policy. */
-    organizationBySlug: keyedLoader<string, Organization>(
-      async (slugs) => {
-        const k = oneOf('slug', 1, slugs.map((s) => s.toLowerCase()), 'text');
-        const rows = (await query(`SELECT * FROM organizations WHERE ${k.sql}`, [k.param])).map(toOrganization);
-        for (const o of rows) organizationById.prime(o.id, o);
-        return rows;
-      },
-      (o) => o.slug,
-      (slug) => slug.toLowerCase(),
-    ),
+    organizationBySlug: organizationsBy('slug', false),
+    organizationWithOwnerBySlug: organizationsBy('slug', true),
     memberCount: countLoader((ids) => {
       const k = oneOf('organization_id', 1, ids);
       return query(`SELECT organization_id AS key, count(*) FROM memberships WHERE ${k.sql} GROUP BY organization_id`, [k.param]);
@@ -83,20 +126,7 @@ export function organizationLoaders(
       const k = oneOf('organization_id', 1, ids);
       return query(`SELECT organization_id AS key, count(*) FROM environments WHERE ${k.sql} AND is_active GROUP BY organization_id`, [k.param]);
     }),
-    /** The owner of each organization, its user read along (and primed). */
-    ownerIdByOrganization: keyedLoader<string, { organization_id: string; user_id: string }>(
-      async (ids) => {
-        const k = oneOf('m.organization_id', 1, ids);
-        const rows = await query<{ organization_id: string; user_id: string; user_row: unknown }>(
-          `SELECT m.organization_id, m.user_id, (SELECT ${userJson('u')} FROM users u WHERE u.id = m.user_id) AS user_row
-           FROM memberships m WHERE ${k.sql} AND m.role_key = 'owner'`,
-          [k.param],
-        );
-        for (const row of rows) primeUser(row);
-        return rows;
-      },
-      (r) => r.organization_id,
-    ),
+    ownerIdByOrganization,
     rolesByOrganization: groupedLoader<string, Role>(
       async (ids) => {
         const k = oneOf('organization_id', 1, ids);

@@ -1,5 +1,8 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { NotFoundError } from '../../common/errors';
+import { isUuid } from '../../common/validation';
+import { selectedFields } from '../../database/projection';
 import { OrganizationConnection } from '../../common/connections';
 import type { ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
@@ -13,6 +16,18 @@ import { DeletionImpact } from './organization-deletion.impact';
 import { organizationStatus } from '../billing/subscription.resolver';
 import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySettings } from './organization.types';
 
+/**
+ * Whether an organization's selection asks for its owner: it is then read along with the
+ * organization (organizationWithOwnerBySlug/ById). Decided once per selection (graphql-js hands
+ * every execution of a document the same field nodes).
+ */
+function ownerAsked(info: GraphQLResolveInfo): boolean {
+  let asked = ownerAskedBy.get(info.fieldNodes);
+  if (asked === undefined) ownerAskedBy.set(info.fieldNodes, (asked = selectedFields(info).has('owner')));
+  return asked;
+}
+const ownerAskedBy = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
+
 @Resolver(() => Organization)
 export class OrganizationResolver {
   @Query(() => Organization, { nullable: true })
@@ -20,10 +35,15 @@ export class OrganizationResolver {
     @Ctx() ctx: RequestContext,
     @Arg('id', () => ID, { nullable: true }) id?: string | null,
     @Arg('slug', () => String, { nullable: true }) slug?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<Organization> {
     await ctx.access.requirePrincipal();
+    const withOwner = info !== undefined && ownerAsked(info);
     let targetId: string | null | undefined = id;
-    if (!targetId && slug) targetId = (await ctx.loaders.organizationBySlug.load(slug))?.id;
+    if (!targetId && slug) targetId = (await (withOwner ? ctx.loaders.organizationWithOwnerBySlug : ctx.loaders.organizationBySlug).load(slug))?.id;
+    // By id, the organization and its owner are read together (primed) once the viewer is known to
+    // belong to it; access.organization below decides as always, from the primed organization.
+    else if (targetId && withOwner && isUuid(targetId) && (await ctx.access.roleIn(targetId))) await ctx.loaders.organizationWithOwnerById.load(targetId);
     if (!targetId) throw new NotFoundError('Organization');
     const organization = await ctx.access.organization(targetId);
     if (id && slug && organization.slug !== slug.toLowerCase()) throw new NotFoundError('Organization');

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { codes, type GqlResult, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
-import { createOrganization, uniqueEmail } from '../../helpers/factories';
+import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 import { socketWritesDuring } from '../../helpers/socket-writes';
 
 /**
@@ -87,6 +87,52 @@ it('an operation that needs nothing of the database opens no transaction for a u
   const result = await app.gql(`{ permissionCatalog { code } }`, {}, { as: viewer });
   expect(ok(result).permissionCatalog.length).toBeGreaterThan(10);
   expect(result.headers.get('x-sql-statements')).toBe('0');
+});
+
+describe('an organization asked for with its owner brings the owner along', () => {
+  const BY = (fields: string) => `query($id: ID, $s: String) { organization(id: $id, slug: $s) { id ${fields} } }`;
+  const founder = uniqueEmail('founder');
+  const member = uniqueEmail('member');
+  const stranger = uniqueEmail('stranger');
+  let org: Awaited<ReturnType<typeof createOrganization>>;
+  let others: Awaited<ReturnType<typeof createOrganization>>;
+
+  beforeAll(async () => {
+    org = await createOrganization(app, founder);
+    await addMember(app, org.id, member, 'member');
+    others = await createOrganization(app, stranger);
+  });
+
+  it('by slug and by id, for its owner and for a member: the owner’s user, as Organization.owner reads it on its own', async () => {
+    // Read on its own: a list of organizations asks the owner loader (a statement of its own).
+    const listed = ok(await app.gql<{ organizations: { nodes: Array<{ id: string; owner: Record<string, unknown> }> } }>(
+      `{ organizations(first: 50) { nodes { id owner { id email name } } } }`, {}, { as: member },
+    )).organizations.nodes.find((o) => o.id === org.id)!.owner;
+    expect(listed.email).toBe(founder);
+    for (const as of [founder, member]) {
+      for (const vars of [{ s: org.slug }, { id: org.id }, { id: org.id, s: org.slug }]) {
+        expect(ok(await app.gql(BY('owner { id email name }'), vars, { as })).organization).toEqual({ id: org.id, owner: listed });
+      }
+    }
+  });
+
+  it('at no statement of its own, by slug and by id', async () => {
+    for (const vars of [{ s: org.slug }, { id: org.id }]) {
+      const without = await app.gql(BY('name'), vars, { as: member });
+      const withOwner = await app.gql(BY('name owner { email } again: owner { name }'), vars, { as: member });
+      expect(ok(withOwner).organization.owner.email).toBe(founder);
+      expect(withOwner.headers.get('x-sql-statements')).toBe(without.headers.get('x-sql-statements'));
+    }
+  });
+
+  it('another tenant’s organization stays NOT_FOUND, by slug and by id, and shows nothing of its owner', async () => {
+    for (const vars of [{ s: others.slug }, { id: others.id }]) {
+      const result = await app.gql(BY('owner { email }'), vars, { as: member });
+      expect(codes(result)).toEqual(['NOT_FOUND']);
+      expect(result.data).toEqual({ organization: null });
+      expect(JSON.stringify({ data: result.data, errors: result.errors })).not.toContain(stranger);
+    }
+  });
 });
 
 describe('one organization’s workspaces bring their environments along', () => {
