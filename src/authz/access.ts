@@ -25,6 +25,8 @@ import { IP_ALLOWLIST_FEATURE, securityViolation } from './security-settings';
 import { isPermission, MACHINE_ONLY_PERMISSIONS, type Permission, SEES_RESTRICTED_WORKSPACES, systemPermissions, WORKSPACE_ROLE_PERMISSIONS } from './permissions';
 
 const NONE: ReadonlySet<Permission> = new Set();
+/** Every permission a workspace grant can give (WORKSPACE_ROLE_PERMISSIONS, all roles). */
+const GRANTABLE: readonly Permission[] = [...new Set(Object.values(WORKSPACE_ROLE_PERMISSIONS).flat())];
 
 /** Who is asking, from where, and whether a mutation is running (its security check waits for its input checks, in ctx.mutate). */
 export interface SecurityCaller {
@@ -323,8 +325,10 @@ export class Access {
     const role = await this.roleIn(workspace.organizationId);
     if (!role) return NONE;
     const organizationRoleApplies = workspace.visibility === 'ORGANIZATION' || SEES_RESTRICTED_WORKSPACES.includes(role);
-    const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load({ organizationId: workspace.organizationId, workspaceId: workspace.id });
     const orgPermissions = organizationRoleApplies ? await this.orgPermissions(workspace.organizationId) : NONE;
+    // A grant adds nothing to an organization role that holds all a grant could give (owner, admin): not read.
+    if (organizationRoleApplies && GRANTABLE.every((p) => orgPermissions.has(p))) return orgPermissions;
+    const grant: WorkspaceRole | null = await this.loaders.viewerWorkspaceRole.load({ organizationId: workspace.organizationId, workspaceId: workspace.id });
     if (!grant) return orgPermissions;
     const result = new Set<Permission>(orgPermissions);
     for (const p of WORKSPACE_ROLE_PERMISSIONS[grant]) result.add(p);

@@ -244,6 +244,27 @@ describe('workspace permissions and RESTRICTED visibility', () => {
     expect(changes.map((e) => e.metadata?.role).sort()).toEqual(['WORKSPACE_ADMIN', 'WORKSPACE_VIEWER', null].sort());
   });
 
+  it('an owner or admin keeps all of their role’s permissions in a workspace where they also hold a narrower grant, in a page as by id', async () => {
+    const ws = ok(await createWs(owner, org.id, { name: 'Narrow Grants', visibility: 'RESTRICTED' })).createWorkspace;
+    const everything = ['environment.create', 'environment.destroy', 'environment.update', 'workspace.members.manage', 'workspace.update', 'workspace.view'];
+    const PAGE = `query($id: ID!) { organization(id: $id) { workspaces(first: 100) { nodes { id viewerPermissions } } } }`;
+    const seen = async (who: string) => ({
+      inPage: ok(await app.gql(PAGE, { id: org.id }, { as: who })).organization.workspaces.nodes.find((n: { id: string }) => n.id === ws.id).viewerPermissions as string[],
+      byId: ok(await app.gql(GET, { id: ws.id }, { as: who })).workspace.viewerPermissions as string[],
+    });
+    for (const who of [owner, admin]) {
+      const before = await seen(who);
+      expect(before.inPage).toEqual(expect.arrayContaining(everything));
+      expect(before.byId).toEqual(before.inPage);
+      const userId = ok(await app.gql(`{ me { user { id } } }`, {}, { as: who })).me.user.id;
+      ok(await app.gql(SET_ROLE, { ws: ws.id, user: userId, role: 'WORKSPACE_VIEWER' }, { as: owner }));
+      expect(await seen(who)).toEqual(before);
+    }
+    // A plain member's grant still decides: seen with exactly the grant's permissions, in the page too.
+    ok(await app.gql(SET_ROLE, { ws: ws.id, user: memberId, role: 'WORKSPACE_MEMBER' }, { as: owner }));
+    expect(await seen(member)).toEqual({ inPage: ['environment.create', 'environment.update', 'workspace.view'], byId: ['environment.create', 'environment.update', 'workspace.view'] });
+  });
+
   it('answers a grant to a user who is not a member (or no user) with NOT_FOUND, granting nothing', async () => {
     const outsider = uniqueEmail('ws-outsider');
     const outsiderId = ok(await app.gql(`{ me { user { id } } }`, {}, { as: outsider })).me.user.id;
