@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import { countLoader, groupedLoader, keyedLoader, oneOf, scopeLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
+import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import { Role } from '../membership/role.entity';
 import type { User } from '../user/user.entity';
@@ -17,6 +18,29 @@ export interface RefusalTest {
   ageSeconds: number | null;
   defaultTimeoutMinutes: number;
 }
+
+/**
+ * What lists of organizations read: the lean columns serve these fields (their own columns, and
+ * fields whose resolvers and rules read only the organization's id). Anything else a selection
+ * names (settings, security, subscription…) reads every column.
+ */
+export const ORGANIZATION_LIST_COLUMNS = new ListColumns('id, name, slug, status, created_at', '*', [
+  'id',
+  'name',
+  'slug',
+  'status',
+  'createdAt',
+  'members',
+  'owner',
+  'memberCount',
+  'workspaceCount',
+  'environmentCount',
+  'roles',
+  'viewerRole',
+  'viewerPermissions',
+  'workspaces',
+  'workspace',
+]);
 
 /** An organization's owner: its membership's user id (OWNER_ALONG adds the user's row, primed into the user loader). */
 export interface OwnerRow {

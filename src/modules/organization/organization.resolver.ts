@@ -9,6 +9,7 @@ import type { RequestContext } from '../../context';
 import { Role } from '../membership/role.entity';
 import { User } from '../user/user.entity';
 import { Organization } from './organization.entity';
+import { ORGANIZATION_LIST_COLUMNS } from './organization.loaders';
 import { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { OrganizationService } from './organization.service';
 import { OrganizationDeletionService } from './organization-deletion.service';
@@ -55,8 +56,9 @@ export class OrganizationResolver {
     @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Organization>> {
-    return new OrganizationService(ctx).listVisible(first, after);
+    return new OrganizationService(ctx).listVisible(first, after, info !== undefined && ORGANIZATION_LIST_COLUMNS.serves(info, ['nodes'], ['edges', 'node']));
   }
 
   @Mutation(() => Organization)

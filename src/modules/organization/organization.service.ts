@@ -9,6 +9,7 @@ import { oneOf } from '../../database/loader-helpers';
 import type { RequestContext } from '../../context';
 import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Organization } from './organization.entity';
+import { ORGANIZATION_LIST_COLUMNS } from './organization.loaders';
 import type { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
 import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
 import { insertInitialSubscription } from '../billing/subscription.rows';
@@ -47,8 +48,12 @@ export class OrganizationService {
     this.toOrganization = hydrator(ctx.app.db.dataSource, Organization);
   }
 
-  /** The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id). */
-  async listVisible(first: number | null | undefined, after: string | null | undefined): Promise<ConnectionShape<Organization>> {
+  /**
+   * The organizations the viewer may see, oldest first, keyset-paginated on (created_at, id).
+   * `lean`: only ORGANIZATION_LIST_COLUMNS.lean, for a selection they serve (ListColumns.serves);
+   * such entities lack the other columns, so they are not primed for anything else to read.
+   */
+  async listVisible(first: number | null | undefined, after: string | null | undefined, lean = false): Promise<ConnectionShape<Organization>> {
     const page = keysetPage(first, after);
     await this.ctx.access.requirePrincipal();
     const roles = await this.ctx.access.viewableOrganizations();
@@ -58,11 +63,11 @@ export class OrganizationService {
     const among = oneOf('id', 1, ids);
     const visible = `${among.sql} AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
     const rows = await this.ctx.tx.query(
-      `SELECT * FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
+      `SELECT ${lean ? ORGANIZATION_LIST_COLUMNS.lean : '*'} FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
       [among.param, owned, ...keysetParams(page), page.limit + 1],
     );
     const organizations = rows.map(this.toOrganization);
-    for (const o of organizations) this.ctx.loaders.organizationById.prime(o.id, o);
+    if (!lean) for (const o of organizations) this.ctx.loaders.organizationById.prime(o.id, o);
     return keysetConnection(organizations, page, (o) => [o.createdAt, o.id], async () => {
       const [count] = await this.ctx.tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM organizations WHERE ${visible}`, [among.param, owned]);
       return count!.n;

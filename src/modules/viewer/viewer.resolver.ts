@@ -1,10 +1,12 @@
-import { Arg, Ctx, Field, FieldResolver, ID, Int, ObjectType, Query, Resolver } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, Field, FieldResolver, ID, Info, Int, ObjectType, Query, Resolver } from 'type-graphql';
 import { OrganizationConnection } from '../../common/connections';
 import { NotFoundError } from '../../common/errors';
 import type { ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
 import { Membership } from '../membership/membership.entity';
 import { Organization } from '../organization/organization.entity';
+import { ORGANIZATION_LIST_COLUMNS } from '../organization/organization.loaders';
 import { OrganizationService } from '../organization/organization.service';
 import { User } from '../user/user.entity';
 
@@ -38,8 +40,9 @@ export class ViewerResolver {
     @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Organization>> {
-    return new OrganizationService(ctx).listVisible(first, after);
+    return new OrganizationService(ctx).listVisible(first, after, info !== undefined && ORGANIZATION_LIST_COLUMNS.serves(info, ['nodes'], ['edges', 'node']));
   }
 
   @FieldResolver(() => [String], { description: 'Effective permission codes of the viewer in an organization (and workspace, when given).' })

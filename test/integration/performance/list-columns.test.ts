@@ -160,6 +160,57 @@ describe('workspaces: lean and full pages give the same fields', () => {
   });
 });
 
+describe('organizations: lean and full lists give the same fields', () => {
+  const FULL_ORG = `id name slug description website status createdAt updatedAt isActive memberCount workspaceCount viewerPermissions owner { email }`;
+  const LEAN_ORG = `id name slug status createdAt memberCount workspaceCount viewerPermissions owner { email } workspaces(first: 5) { nodes { name } }`;
+  const LIST = (selection: string) => `{ organizations(first: 50) { ${selection} } me { organizations(first: 50) { nodes { id name } } } }`;
+  const mine = (nodes: Array<{ id: string }>) => nodes.filter((o) => o.id === org.id || o.id === second.id);
+  let second: CreatedOrganization;
+  beforeAll(async () => {
+    second = await createOrganization(app, owner, { name: 'Second Org', description: 'the second', website: 'https://second.example.com' });
+  });
+
+  it('a lean list returns the full list’s values, cursors and nested lists, for the owner and for a member', async () => {
+    for (const as of [owner, member]) {
+      const full = ok(await app.gql(LIST(`nodes { ${FULL_ORG} } edges { cursor } pageInfo { hasNextPage }`), {}, { as }));
+      const lean = ok(await app.gql(LIST(`nodes { ${LEAN_ORG} } edges { cursor } pageInfo { hasNextPage }`), {}, { as }));
+      const keys = ['id', 'name', 'slug', 'status', 'createdAt', 'memberCount', 'workspaceCount', 'viewerPermissions', 'owner'];
+      expect(mine(lean.organizations.nodes).map((o: Record<string, unknown>) => pick(o, keys))).toEqual(mine(full.organizations.nodes).map((o: Record<string, unknown>) => pick(o, keys)));
+      expect(lean.organizations.edges.map((e: { cursor: string }) => e.cursor)).toEqual(full.organizations.edges.map((e: { cursor: string }) => e.cursor));
+      expect(lean.me.organizations.nodes.map((o: { id: string }) => o.id)).toEqual(full.organizations.nodes.map((o: { id: string }) => o.id));
+      expect(mine(lean.organizations.nodes).map((o: { workspaces: { nodes: Array<{ name: string }> } }) => o.workspaces.nodes.map((w) => w.name)[0])).toEqual(
+        as === owner ? ['Default', 'Default'] : ['Default'],
+      );
+    }
+  });
+
+  it('a list asking for more than the lean columns (a fragment, a field of another module) reads them; then organization(id) in the same request is whole', async () => {
+    const data = ok(
+      await app.gql(
+        `query($o: ID!) { lean: organizations(first: 50) { nodes { id name } } rich: organizations(first: 50) { edges { node { id ...O } } }
+           organization(id: $o) { id description website settings { timezone } } }
+         fragment O on Organization { description website isActive }`,
+        { o: second.id },
+        { as: owner },
+      ),
+    );
+    const rich = data.rich.edges.map((e: { node: Record<string, unknown> }) => e.node).find((o: { id: string }) => o.id === second.id);
+    expect(rich).toEqual({ id: second.id, description: 'the second', website: 'https://second.example.com', isActive: true });
+    expect(data.organization).toEqual({ id: second.id, description: 'the second', website: 'https://second.example.com', settings: { timezone: expect.any(String) } });
+  });
+
+  it('an organization read whole after its lean list, in the same request, is not the lean row', async () => {
+    const data = ok(
+      await app.gql(
+        `query($o: ID!) { organizations(first: 50) { nodes { id name } } organization(id: $o) { id name description website updatedAt } }`,
+        { o: second.id },
+        { as: owner },
+      ),
+    );
+    expect(data.organization).toEqual({ id: second.id, name: 'Second Org', description: 'the second', website: 'https://second.example.com', updatedAt: expect.stringMatching(/^\d{4}-/) });
+  });
+});
+
 describe('environments: a packed list gives what a read by id gives (src/database/hydrate.ts, PackedRows)', () => {
   it('every field, for a name JSON and array syntax must escape, from the list loader and from a page that brings them along', async () => {
     // Quotes, backslashes, commas, braces, a tab and characters beyond ASCII: what the text array and its JSON carry escaped.
