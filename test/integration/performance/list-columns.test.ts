@@ -164,7 +164,7 @@ describe('organizations: lean and full lists give the same fields', () => {
   const FULL_ORG = `id name slug description website status createdAt updatedAt isActive memberCount workspaceCount viewerPermissions owner { email }`;
   const LEAN_ORG = `id name slug status createdAt memberCount workspaceCount viewerPermissions owner { email } workspaces(first: 5) { nodes { name } }`;
   const LIST = (selection: string) => `{ organizations(first: 50) { ${selection} } me { organizations(first: 50) { nodes { id name } } } }`;
-  const mine = (nodes: Array<{ id: string }>) => nodes.filter((o) => o.id === org.id || o.id === second.id);
+  const mine = <T extends { id: string }>(nodes: T[]): T[] => nodes.filter((o) => o.id === org.id || o.id === second.id);
   let second: CreatedOrganization;
   beforeAll(async () => {
     second = await createOrganization(app, owner, { name: 'Second Org', description: 'the second', website: 'https://second.example.com' });
@@ -178,7 +178,7 @@ describe('organizations: lean and full lists give the same fields', () => {
       expect(mine(lean.organizations.nodes).map((o: Record<string, unknown>) => pick(o, keys))).toEqual(mine(full.organizations.nodes).map((o: Record<string, unknown>) => pick(o, keys)));
       expect(lean.organizations.edges.map((e: { cursor: string }) => e.cursor)).toEqual(full.organizations.edges.map((e: { cursor: string }) => e.cursor));
       expect(lean.me.organizations.nodes.map((o: { id: string }) => o.id)).toEqual(full.organizations.nodes.map((o: { id: string }) => o.id));
-      expect(mine(lean.organizations.nodes).map((o: { workspaces: { nodes: Array<{ name: string }> } }) => o.workspaces.nodes.map((w) => w.name)[0])).toEqual(
+      expect(mine<{ id: string; workspaces: { nodes: Array<{ name: string }> } }>(lean.organizations.nodes).map((o) => o.workspaces.nodes.map((w) => w.name)[0])).toEqual(
         as === owner ? ['Default', 'Default'] : ['Default'],
       );
     }
