@@ -84,9 +84,9 @@ export function organizationLoaders(
   );
   /**
    * Organizations by id or by slug (slugs are lowercase, a CHECK constraint: the lookup is a plain
-   * index condition applied before the policy), primed into organizationById; `withOwner`: each with its owner and
-   * the owner's user read along (OWNER_ALONG) and primed, for a selection that asks for the owner —
-   * one statement instead of two.
+   * index condition applied before the policy), primed into organizationById. `withOwner`: each
+   * with its owner and the owner's user read along (OWNER_ALONG) and primed, for a selection that
+   * asks for the owner — one statement instead of two.
    */
   const organizationsBy = (column: 'id' | 'slug', withOwner: boolean) =>
     keyedLoader<string, Organization>(
