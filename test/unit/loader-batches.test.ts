@@ -1,5 +1,5 @@
 import { withUuidArrayLiterals } from '../../src/database/database';
-import { ownedPageLoader } from '../../src/database/loader-helpers';
+import { groupedLoader, ownedPageLoader } from '../../src/database/loader-helpers';
 
 /** How a batch's parameters and pages travel: uuid arrays as one literal, pages grouped by shape then owner. */
 describe('withUuidArrayLiterals', () => {
@@ -20,6 +20,15 @@ describe('withUuidArrayLiterals', () => {
     const out = withUuidArrayLiterals(params);
     expect(out).toBe(params);
     expect(out).toEqual([mixed, quoted, withNull, padded, numbers, []]);
+  });
+
+  it('leaves to pg an element that would pass for two ids, or hide something between them', () => {
+    const pair = [`${a},${b}`];
+    const commaInside = ['27ec663f-2dd7-48e6-9ba3-2bf49da5f,d2'];
+    const braced = ['{7ec663f-2dd7-48e6-9ba3-2bf49da5fcd2'];
+    const trailing = [a, `${b.slice(0, 35)},`];
+    const params = [pair, commaInside, braced, trailing];
+    expect(withUuidArrayLiterals(params)).toBe(params);
   });
 
   it('does not change the caller’s array', () => {
@@ -65,5 +74,45 @@ describe('ownedPageLoader', () => {
     ]);
     expect(p1).toEqual([{ owner: 'o1', n: 1 }]);
     expect(p2).toEqual([]);
+  });
+});
+
+describe('groupedLoader', () => {
+  interface Row {
+    org: string;
+    ws: string;
+    n: number;
+  }
+  const scheme = { first: (r: { org: string; ws: string }) => r.org, second: (r: { org: string; ws: string }) => r.ws };
+
+  it('hands every key its own rows in their order, whether they come in runs or interleaved', async () => {
+    const rows: Row[] = [
+      { org: 'o1', ws: 'w1', n: 1 },
+      { org: 'o1', ws: 'w1', n: 2 },
+      { org: 'o1', ws: 'w2', n: 3 },
+      { org: 'o1', ws: 'w1', n: 4 },
+      { org: 'o2', ws: 'w1', n: 5 },
+      { org: 'o2', ws: 'w1', n: 6 },
+      { org: 'o1', ws: 'w2', n: 7 },
+    ];
+    const loader = groupedLoader<{ org: string; ws: string }, Row>(async () => rows, (r) => r, scheme);
+    const [a, b, c, d] = await Promise.all([
+      loader.load({ org: 'o1', ws: 'w1' }),
+      loader.load({ org: 'o1', ws: 'w2' }),
+      loader.load({ org: 'o2', ws: 'w1' }),
+      loader.load({ org: 'o2', ws: 'w2' }),
+    ]);
+    expect([a, b, c, d].map((list) => list.map((r) => r.n))).toEqual([[1, 2, 4], [3, 7], [5, 6], []]);
+  });
+
+  it('tells keys apart by the whole key: the same workspace id under another organization is another group', async () => {
+    const rows: Row[] = [
+      { org: 'o1', ws: 'w', n: 1 },
+      { org: 'o2', ws: 'w', n: 2 },
+      { org: 'o1', ws: 'w', n: 3 },
+    ];
+    const loader = groupedLoader<{ org: string; ws: string }, Row>(async () => rows, (r) => r, scheme);
+    const [a, b] = await Promise.all([loader.load({ org: 'o1', ws: 'w' }), loader.load({ org: 'o2', ws: 'w' })]);
+    expect([a.map((r) => r.n), b.map((r) => r.n)]).toEqual([[1, 3], [2]]);
   });
 });
