@@ -19,6 +19,19 @@ export function selectedFields(info: GraphQLResolveInfo, ...paths: ReadonlyArray
 }
 
 /**
+ * `decide`, remembered per selection: graphql-js and jit hand every execution of a cached document,
+ * and every item of a list, the same field nodes, so a verdict on them is made once.
+ */
+export function perSelection<T>(decide: (info: GraphQLResolveInfo) => T): (info: GraphQLResolveInfo) => T {
+  const verdicts = new WeakMap<GraphQLResolveInfo['fieldNodes'], { value: T }>();
+  return (info) => {
+    let verdict = verdicts.get(info.fieldNodes);
+    if (!verdict) verdicts.set(info.fieldNodes, (verdict = { value: decide(info) }));
+    return verdict.value;
+  };
+}
+
+/**
  * Two column lists of one table for a list loader: the lean one, enough for the fields lists
  * usually ask for, and the full one. A list reads the lean columns when every field its selection
  * names is one the lean columns serve — a thousand rows of a dozen wide columns are most of a

@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { NotFoundError } from '../../common/errors';
 import { isUuid } from '../../common/validation';
-import { selectedFields } from '../../database/projection';
+import { perSelection, selectedFields } from '../../database/projection';
 import { OrganizationConnection } from '../../common/connections';
 import type { ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
@@ -19,15 +19,9 @@ import { Banner, Branding, OrganizationSettings, OrganizationStatus, SecuritySet
 
 /**
  * Whether an organization's selection asks for its owner: it is then read along with the
- * organization (organizationWithOwnerBySlug/ById). Decided once per selection (graphql-js hands
- * every execution of a document the same field nodes).
+ * organization (organizationWithOwnerBySlug/ById).
  */
-function ownerAsked(info: GraphQLResolveInfo): boolean {
-  let asked = ownerAskedBy.get(info.fieldNodes);
-  if (asked === undefined) ownerAskedBy.set(info.fieldNodes, (asked = selectedFields(info).has('owner')));
-  return asked;
-}
-const ownerAskedBy = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
+const ownerAsked = perSelection((info) => selectedFields(info).has('owner'));
 
 @Resolver(() => Organization)
 export class OrganizationResolver {

@@ -63,7 +63,7 @@ export class OrganizationService {
     const among = oneOf('id', 1, ids);
     const visible = `${among.sql} AND (status <> 'DELETED' OR id = ANY($2::uuid[]))`;
     const rows = await this.ctx.tx.query(
-      `SELECT ${lean ? ORGANIZATION_LIST_COLUMNS.lean : '*'} FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
+      `SELECT ${lean ? ORGANIZATION_LIST_COLUMNS.lean : ORGANIZATION_LIST_COLUMNS.full} FROM organizations WHERE ${visible} AND ${keysetAfter('created_at', 'id', 'asc', 3)} ORDER BY created_at, id LIMIT $5`,
       [among.param, owned, ...keysetParams(page), page.limit + 1],
     );
     const organizations = rows.map(this.toOrganization);

@@ -8,7 +8,7 @@ import { User } from '../user/user.entity';
 import { Workspace, WorkspaceRole } from './workspace.entity';
 import { WORKSPACE_LIST_COLUMNS } from './workspace.loaders';
 import { ENVIRONMENT_LIST_COLUMNS, type EnvironmentColumns } from '../environment/environment.loaders';
-import { selectedFields } from '../../database/projection';
+import { perSelection, selectedFields } from '../../database/projection';
 
 @ObjectType('WorkspaceMember')
 export class WorkspaceMember {
@@ -52,20 +52,11 @@ export class WorkspaceResolver {
  * once per selection: graphql-js hands every organization's page the same field nodes. (Not
  * through ListColumns.serves, which remembers its verdict per field nodes for one set of paths.)
  */
-function environmentsAsked(info: GraphQLResolveInfo): EnvironmentColumns | null {
-  let asked = environmentsAskedBy.get(info.fieldNodes);
-  if (asked === undefined) {
-    const nodes: ReadonlyArray<readonly string[]> = [['nodes'], ['edges', 'node']];
-    asked = !selectedFields(info, ...nodes).has('environments')
-      ? null
-      : ENVIRONMENT_LIST_COLUMNS.servesAll(selectedFields(info, ...nodes.map((path) => [...path, 'environments'])))
-        ? 'lean'
-        : 'full';
-    environmentsAskedBy.set(info.fieldNodes, asked);
-  }
-  return asked;
-}
-const environmentsAskedBy = new WeakMap<GraphQLResolveInfo['fieldNodes'], EnvironmentColumns | null>();
+const environmentsAsked = perSelection((info): EnvironmentColumns | null => {
+  const nodes: ReadonlyArray<readonly string[]> = [['nodes'], ['edges', 'node']];
+  if (!selectedFields(info, ...nodes).has('environments')) return null;
+  return ENVIRONMENT_LIST_COLUMNS.servesAll(selectedFields(info, ...nodes.map((path) => [...path, 'environments']))) ? 'lean' : 'full';
+});
 
 @Resolver(() => Organization)
 export class OrganizationWorkspacesResolver {
