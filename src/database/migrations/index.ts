@@ -17,6 +17,7 @@ import { ProceduralRateLimit1765900000000 } from './1765900000000-procedural-rat
 import { RateLimitLeases1766000000000 } from './1766000000000-rate-limit-leases';
 import { OpenSession1766100000000 } from './1766100000000-open-session';
 import { SessionSettings1766200000000 } from './1766200000000-session-settings';
+import { SecurityColumns1766300000000 } from './1766300000000-security-columns';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -39,4 +40,5 @@ export const MIGRATIONS = [
   RateLimitLeases1766000000000,
   OpenSession1766100000000,
   SessionSettings1766200000000,
+  SecurityColumns1766300000000,
 ];

@@ -19,6 +19,9 @@ export interface RefusalTest {
   defaultTimeoutMinutes: number;
 }
 
+/** The largest integer parameter (PostgreSQL's integer). */
+const MAX_INT = 2_147_483_647;
+
 /**
  * What lists of organizations read: the lean columns serve these fields (their own columns, and
  * fields whose resolvers and rules read only the organization's id). Anything else a selection
@@ -122,17 +125,23 @@ export function organizationLoaders(
      * it to the principal's organizations) instead of every organization read in full; it needs no
      * ids, so it can go with the opening of the transaction. Without a test (the service's own jobs,
      * anonymous) none could refuse.
+     *
+     * It reads the columns generated from `security` (migration 1766300000000): its conditions are
+     * then leakproof comparisons, tested through their indexes before the policy, which only sees
+     * the organizations they let through. A timeout of t minutes is exceeded by an age of more
+     * than t × 60 seconds, that is when t < ceil(age / 60) (`$3`; unknown age: every timeout).
      */
     organizationsThatMayRefuse: scopeLoader(async (): Promise<ReadonlySet<string>> => {
       const test = refusalTest();
       if (!test) return new Set();
+      const exceededBelow = test.ageSeconds === null ? MAX_INT : Math.min(MAX_INT, Math.ceil(test.ageSeconds / 60));
       const rows = await query<{ id: string }>(
         `SELECT id FROM organizations WHERE
-           ($1::boolean AND NOT $2::boolean AND coalesce((security->>'requireMfa')::boolean, false))
-           OR ($1::boolean AND coalesce((security->>'sessionTimeoutMinutes')::integer, $4::integer) > 0
-               AND ($3::bigint IS NULL OR $3::bigint > coalesce((security->>'sessionTimeoutMinutes')::integer, $4::integer)::bigint * 60))
-           OR coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb)`,
-        [test.user, test.mfa, test.ageSeconds, test.defaultTimeoutMinutes],
+           ($1::boolean AND NOT $2::boolean AND require_mfa)
+           OR ($1::boolean AND session_timeout_minutes > 0 AND session_timeout_minutes < $3::integer)
+           OR ($1::boolean AND session_timeout_minutes IS NULL AND $4::integer > 0 AND $4::integer < $3::integer)
+           OR ip_allowlisted`,
+        [test.user, test.mfa, exceededBelow, test.defaultTimeoutMinutes],
       );
       return new Set(rows.map((r) => r.id));
     }),

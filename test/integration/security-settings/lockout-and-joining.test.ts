@@ -1,5 +1,5 @@
 import { codes, type GqlResult, ok, startTestApp, type TestApp } from '../../helpers/app';
-import { readAll } from '../../helpers/db';
+import { readAll, withAllRows } from '../../helpers/db';
 import { addMember, createOrganization, setFeatureFlag, uniqueEmail } from '../../helpers/factories';
 
 /**
@@ -134,5 +134,21 @@ describe('lists of one\'s organizations', () => {
 
     const passing = ids(ok(await app.gql(LIST, {}, { token: mfa, headers: { 'x-forwarded-for': '203.0.113.9' } })));
     expect(passing).toEqual({ listed: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), memberships: [open.id, mfaOrg.id, shortSession.id, fenced.id].sort(), total: 4 });
+  });
+
+  it('a session timeout of t minutes leaves an organization out from an age of t × 60 + 1 seconds on; settings without one follow the default (480 minutes)', async () => {
+    const user = uniqueEmail('timeouts');
+    const five = await createOrganization(app, user);
+    const unset = await createOrganization(app, user);
+    ok(await app.gql(UPDATE, { id: five.id, input: { security: { sessionTimeoutMinutes: 5 } } }, { as: user }));
+    // Settings stored before sessionTimeoutMinutes existed: the key absent.
+    await withAllRows(app, (runner) => runner.query(`UPDATE organizations SET security = security - 'sessionTimeoutMinutes' WHERE id = $1`, [unset.id]));
+    const listed = async (secondsAgo: number) => ids(ok(await app.gql(LIST, {}, { token: await app.token(user, { authenticatedSecondsAgo: secondsAgo }) }))).listed;
+    expect(await listed(5 * 60 - 20)).toEqual([five.id, unset.id].sort());
+    // One second past the timeout (the age only grows while the request travels).
+    expect(await listed(5 * 60 + 1)).toEqual([unset.id]);
+    expect(await listed(479 * 60)).toEqual([unset.id]);
+    expect(await listed(480 * 60 + 1)).toEqual([]);
+    expect(onlyCode(await app.gql(`query($id: ID!) { organization(id: $id) { id } }`, { id: unset.id }, { token: await app.token(user, { authenticatedSecondsAgo: 480 * 60 + 1 }) }))).toBe('SESSION_EXPIRED');
   });
 });
