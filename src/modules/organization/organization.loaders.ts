@@ -23,11 +23,19 @@ export interface RefusalTest {
 const MAX_INT = 2_147_483_647;
 
 /**
+ * Every column of an Organization, what a whole organization is read with. Named rather than `*`:
+ * the columns only SQL reads (those generated from `security`, migration 1766300000000) stay out
+ * of every row, and a prepared statement keeps its result type when a column is added.
+ */
+export const ORGANIZATION_COLUMNS =
+  'id, name, slug, description, website, logo_url, industry, primary_domain, contact_email, billing_email, support_tier, status, settings, security, branding, banner, created_by, created_at, updated_at, deleted_at, purge_at';
+
+/**
  * What lists of organizations read: the lean columns serve these fields (their own columns, and
  * fields whose resolvers and rules read only the organization's id). Anything else a selection
  * names (settings, security, subscription…) reads every column.
  */
-export const ORGANIZATION_LIST_COLUMNS = new ListColumns('id, name, slug, status, created_at', '*', [
+export const ORGANIZATION_LIST_COLUMNS = new ListColumns('id, name, slug, status, created_at', ORGANIZATION_COLUMNS, [
   'id',
   'name',
   'slug',
@@ -96,7 +104,7 @@ export function organizationLoaders(
       async (keys) => {
         const k = column === 'id' ? oneOf('o.id', 1, keys) : oneOf('o.slug', 1, keys.map((s) => s.toLowerCase()), 'text');
         const rows = await query<Record<string, unknown> & { owner_along?: unknown }>(
-          `SELECT o.*${withOwner ? `, ${OWNER_ALONG}` : ''} FROM organizations o WHERE ${k.sql}`,
+          `SELECT ${ORGANIZATION_COLUMNS}${withOwner ? `, ${OWNER_ALONG}` : ''} FROM organizations o WHERE ${k.sql}`,
           [k.param],
         );
         return rows.map((row) => {

@@ -1,3 +1,5 @@
+import { ORGANIZATION_COLUMNS } from '../../../src/modules/organization/organization.loaders';
+import { Organization } from '../../../src/modules/organization/organization.entity';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
 
@@ -168,6 +170,12 @@ describe('organizations: lean and full lists give the same fields', () => {
   let second: CreatedOrganization;
   beforeAll(async () => {
     second = await createOrganization(app, owner, { name: 'Second Org', description: 'the second', website: 'https://second.example.com' });
+  });
+
+  it('ORGANIZATION_COLUMNS, what a whole organization is read with, names every column of the entity, each once', () => {
+    const named = ORGANIZATION_COLUMNS.split(',').map((c) => c.trim());
+    expect(named.length).toBe(new Set(named).size);
+    expect(named.sort()).toEqual(app.db.dataSource.getMetadata(Organization).columns.map((c) => c.databaseName).sort());
   });
 
   it('a lean list returns the full list’s values, cursors and nested lists, for the owner and for a member', async () => {
