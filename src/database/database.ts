@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool, Query } from 'pg';
+import { StatementResult } from './rows';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 import { ENTITIES } from './entities';
@@ -85,6 +86,9 @@ class Statement extends Query {
   constructor(text: string, values: unknown[] | undefined, name: string | undefined, callback: (error: Error | undefined, result: unknown) => void) {
     super(text, values, callback);
     if (name !== undefined) this.name = name;
+    // Its (first) result's rows are built by StatementResult (./rows.ts); the client gives it its type parsers on submit.
+    const own = this as unknown as { _result: unknown; _results: unknown };
+    own._result = own._results = new StatementResult(text);
   }
 }
 
