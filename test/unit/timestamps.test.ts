@@ -25,4 +25,34 @@ describe('the fast timestamptz parser', () => {
       expect({ sample, value: fast instanceof Date ? fast.getTime() : fast }).toEqual({ sample, value: slow instanceof Date ? slow.getTime() : slow });
     }
   });
+
+  it('agrees with pg’s parser on 20 000 random instants: years 1000–9999, every day of the year, fractions of 0–6 digits, offsets with and without minutes', () => {
+    let seed = 20261203;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const pad = (n: number, width: number) => String(n).padStart(width, '0');
+    const disagreements: Array<{ text: string; fast: unknown; slow: unknown }> = [];
+    let compared = 0;
+    for (let k = 0; k < 20_000; k += 1) {
+      const at = new Date(Date.UTC(1000 + random(9000), 0, 1) + random(366 * 24 * 3600) * 1000);
+      const fraction = random(7);
+      const offset = (random(2) ? 1 : -1) * random(15 * 60);
+      const local = new Date(at.getTime() + offset * 60_000);
+      if (local.getUTCFullYear() < 1000 || local.getUTCFullYear() > 9999) continue;
+      const text =
+        `${pad(local.getUTCFullYear(), 4)}-${pad(local.getUTCMonth() + 1, 2)}-${pad(local.getUTCDate(), 2)} ` +
+        `${pad(local.getUTCHours(), 2)}:${pad(local.getUTCMinutes(), 2)}:${pad(local.getUTCSeconds(), 2)}` +
+        (fraction ? `.${pad(random(10 ** fraction), fraction)}` : '') +
+        `${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60), 2)}${Math.abs(offset) % 60 ? `:${pad(Math.abs(offset) % 60, 2)}` : ''}`;
+      const fast = parseTimestamptz(text);
+      const slow = generic(text);
+      compared += 1;
+      const [a, b] = [fast instanceof Date ? fast.getTime() : fast, slow instanceof Date ? slow.getTime() : slow];
+      if (a !== b) disagreements.push({ text, fast: a, slow: b });
+    }
+    expect(compared).toBeGreaterThan(19_000);
+    expect(disagreements.slice(0, 5)).toEqual([]);
+  });
 });
