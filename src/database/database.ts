@@ -95,7 +95,14 @@ class Statement extends Query {
 /** Hands a statement to the client (in pipeline mode it is written at once); resolves with pg's result (an array of them for several statements in one text). */
 function submitted<R>(client: PgClient, text: string, values?: unknown[], name?: string): Promise<R> {
   return new Promise<R>((resolve, reject) => {
-    client.query(new Statement(text, values, name, (error, result) => (error ? reject(error) : resolve(result as R))));
+    client.query(
+      new Statement(text, values, name, (error, result) => {
+        if (!error) return resolve(result as R);
+        // As pg's own promise does: a stack from here rather than from the socket's read.
+        Error.captureStackTrace(error);
+        reject(error);
+      }),
+    );
   });
 }
 

@@ -67,7 +67,7 @@ function describes(shape: RowShape, fields: FieldDef[]): boolean {
   if (shape.names.length !== fields.length) return false;
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]!;
-    if (field.name !== shape.names[i] || field.dataTypeID !== shape.types[i]) return false;
+    if (field.name !== shape.names[i] || field.dataTypeID !== shape.types[i] || (field.format as string) !== 'text') return false;
   }
   return true;
 }

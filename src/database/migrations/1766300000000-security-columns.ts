@@ -3,8 +3,13 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * What of an organization's security settings could refuse a principal (SPEC §2), as stored
  * columns generated from `security`, each with an index: `require_mfa`, `session_timeout_minutes`
- * (null when the settings leave it to the default) and `ip_allowlisted`. The expressions are the
- * ones organizationsThatMayRefuse tested on `security` itself.
+ * (null when the settings leave it to the default) and `ip_allowlisted`. They flag what the
+ * expressions organizationsThatMayRefuse tested on `security` itself flagged, and never fail on
+ * what `security` holds (a write, and this migration over rows written by older versions, would):
+ * a `requireMfa` other than false or null counts as required, a fractional timeout is rounded
+ * down (flagged a little early, decided exactly by Access.inside), a timeout that is not a number
+ * is left to the default, and timeouts stay below 2^31 - 1, the value a token of unknown age is
+ * tested against. The API only ever stores booleans and whole minutes from 5 to 43 200.
  *
  * That statement runs with every list of one's organizations. On the jsonb, its conditions are
  * not leakproof (`->>` and the casts can fail on what they read), so row-level security had to
@@ -16,8 +21,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  */
 const COLUMNS = `
 ALTER TABLE organizations
-  ADD COLUMN require_mfa boolean NOT NULL GENERATED ALWAYS AS (coalesce((security->>'requireMfa')::boolean, false)) STORED,
-  ADD COLUMN session_timeout_minutes integer GENERATED ALWAYS AS ((security->>'sessionTimeoutMinutes')::integer) STORED,
+  ADD COLUMN require_mfa boolean NOT NULL GENERATED ALWAYS AS (coalesce(security->'requireMfa', 'false'::jsonb) NOT IN ('false'::jsonb, 'null'::jsonb)) STORED,
+  ADD COLUMN session_timeout_minutes integer GENERATED ALWAYS AS (CASE WHEN jsonb_typeof(security->'sessionTimeoutMinutes') = 'number'
+    THEN greatest(least(floor((security->>'sessionTimeoutMinutes')::numeric), 2147483646), -2147483648)::integer END) STORED,
   ADD COLUMN ip_allowlisted boolean NOT NULL GENERATED ALWAYS AS (coalesce(security->'ipAllowlist', '[]'::jsonb) NOT IN ('[]'::jsonb, 'null'::jsonb)) STORED`;
 
 const INDEXES = [

@@ -4,6 +4,7 @@ import type { RequestContext } from '../../context';
 import { lockMembership } from '../membership/membership.lock';
 import { deletionImpacts } from './organization-deletion.impact';
 import { Organization } from './organization.entity';
+import { ORGANIZATION_COLUMNS } from './organization.rows';
 import { OrganizationStatus } from './organization.types';
 
 /** SPEC §5's message, word for word, whatever the count. */
@@ -52,7 +53,7 @@ export class OrganizationDeletionService {
       // Due time in the database's clock: the purge job compares purge_at with now() of the same clock.
       const [row] = await this.ctx.tx.query(
         `UPDATE organizations SET status = 'DELETED', deleted_at = now(), purge_at = now() + make_interval(days => $2::int), updated_at = now()
-         WHERE id = $1 RETURNING *`,
+         WHERE id = $1 RETURNING ${ORGANIZATION_COLUMNS}`,
         [id, this.ctx.config.retentionDays],
       );
       const deleted = this.toOrganization(row!);
@@ -85,7 +86,7 @@ export class OrganizationDeletionService {
       if (state?.status !== OrganizationStatus.DELETED) throw new PreconditionFailedError('ORGANIZATION_NOT_DELETED', 'The organization is not deleted');
       if (state.expired) throw new PreconditionFailedError('RETENTION_EXPIRED', 'The retention period of this organization has ended: it is being purged and can no longer be restored');
       const [row] = await this.ctx.tx.query(
-        `UPDATE organizations SET status = 'ACTIVE', deleted_at = NULL, purge_at = NULL, updated_at = now() WHERE id = $1 RETURNING *`,
+        `UPDATE organizations SET status = 'ACTIVE', deleted_at = NULL, purge_at = NULL, updated_at = now() WHERE id = $1 RETURNING ${ORGANIZATION_COLUMNS}`,
         [id],
       );
       const restored = this.toOrganization(row!);
@@ -111,7 +112,7 @@ export class OrganizationDeletionService {
 
   /** The organization row as it is under the lock. */
   private async current(id: string): Promise<Organization> {
-    const [row] = await this.ctx.tx.query(`SELECT * FROM organizations WHERE id = $1`, [id]);
+    const [row] = await this.ctx.tx.query(`SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1`, [id]);
     return this.toOrganization(row!);
   }
 }

@@ -8,6 +8,7 @@ import { Role } from '../membership/role.entity';
 import type { User } from '../user/user.entity';
 import { userJson, userPrimer } from '../user/user.loaders';
 import { Organization } from './organization.entity';
+import { ORGANIZATION_COLUMNS } from './organization.rows';
 
 /** What of a principal its organizations' security settings could refuse (organizationsThatMayRefuse). */
 export interface RefusalTest {
@@ -21,14 +22,6 @@ export interface RefusalTest {
 
 /** The largest integer parameter (PostgreSQL's integer). */
 const MAX_INT = 2_147_483_647;
-
-/**
- * Every column of an Organization, what a whole organization is read with. Named rather than `*`:
- * the columns only SQL reads (those generated from `security`, migration 1766300000000) stay out
- * of every row, and a prepared statement keeps its result type when a column is added.
- */
-export const ORGANIZATION_COLUMNS =
-  'id, name, slug, description, website, logo_url, industry, primary_domain, contact_email, billing_email, support_tier, status, settings, security, branding, banner, created_by, created_at, updated_at, deleted_at, purge_at';
 
 /**
  * What lists of organizations read: the lean columns serve these fields (their own columns, and
@@ -137,7 +130,8 @@ export function organizationLoaders(
      * It reads the columns generated from `security` (migration 1766300000000): its conditions are
      * then leakproof comparisons, tested through their indexes before the policy, which only sees
      * the organizations they let through. A timeout of t minutes is exceeded by an age of more
-     * than t × 60 seconds, that is when t < ceil(age / 60) (`$3`; unknown age: every timeout).
+     * than t × 60 seconds, that is when t < ceil(age / 60) (`$3`; unknown age: MAX_INT, above every
+     * stored timeout).
      */
     organizationsThatMayRefuse: scopeLoader(async (): Promise<ReadonlySet<string>> => {
       const test = refusalTest();

@@ -2,6 +2,15 @@ import type { SqlQuery } from '../../database/tenant-transaction';
 import { SYSTEM_ROLES } from '../../authz/permissions';
 import { DEFAULT_BRANDING, DEFAULT_SECURITY, DEFAULT_SETTINGS, type OrganizationSettings } from './organization.types';
 
+/**
+ * Every column of an Organization, what a whole organization is read (and returned by a write)
+ * with. Named rather than `*`: the columns only SQL reads (those generated from `security`, migration 1766300000000) stay out
+ * of every row, and a prepared statement keeps its result type when a column is added.
+ */
+export const ORGANIZATION_COLUMNS =
+  'id, name, slug, description, website, logo_url, industry, primary_domain, contact_email, billing_email, support_tier, status, settings, security, branding, banner, created_by, created_at, updated_at, deleted_at, purge_at';
+
+
 export interface NewOrganizationRow {
   id: string;
   name: string;
@@ -17,7 +26,7 @@ export interface NewOrganizationRow {
 export async function insertOrganizationRow(query: SqlQuery, o: NewOrganizationRow): Promise<Record<string, unknown>> {
   const [row] = await query(
     `INSERT INTO organizations (id, name, slug, description, website, logo_url, billing_email, settings, security, branding, created_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${ORGANIZATION_COLUMNS}`,
     [
       o.id,
       o.name,

@@ -11,7 +11,7 @@ import { diffChanges, NO_CHANGES } from '../audit/audit.writer';
 import { Organization } from './organization.entity';
 import { ORGANIZATION_LIST_COLUMNS } from './organization.loaders';
 import type { CreateOrganizationInput, UpdateOrganizationInput } from './organization.inputs';
-import { insertOrganizationRow, insertOrganizationSkeleton } from './organization.rows';
+import { insertOrganizationRow, insertOrganizationSkeleton, ORGANIZATION_COLUMNS } from './organization.rows';
 import { insertInitialSubscription } from '../billing/subscription.rows';
 import { DEFAULT_SETTINGS } from './organization.types';
 import { mergeBranding, mergeSecurity, mergeSettings, validBanner } from './organization.validation';
@@ -143,7 +143,7 @@ export class OrganizationService {
 
   /** Locks the row for the rest of the mutation: concurrent changes apply one after the other. */
   private async lock(id: string): Promise<Organization> {
-    const [row] = await this.ctx.tx.query(`SELECT * FROM organizations WHERE id = $1 FOR UPDATE`, [id]);
+    const [row] = await this.ctx.tx.query(`SELECT ${ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1 FOR UPDATE`, [id]);
     if (!row) throw new NotFoundError('Organization');
     return this.toOrganization(row);
   }
@@ -162,7 +162,7 @@ export class OrganizationService {
         `UPDATE organizations SET name = $2, description = $3, website = $4, logo_url = $5, industry = $6, primary_domain = $7,
            contact_email = $8, billing_email = $9, settings = $10, security = $11, branding = $12, banner = $13,
            updated_at = CASE WHEN $14 THEN now() ELSE updated_at END
-         WHERE id = $1 RETURNING *`,
+         WHERE id = $1 RETURNING ${ORGANIZATION_COLUMNS}`,
         [
           id,
           next.name,
@@ -225,7 +225,7 @@ export class OrganizationService {
       }
       const [row] = await uniqueOrConflict(
         (fn) => this.ctx.tx.savepoint(fn),
-        () => this.ctx.tx.query(`UPDATE organizations SET slug = $2, updated_at = now() WHERE id = $1 RETURNING *`, [id, slug]),
+        () => this.ctx.tx.query(`UPDATE organizations SET slug = $2, updated_at = now() WHERE id = $1 RETURNING ${ORGANIZATION_COLUMNS}`, [id, slug]),
         { constraint: 'organizations_slug_key', message: conflictMessage(slug), field: 'slug' },
       );
       const updated = this.toOrganization(row!);

@@ -1,4 +1,4 @@
-import { ORGANIZATION_COLUMNS } from '../../../src/modules/organization/organization.loaders';
+import { ORGANIZATION_COLUMNS } from '../../../src/modules/organization/organization.rows';
 import { Organization } from '../../../src/modules/organization/organization.entity';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, setFeatureFlag, uniqueEmail, type CreatedOrganization } from '../../helpers/factories';
