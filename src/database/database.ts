@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool, Query } from 'pg';
-import { StatementResult } from './rows';
 import { DataSource, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import { PGliteDriver } from 'typeorm-pglite';
 import { ENTITIES } from './entities';
@@ -11,6 +10,7 @@ import { MIGRATIONS } from './migrations';
 import { DatabaseUnavailableError, pgError } from '../common/errors';
 import { isUuid } from '../common/validation';
 import { APP_ROLE } from './roles';
+import { StatementResult } from './rows';
 import { statementTypes } from './timestamps';
 
 export { APP_ROLE };

@@ -4,12 +4,12 @@ import { DEFAULT_BRANDING, DEFAULT_SECURITY, DEFAULT_SETTINGS, type Organization
 
 /**
  * Every column of an Organization, what a whole organization is read (and returned by a write)
- * with. Named rather than `*`: the columns only SQL reads (those generated from `security`, migration 1766300000000) stay out
- * of every row, and a prepared statement keeps its result type when a column is added.
+ * with. Named rather than `*`: the columns only SQL reads (those generated from `security`,
+ * migration 1766300000000) stay out of every row, and a prepared statement keeps its result type
+ * when a column is added.
  */
 export const ORGANIZATION_COLUMNS =
   'id, name, slug, description, website, logo_url, industry, primary_domain, contact_email, billing_email, support_tier, status, settings, security, branding, banner, created_by, created_at, updated_at, deleted_at, purge_at';
-
 
 export interface NewOrganizationRow {
   id: string;
