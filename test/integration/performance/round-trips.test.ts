@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { codes, type GqlResult, ok, startTestApp, usesRealPostgres, type TestApp } from '../../helpers/app';
-import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
+import { addMember, createOrganization, setFeatureFlag, uniqueEmail } from '../../helpers/factories';
 import { socketWritesDuring } from '../../helpers/socket-writes';
 
 /**
@@ -187,6 +187,97 @@ describe('one organization’s workspaces bring their environments along', () =>
     const lean = await app.gql(PAGE('environments { id name } all: environments(includeDestroyed: true) { id }'), { s: org.slug }, { as: viewer });
     const full = await app.gql(PAGE('environments { id name } full: environments { slug resources { cpu ramMb diskGb } }'), { s: org.slug }, { as: viewer });
     expect([lean, full].map((r) => r.headers.get('x-sql-statements'))).toEqual([without.headers.get('x-sql-statements'), without.headers.get('x-sql-statements')]);
+  });
+});
+
+describe('the workspaces of several organizations bring their environments along, joined in the page’s statement', () => {
+  const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
+  const WS = `mutation($o: ID!, $n: String!, $v: WorkspaceVisibility) { createWorkspace(organizationId: $o, input: { name: $n, visibility: $v }) { id } }`;
+  const LIST = (environments: string) => `{ organizations(first: 10) { nodes { name workspaces(first: 10) { nodes { id name ${environments} } } } } }`;
+  const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
+  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number } }>;
+  type Workspaces = Array<{ id: string; name: string } & Record<string, Listed>>;
+  type List = { organizations: { nodes: Array<{ name: string; workspaces: { nodes: Workspaces } }> } };
+  const founder = uniqueEmail('joined');
+  // A viewer of both organizations: its pages are narrowed by visibility (a restricted workspace is not theirs).
+  const viewer = uniqueEmail('joined-viewer');
+  /** Each workspace's lists as the workspace itself reads them (statements of its own), by workspace id. */
+  const own = new Map<string, Record<string, Listed>>();
+  let names: [string, string];
+
+  beforeAll(async () => {
+    const first = await createOrganization(app, founder, { name: 'Joined First' });
+    const second = await createOrganization(app, founder, { name: 'Joined Second' });
+    names = ['Joined First', 'Joined Second'];
+    const env = async (w: string, n: string, t: string) => ok(await app.gql<{ createEnvironment: { id: string } }>(ENV, { w, n, t }, { as: founder })).createEnvironment.id;
+    const ws = async (o: string, n: string, v = 'ORGANIZATION') => ok(await app.gql<{ createWorkspace: { id: string } }>(WS, { o, n, v }, { as: founder })).createWorkspace.id;
+    await env(first.defaultWorkspaceId, 'Dev', 'DEV');
+    const gone = await env(first.defaultWorkspaceId, 'Gone', 'DEV');
+    await env(first.defaultWorkspaceId, 'Prod', 'PROD');
+    ok(await app.gql(`mutation($id: ID!) { destroyEnvironment(id: $id) { id } }`, { id: gone }, { as: founder }));
+    await setFeatureFlag(app, first.id, 'restricted_workspaces', true, founder);
+    await env(await ws(first.id, 'Hidden', 'RESTRICTED'), 'Secret', 'PROD');
+    await ws(first.id, 'Empty');
+    await env(second.defaultWorkspaceId, 'Stage', 'STAGE');
+    await env(await ws(second.id, 'Other'), 'Sandbox', 'DEV');
+    await addMember(app, first.id, viewer, 'viewer');
+    await addMember(app, second.id, viewer, 'viewer');
+    // Another tenant's environments: never listed here.
+    const stranger = uniqueEmail('joined-stranger');
+    const strangers = await createOrganization(app, stranger);
+    ok(await app.gql(ENV, { w: strangers.defaultWorkspaceId, n: 'Elsewhere', t: 'DEV' }, { as: stranger }));
+    for (const as of [founder, viewer]) {
+      for (const o of ok(await app.gql<List>(LIST(''), {}, { as })).organizations.nodes) {
+        for (const w of o.workspaces.nodes) own.set(`${as} ${w.id}`, ok(await app.gql<{ workspace: Record<string, Listed> }>(OWN, { id: w.id }, { as })).workspace);
+      }
+    }
+  });
+
+  /** The listed organizations' workspaces as [organization, workspace, environments' names per list]. */
+  const listed = (list: List, lists: string[]) =>
+    list.organizations.nodes.flatMap((o) => o.workspaces.nodes.map((w) => [o.name, w.name, ...lists.map((l) => w[l]!.map((e) => e.name ?? e.slug))]));
+
+  it('each workspace lists its own, in its order, for the owner and for a viewer (whose pages leave out the restricted workspace)', async () => {
+    const ENVIRONMENTS = `environments { id name } all: environments(includeDestroyed: true) { id name } prod: environments(tier: PROD) { name }`;
+    const byFounder = ok(await app.gql<List>(LIST(ENVIRONMENTS), {}, { as: founder }));
+    expect(byFounder.organizations.nodes.map((o) => o.name)).toEqual(names);
+    expect(listed(byFounder, ['environments', 'all', 'prod'])).toEqual([
+      ['Joined First', 'Default', ['Dev', 'Prod'], ['Dev', 'Gone', 'Prod'], ['Prod']],
+      ['Joined First', 'Hidden', ['Secret'], ['Secret'], ['Secret']],
+      ['Joined First', 'Empty', [], [], []],
+      ['Joined Second', 'Default', ['Stage'], ['Stage'], []],
+      ['Joined Second', 'Other', ['Sandbox'], ['Sandbox'], []],
+    ]);
+    const byViewer = ok(await app.gql<List>(LIST(ENVIRONMENTS), {}, { as: viewer }));
+    expect(listed(byViewer, ['environments', 'all', 'prod'])).toEqual([
+      ['Joined First', 'Default', ['Dev', 'Prod'], ['Dev', 'Gone', 'Prod'], ['Prod']],
+      ['Joined First', 'Empty', [], [], []],
+      ['Joined Second', 'Default', ['Stage'], ['Stage'], []],
+      ['Joined Second', 'Other', ['Sandbox'], ['Sandbox'], []],
+    ]);
+    for (const [as, list] of [[founder, byFounder], [viewer, byViewer]] as const) {
+      for (const w of list.organizations.nodes.flatMap((o) => o.workspaces.nodes)) {
+        expect({ environments: w.environments, all: w.all }).toEqual({ environments: own.get(`${as} ${w.id}`)!.environments, all: own.get(`${as} ${w.id}`)!.all });
+      }
+    }
+  });
+
+  it('and the full ones', async () => {
+    for (const as of [founder, viewer]) {
+      const list = ok(await app.gql<List>(LIST(`environments { id name } full: environments { slug resources { cpu } }`), {}, { as }));
+      const workspaces = list.organizations.nodes.flatMap((o) => o.workspaces.nodes);
+      expect(workspaces.length).toBe(as === founder ? 5 : 4);
+      for (const w of workspaces) expect({ environments: w.environments, full: w.full }).toEqual({ environments: own.get(`${as} ${w.id}`)!.environments, full: own.get(`${as} ${w.id}`)!.full });
+    }
+  });
+
+  it('asking for them costs no statement, lean or full, for the owner and for a viewer', async () => {
+    for (const as of [founder, viewer]) {
+      const without = await app.gql(LIST(''), {}, { as });
+      const lean = await app.gql(LIST('environments { id name } all: environments(includeDestroyed: true) { id }'), {}, { as });
+      const full = await app.gql(LIST('environments { id name } full: environments { slug resources { cpu ramMb diskGb } }'), {}, { as });
+      expect([lean, full].map((r) => r.headers.get('x-sql-statements'))).toEqual([without.headers.get('x-sql-statements'), without.headers.get('x-sql-statements')]);
+    }
   });
 });
 
