@@ -108,13 +108,18 @@ export class PackedRows<T extends ObjectLiteral> {
     return sql;
   }
 
-  /** The packed value (null when the aggregate had no rows) as entities, each as `hydrator` builds it from the same row. */
-  entities(packed: unknown): T[] {
+  /**
+   * The packed value (null when the aggregate had no rows) as entities, each as `hydrator` builds it
+   * from the same row; `known`: properties every one of them shares, which the caller knows without
+   * having them packed (the ids of the row the list came along with), set before the columns.
+   */
+  entities(packed: unknown, known?: Partial<T>): T[] {
     if (packed === null || packed === undefined) return [];
     if (!Array.isArray(packed)) throw new TypeError('PackedRows: a packed list is a JSON array');
     const columns = this.columns;
     return packed.map((values: ReadonlyArray<string | null>) => {
       const entity = this.create() as Record<string, unknown>;
+      if (known) Object.assign(entity, known);
       for (let i = 0; i < columns.length; i++) {
         const { property, parse, from, isDate } = columns[i]!;
         const text = values[i];

@@ -31,11 +31,28 @@ export const ENVIRONMENT_LIST_COLUMNS = new ListColumns(
   ['id', 'name', 'slug', 'tier', 'deploymentHost', 'isActive', 'workspace', 'organization'],
 );
 
-const packedByDataSource = new WeakMap<DataSource, Record<EnvironmentColumns, PackedRows<Environment>>>();
+/** The columns a workspace's own row gives the environments read along with it (environmentsAlong): not packed. */
+const OWNER_COLUMNS: readonly PackedColumn[] = ['organization_id', 'workspace_id'];
+const withoutOwner = (columns: readonly PackedColumn[]) => columns.filter((c) => !OWNER_COLUMNS.includes(c));
+
+interface PackedEnvironments {
+  /** What the list loaders read: environments of many workspaces in one list, each with its workspace's ids. */
+  listed: Record<EnvironmentColumns, PackedRows<Environment>>;
+  /** What comes along with a workspace: its own environments, without its ids (the primer sets them from the workspace). */
+  along: Record<EnvironmentColumns, PackedRows<Environment>>;
+}
+const packedByDataSource = new WeakMap<DataSource, PackedEnvironments>();
 /** Lists of environments travel packed (PackedRows), with the lean or the full columns; built once per data source (loaders ask on every request). */
-function packedEnvironments(ds: DataSource): Record<EnvironmentColumns, PackedRows<Environment>> {
+function packedEnvironments(ds: DataSource): PackedEnvironments {
   let packed = packedByDataSource.get(ds);
-  if (!packed) packedByDataSource.set(ds, (packed = { lean: new PackedRows(ds, Environment, LEAN_COLUMNS), full: new PackedRows(ds, Environment, FULL_COLUMNS) }));
+  if (!packed) {
+    const rows = (columns: readonly PackedColumn[]) => new PackedRows(ds, Environment, columns);
+    packed = {
+      listed: { lean: rows(LEAN_COLUMNS), full: rows(FULL_COLUMNS) },
+      along: { lean: rows(withoutOwner(LEAN_COLUMNS)), full: rows(withoutOwner(FULL_COLUMNS)) },
+    };
+    packedByDataSource.set(ds, packed);
+  }
   return packed;
 }
 
@@ -54,21 +71,23 @@ export function environmentHydrator(ds: DataSource): (row: Record<string, unknow
  * its alias there), in the order the list loaders read them: a page of workspaces whose selection
  * asks for their environments brings them along (look-ahead) instead of a statement of its own,
  * one round trip later. The same columns, packed the same way, as the list loaders (`columns`),
- * so that the rows prime them (primeEnvironments). Row-level security applies as to any statement.
+ * so that the rows prime them (primeEnvironments), but for the workspace's own ids, which the
+ * primer takes from the workspace: two uuids fewer per environment to print, carry and parse
+ * (Q3: 1 000 environments, 164 → 98 kB of JSON). Row-level security applies as to any statement.
  */
 export const environmentsAlong = (ds: DataSource, columns: EnvironmentColumns, w: string) =>
-  `(SELECT json_agg(${packedEnvironments(ds)[columns].array('x')} ORDER BY x.created_at, x.id)
+  `(SELECT json_agg(${packedEnvironments(ds).along[columns].array('x')} ORDER BY x.created_at, x.id)
      FROM environments x WHERE x.organization_id = ${w}.organization_id AND x.workspace_id = ${w}.id) AS environments_along`;
 
 /**
  * The same for every workspace of a materialized page (`page`, with `organization_id` and `id`) in
  * one join, as a LEFT JOIN that adds `along.environments_along` to each of its rows: the
  * environments of the page's organizations (`owners`: an array of their ids, which lets the index
- * narrow the scan) grouped by workspace. Read once for the whole page, so the
- * policy's scope is prepared once, where environmentsAlong prepares it again per workspace.
+ * narrow the scan) grouped by workspace. Read once for the whole page, so the policy's scope is
+ * prepared once, where environmentsAlong prepares it again per workspace.
  */
 export const environmentsJoined = (ds: DataSource, columns: EnvironmentColumns, page: string, owners: string) =>
-  `LEFT JOIN (SELECT x.organization_id, x.workspace_id, json_agg(${packedEnvironments(ds)[columns].array('x')} ORDER BY x.created_at, x.id) AS environments_along
+  `LEFT JOIN (SELECT x.organization_id, x.workspace_id, json_agg(${packedEnvironments(ds).along[columns].array('x')} ORDER BY x.created_at, x.id) AS environments_along
      FROM ${page} p JOIN environments x ON x.organization_id = p.organization_id AND x.workspace_id = p.id
      WHERE x.organization_id = ANY(${owners}) GROUP BY x.organization_id, x.workspace_id) along
    ON along.organization_id = ${page}.organization_id AND along.workspace_id = ${page}.id`;
@@ -83,9 +102,9 @@ export function environmentPrimer(
   ds: DataSource,
   loaders: Record<'environmentsByWorkspace' | 'leanEnvironmentsByWorkspace', DataLoader<WorkspaceRef, Environment[], unknown>>,
 ): EnvironmentPrimer {
-  const packed = packedEnvironments(ds);
+  const { along: packed } = packedEnvironments(ds);
   return (columns, workspace, along) => {
-    const environments = packed[columns].entities(along);
+    const environments = packed[columns].entities(along, { organizationId: workspace.organizationId, workspaceId: workspace.workspaceId });
     // Whole rows serve a lean list as well (they hold every lean column): both are primed.
     if (columns === 'full') loaders.environmentsByWorkspace.prime(workspace, environments);
     loaders.leanEnvironmentsByWorkspace.prime(workspace, environments);
@@ -104,7 +123,7 @@ export const WORKSPACE_REF: PairKeys<WorkspaceRef> = { first: (r) => r.organizat
 /** Per-request loaders of environments; every query runs under row-level security. */
 export function environmentLoaders(query: SqlQuery, ds: DataSource) {
   const toEnvironment = environmentHydrator(ds);
-  const packed = packedEnvironments(ds);
+  const { listed: packed } = packedEnvironments(ds);
   const byWorkspace = (columns: EnvironmentColumns) =>
     groupedLoader<WorkspaceRef, Environment>(
       async (refs) => {

@@ -195,9 +195,9 @@ describe('the workspaces of several organizations bring their environments along
   const WS = `mutation($o: ID!, $n: String!, $v: WorkspaceVisibility) { createWorkspace(organizationId: $o, input: { name: $n, visibility: $v }) { id } }`;
   const LIST = (environments: string) => `{ organizations(first: 10) { nodes { name workspaces(first: 10) { nodes { id name ${environments} } } } } }`;
   const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
-  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number } }>;
+  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number }; organization?: { id: string }; workspace?: { id: string } }>;
   type Workspaces = Array<{ id: string; name: string } & Record<string, Listed>>;
-  type List = { organizations: { nodes: Array<{ name: string; workspaces: { nodes: Workspaces } }> } };
+  type List = { organizations: { nodes: Array<{ id?: string; name: string; workspaces: { nodes: Workspaces } }> } };
   const founder = uniqueEmail('joined');
   // A viewer of both organizations: its pages are narrowed by visibility (a restricted workspace is not theirs).
   const viewer = uniqueEmail('joined-viewer');
@@ -259,6 +259,18 @@ describe('the workspaces of several organizations bring their environments along
       for (const w of list.organizations.nodes.flatMap((o) => o.workspaces.nodes)) {
         expect({ environments: w.environments, all: w.all }).toEqual({ environments: own.get(`${as} ${w.id}`)!.environments, all: own.get(`${as} ${w.id}`)!.all });
       }
+    }
+  });
+
+  it('each environment belongs to the workspace and organization it is listed under (their ids come from the page’s row)', async () => {
+    const ENVIRONMENTS = `environments { id workspace { id } organization { id } } full: environments { slug workspace { id } organization { id } }`;
+    for (const as of [founder, viewer]) {
+      const list = ok(await app.gql<List>(LIST(ENVIRONMENTS).replace('nodes { name', 'nodes { id name'), {}, { as }));
+      const owners = list.organizations.nodes.flatMap((o) =>
+        o.workspaces.nodes.flatMap((w) => [...w.environments!, ...w.full!].map((e) => [e.organization!.id, e.workspace!.id, o.id, w.id])),
+      );
+      expect(owners.length).toBe(as === founder ? 10 : 8);
+      for (const [organization, workspace, listedOrganization, listedWorkspace] of owners) expect([organization, workspace]).toEqual([listedOrganization, listedWorkspace]);
     }
   });
 
