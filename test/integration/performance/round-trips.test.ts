@@ -274,9 +274,9 @@ describe('the workspaces of several organizations bring their environments along
     }
   });
 
-  it('and the full ones', async () => {
-    for (const as of [founder, viewer]) {
-      const list = ok(await app.gql<List>(LIST(`environments { id name } full: environments { slug resources { cpu } }`), {}, { as }));
+  it('and the full ones, with the workspaces’ whole rows too (a field outside their list columns)', async () => {
+    for (const [as, workspaceFields] of [[founder, ''], [viewer, ''], [founder, 'description'], [viewer, 'description']] as const) {
+      const list = ok(await app.gql<List>(LIST(`${workspaceFields} environments { id name } full: environments { slug resources { cpu } }`), {}, { as }));
       const workspaces = list.organizations.nodes.flatMap((o) => o.workspaces.nodes);
       expect(workspaces.length).toBe(as === founder ? 5 : 4);
       for (const w of workspaces) expect({ environments: w.environments, full: w.full }).toEqual({ environments: own.get(`${as} ${w.id}`)!.environments, full: own.get(`${as} ${w.id}`)!.full });
@@ -289,6 +289,9 @@ describe('the workspaces of several organizations bring their environments along
       const lean = await app.gql(LIST('environments { id name } all: environments(includeDestroyed: true) { id }'), {}, { as });
       const full = await app.gql(LIST('environments { id name } full: environments { slug resources { cpu ramMb diskGb } }'), {}, { as });
       expect([lean, full].map((r) => r.headers.get('x-sql-statements'))).toEqual([without.headers.get('x-sql-statements'), without.headers.get('x-sql-statements')]);
+      const wholeWithout = await app.gql(LIST('description'), {}, { as });
+      const whole = await app.gql(LIST('description environments { id name } full: environments { slug }'), {}, { as });
+      expect(whole.headers.get('x-sql-statements')).toBe(wholeWithout.headers.get('x-sql-statements'));
     }
   });
 });
