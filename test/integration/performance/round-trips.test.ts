@@ -283,6 +283,24 @@ describe('the workspaces of several organizations bring their environments along
     }
   });
 
+  it('after a cursor too: the pages that follow it bring their own', async () => {
+    const CURSOR = `{ organizations(first: 10) { nodes { workspaces(first: 1) { pageInfo { endCursor } } } } }`;
+    const after = ok(await app.gql<{ organizations: { nodes: Array<{ workspaces: { pageInfo: { endCursor: string } } }> } }>(CURSOR, {}, { as: founder })).organizations.nodes[0]!
+      .workspaces.pageInfo.endCursor;
+    const AFTER = `query($after: String) { organizations(first: 10) { nodes { name workspaces(first: 2, after: $after) { nodes { id name environments { id name } all: environments(includeDestroyed: true) { id name } } } } } }`;
+    const list = ok(await app.gql<List>(AFTER, { after }, { as: founder }));
+    // The cursor is the first organization's Default: its next two, then the second's first two (all created after it).
+    expect(listed(list, ['environments'])).toEqual([
+      ['Joined First', 'Hidden', ['Secret']],
+      ['Joined First', 'Empty', []],
+      ['Joined Second', 'Default', ['Stage']],
+      ['Joined Second', 'Other', ['Sandbox']],
+    ]);
+    for (const w of list.organizations.nodes.flatMap((o) => o.workspaces.nodes)) {
+      expect({ environments: w.environments, all: w.all }).toEqual({ environments: own.get(`${founder} ${w.id}`)!.environments, all: own.get(`${founder} ${w.id}`)!.all });
+    }
+  });
+
   it('asking for them costs no statement, lean or full, for the owner and for a viewer', async () => {
     for (const as of [founder, viewer]) {
       const without = await app.gql(LIST(''), {}, { as });
