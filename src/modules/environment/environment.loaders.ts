@@ -82,14 +82,14 @@ export const environmentsAlong = (ds: DataSource, columns: EnvironmentColumns, w
 /**
  * The same for every workspace of a materialized page (`page`, with `organization_id` and `id`) in
  * one join, as a LEFT JOIN that adds `along.environments_along` to each of its rows: the
- * environments of the page's organizations (`owners`: an array of their ids, which lets the index
- * narrow the scan) grouped by workspace. Read once for the whole page, so the policy's scope is
+ * environments of the page's organizations (`owners`: a condition on `x.organization_id`, from
+ * oneOf in its index form, which lets the index narrow the scan) grouped by workspace. Read once for the whole page, so the policy's scope is
  * prepared once, where environmentsAlong prepares it again per workspace.
  */
 export const environmentsJoined = (ds: DataSource, columns: EnvironmentColumns, page: string, owners: string) =>
   `LEFT JOIN (SELECT x.organization_id, x.workspace_id, json_agg(${packedEnvironments(ds).along[columns].array('x')} ORDER BY x.created_at, x.id) AS environments_along
      FROM ${page} p JOIN environments x ON x.organization_id = p.organization_id AND x.workspace_id = p.id
-     WHERE x.organization_id = ANY(${owners}) GROUP BY x.organization_id, x.workspace_id) along
+     WHERE ${owners} GROUP BY x.organization_id, x.workspace_id) along
    ON along.organization_id = ${page}.organization_id AND along.workspace_id = ${page}.id`;
 
 /** Which of the two environment list loaders a look-ahead primes (see ENVIRONMENT_LIST_COLUMNS). */

@@ -101,7 +101,7 @@ export function workspaceLoaders(query: SqlQuery, ds: DataSource, viewerUserId: 
           : organizationIds.length === 1
             ? `SELECT ${select}, ${environmentsAlong(ds, environments, 'ranked')} FROM ${pages} ORDER BY ranked.organization_id, ranked.created_at, ranked.id`
             : `WITH page AS MATERIALIZED (SELECT ${select} FROM ${pages})
-               SELECT page.*, along.environments_along FROM page ${environmentsJoined(ds, environments, 'page', '$1::uuid[]')}
+               SELECT page.*, along.environments_along FROM page ${environmentsJoined(ds, environments, 'page', oneOf('x.organization_id', 1, organizationIds, 'uuid', 'index').sql)}
                ORDER BY page.organization_id, page.created_at, page.id`;
         const rows = await query<Record<string, unknown> & { viewer_role?: WorkspaceRole | null; environments_along?: unknown }>(sql, [
           owner.param,
