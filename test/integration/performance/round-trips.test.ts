@@ -135,11 +135,13 @@ describe('an organization asked for with its owner brings the owner along', () =
   });
 });
 
+/** Environments for the look-ahead tests below, and each workspace's lists as it reads them itself (statements of its own). */
+const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
+const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
+type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number }; organization?: { id: string }; workspace?: { id: string } }>;
+
 describe('one organization’s workspaces bring their environments along', () => {
-  const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
   const PAGE = (environments: string) => `query($s: String) { organization(slug: $s) { workspaces(first: 50) { nodes { id name ${environments} } } } }`;
-  const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
-  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number } }>;
   type Page = { organization: { workspaces: { nodes: Array<{ id: string; name: string } & Record<string, Listed>> } } };
   const viewer = uniqueEmail('along');
   let org: Awaited<ReturnType<typeof createOrganization>>;
@@ -191,11 +193,8 @@ describe('one organization’s workspaces bring their environments along', () =>
 });
 
 describe('the workspaces of several organizations bring their environments along, joined in the page’s statement', () => {
-  const ENV = `mutation($w: ID!, $n: String!, $t: EnvironmentTier!) { createEnvironment(workspaceId: $w, input: { name: $n, tier: $t, resources: { cpu: 0.5, ramMb: 256, diskGb: 1 } }) { id } }`;
   const WS = `mutation($o: ID!, $n: String!, $v: WorkspaceVisibility) { createWorkspace(organizationId: $o, input: { name: $n, visibility: $v }) { id } }`;
   const LIST = (environments: string) => `{ organizations(first: 10) { nodes { name workspaces(first: 10) { nodes { id name ${environments} } } } } }`;
-  const OWN = `query($id: ID!) { workspace(id: $id) { environments { id name } all: environments(includeDestroyed: true) { id name } full: environments { slug resources { cpu } } } }`;
-  type Listed = Array<{ id: string; name?: string; slug?: string; resources?: { cpu: number }; organization?: { id: string }; workspace?: { id: string } }>;
   type Workspaces = Array<{ id: string; name: string } & Record<string, Listed>>;
   type List = { organizations: { nodes: Array<{ id?: string; name: string; workspaces: { nodes: Workspaces } }> } };
   const founder = uniqueEmail('joined');
