@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Query, Resolver, Root } from 'type-graphql';
 import { found } from '../../common/errors';
+import { andThen, loadNow } from '../../database/loader-helpers';
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { Workspace } from '../workspace/workspace.entity';
@@ -36,18 +37,20 @@ export class EnvironmentResolver {
 export class WorkspaceEnvironmentsResolver {
   /** Active environments, oldest first; destroyed ones only with includeDestroyed. Batched across workspaces. */
   @FieldResolver(() => [Environment])
-  async environments(
+  environments(
     @Root() w: Workspace,
     @Ctx() ctx: RequestContext,
     @Arg('tier', () => EnvironmentTier, { nullable: true }) tier?: EnvironmentTier | null,
     @Arg('includeDestroyed', () => Boolean, { nullable: true, defaultValue: false }) includeDestroyed?: boolean | null,
     @Info() info?: GraphQLResolveInfo,
-  ): Promise<Environment[]> {
+  ): Environment[] | Promise<Environment[]> {
     const loader = info && ENVIRONMENT_LIST_COLUMNS.serves(info) ? ctx.loaders.leanEnvironmentsByWorkspace : ctx.loaders.environmentsByWorkspace;
-    const all = await loader.load({ organizationId: w.organizationId, workspaceId: w.id });
-    // Most lists keep every environment: the loader's own array then, not a copy per workspace.
-    if (!tier && (includeDestroyed || all.every(isActive))) return all;
-    return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
+    // Read along with a page of workspaces (primed): answered at once, not as a promise.
+    return andThen(loadNow(loader, { organizationId: w.organizationId, workspaceId: w.id }), (all) => {
+      // Most lists keep every environment: the loader's own array then, not a copy per workspace.
+      if (!tier && (includeDestroyed || all.every(isActive))) return all;
+      return all.filter((e) => (includeDestroyed || e.isActive) && (!tier || e.tier === tier));
+    });
   }
 
   /** Nested lookup by slug among active environments: null (without an error) when there is none. */

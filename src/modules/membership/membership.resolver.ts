@@ -1,6 +1,7 @@
 import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { MembershipConnection } from '../../common/connections';
 import { found } from '../../common/errors';
+import { andThen, loadNow } from '../../database/loader-helpers';
 import type { ConnectionShape } from '../../common/pagination';
 import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
 import type { RequestContext } from '../../context';
@@ -39,14 +40,15 @@ export class MembershipResolver {
     return ctx.access.organization(m.organizationId);
   }
 
+  // A page of members brings each one's user and role along (primed): answered at once, not as a promise.
   @FieldResolver(() => User)
-  async user(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<User> {
-    return found(await ctx.loaders.userById.load(m.userId), 'User');
+  user(@Root() m: Membership, @Ctx() ctx: RequestContext): User | Promise<User> {
+    return andThen(loadNow(ctx.loaders.userById, m.userId), (user) => found(user, 'User'));
   }
 
   @FieldResolver(() => Role)
-  async role(@Root() m: Membership, @Ctx() ctx: RequestContext): Promise<Role> {
-    return found(await ctx.loaders.roleByKey.load({ organizationId: m.organizationId, key: m.roleKey }), 'Role');
+  role(@Root() m: Membership, @Ctx() ctx: RequestContext): Role | Promise<Role> {
+    return andThen(loadNow(ctx.loaders.roleByKey, { organizationId: m.organizationId, key: m.roleKey }), (role) => found(role, 'Role'));
   }
 
   @FieldResolver(() => User, { nullable: true })

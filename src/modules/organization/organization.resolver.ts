@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { NotFoundError } from '../../common/errors';
+import { found, NotFoundError } from '../../common/errors';
+import { andThen, loadNow } from '../../database/loader-helpers';
 import { isUuid } from '../../common/validation';
 import { perSelection, selectedFields } from '../../database/projection';
 import { OrganizationConnection } from '../../common/connections';
@@ -116,12 +117,12 @@ export class OrganizationResolver {
     return o.banner;
   }
 
+  /** Read along with the organization when asked (primed): answered at once then, not as a promise. */
   @FieldResolver(() => User)
-  async owner(@Root() o: Organization, @Ctx() ctx: RequestContext): Promise<User> {
-    const owner = await ctx.loaders.ownerIdByOrganization.load(o.id);
-    const user = owner ? await ctx.loaders.userById.load(owner.user_id) : null;
-    if (!user) throw new NotFoundError('User');
-    return user;
+  owner(@Root() o: Organization, @Ctx() ctx: RequestContext): User | Promise<User> {
+    return andThen(loadNow(ctx.loaders.ownerIdByOrganization, o.id), (owner) =>
+      andThen(owner ? loadNow(ctx.loaders.userById, owner.user_id) : null, (user) => found(user, 'User')),
+    );
   }
 
   @FieldResolver(() => Int)
