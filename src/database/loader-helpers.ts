@@ -1,4 +1,5 @@
 import DataLoader from 'dataloader';
+import { isThenable } from '../common/thenable';
 
 /** A loader whose batch returns rows; results come back in key order, missing keys as null. */
 export function keyedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, keyOf: (row: V) => K, scheme?: KeyScheme<K>): PrimedLoader<K, V | null> {
@@ -21,8 +22,8 @@ export function keyedLoader<K, V>(load: (keys: readonly K[]) => Promise<V[]>, ke
  */
 export class PrimedLoader<K, V> extends DataLoader<K, V, unknown> {
   private readonly cache: CacheMap<K, Promise<V>>;
-  /** Made on the first prime: most of a request's loaders are never primed. */
-  private primed: CacheMap<K, V> | null = null;
+  /** Primed values under the cache's own keys; made on the first prime: most of a request's loaders are never primed. */
+  private primed: DataLoader.CacheMap<unknown, V> | null = null;
 
   constructor(
     batch: DataLoader.BatchLoadFn<K, V>,
@@ -35,31 +36,27 @@ export class PrimedLoader<K, V> extends DataLoader<K, V, unknown> {
 
   /** The value primed for `key`, or undefined when it was not primed (then `load` it). */
   peek(key: K): V | undefined {
-    const primed = this.primed;
-    return primed === null ? undefined : (primed.map.get(primed.keyFn(key)) as V | undefined);
+    return this.primed === null ? undefined : (this.primed.get(this.cache.keyFn(key)) as V | undefined);
   }
 
   override prime(key: K, value: V | PromiseLike<V> | Error): this {
-    if (this.cache.map.get(this.cache.keyFn(key)) === undefined && !(value instanceof Error) && !isThenable(value)) {
-      const primed = (this.primed ??= cacheMapOf<K, V>(this.scheme));
-      primed.map.set(primed.keyFn(key), value as V);
+    const k = this.cache.keyFn(key);
+    if (this.cache.map.get(k) === undefined && !(value instanceof Error) && !isThenable(value)) {
+      (this.primed ??= cacheMapOf<K, V>(this.scheme).map).set(k, value as V);
     }
     return super.prime(key, value);
   }
 
   override clear(key: K): this {
-    this.primed?.map.delete(this.primed.keyFn(key));
+    this.primed?.delete(this.cache.keyFn(key));
     return super.clear(key);
   }
 
   override clearAll(): this {
-    this.primed?.map.clear();
+    this.primed?.clear();
     return super.clearAll();
   }
 }
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 
 /** A DataLoader cache of keys told apart by `scheme`: the map and the function from a key to its entry's key. */
 interface CacheMap<K, V> {
@@ -67,6 +64,7 @@ interface CacheMap<K, V> {
   keyFn: (key: K) => unknown;
 }
 
+/** The one place a scheme decides how keys are told apart: pair keys in a PairMap, anything else in a Map by the scheme's function of the key (or the key itself). */
 function cacheMapOf<K, V>(scheme: KeyScheme<K> | undefined): CacheMap<K, V> {
   if (scheme && typeof scheme !== 'function') return { map: new PairMap<K, V>(scheme) as unknown as DataLoader.CacheMap<unknown, V>, keyFn: (key) => key };
   return { map: new Map<unknown, V>(), keyFn: scheme ?? ((key: K): unknown => key) };
@@ -128,12 +126,10 @@ interface KeyMap<K, V> {
   set(key: K, value: V): unknown;
 }
 
-/** A map of keys told apart by `scheme` (to group a batch's rows). */
+/** A map of keys told apart by `scheme` (to group a batch's rows), as the loader's cache tells them apart (cacheMapOf). */
 function mapOf<K, V>(scheme: KeyScheme<K> | undefined): KeyMap<K, V> {
-  if (scheme && typeof scheme !== 'function') return new PairMap<K, V>(scheme);
-  const id = scheme ?? ((key: K): unknown => key);
-  const map = new Map<unknown, V>();
-  return { get: (key) => map.get(id(key)), set: (key, value) => map.set(id(key), value) };
+  const { map, keyFn } = cacheMapOf<K, V>(scheme);
+  return { get: (key) => map.get(keyFn(key)) as V | undefined, set: (key, value) => map.set(keyFn(key), value) };
 }
 
 /** A loader whose batch returns rows grouped under each key (an empty list when none). */

@@ -19,9 +19,9 @@ import {
   visit,
 } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
+import { isThenable } from '../common/thenable';
 import { PLAIN_DATA_TYPES } from './plain-data';
 
-const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 
 /** A rejected item becomes its error as a value, which both engines report at the item's own index. */
 const settledItem = (item: unknown): unknown => (isThenable(item) ? Promise.resolve(item).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))) : item);
