@@ -136,7 +136,7 @@ export class RequestContext {
       (l) => organizationLoaders(q, ds, l.userById, () => refusalTest(this.principal, Math.floor(Date.now() / 1000))),
       () => environmentLoaders(q, ds),
       (l) => workspaceLoaders(q, ds, async () => (await this.session()).viewer?.userId ?? null, environmentPrimer(ds, l)),
-      (l) => membershipLoaders(q, ds, l.userById),
+      (l) => membershipLoaders(q, ds, l),
       () => auditLoaders(q, ds),
       (l) => featureFlagLoaders(q, l),
       () => secretLoaders(q),

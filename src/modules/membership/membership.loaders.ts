@@ -5,7 +5,7 @@ import { groupedLoader, keyedLoader, oneOf, ownedCountLoader, ownedPageLoader } 
 import { hydrator } from '../../database/hydrate';
 import type { SqlQuery } from '../../database/tenant-transaction';
 import type { User } from '../user/user.entity';
-import { userJson, userPrimer } from '../user/user.loaders';
+import { userJson, userPrimer, type UserColumns } from '../user/user.loaders';
 import { Membership } from './membership.entity';
 import { Role } from './role.entity';
 
@@ -25,10 +25,14 @@ const matches = (n: number) => `($${n}::text IS NULL OR m.role_key = $${n})
     AND (lower(s.email) LIKE $${n + 1} OR lower(coalesce(s.name, '')) LIKE $${n + 1})))`;
 
 /** Per-request loaders of memberships; every query runs under row-level security. */
-export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: DataLoader<string, User | null, unknown>) {
+export function membershipLoaders(query: SqlQuery, ds: DataSource, users: Record<'userById' | 'leanUserById', DataLoader<string, User | null, unknown>>) {
   const toMembership = hydrator(ds, Membership);
   const toRole = hydrator(ds, Role);
-  const primeUser = userPrimer(ds, userById);
+  /** A page's users go to the loaders that can take them: a whole user serves a lean selection too. */
+  const primeUsers: Record<UserColumns, (row: { user_row?: unknown }) => void> = {
+    lean: userPrimer(ds, users.leanUserById),
+    full: userPrimer(ds, users.userById, users.leanUserById),
+  };
   /** A role by its key in an organization (what a membership names); primed by the member page. */
   const roleByKey = keyedLoader<{ organizationId: string; key: string }, Role>(
     async (refs) =>
@@ -41,6 +45,45 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
     (r) => ({ organizationId: r.organizationId, key: r.key }),
     (r) => `${r.organizationId}:${r.key}`,
   );
+  /** Pages of members of many organizations, oldest first, each member's user read with `userColumns` (and primed). */
+  const pageOf = (userColumns: UserColumns) => {
+    const primeUser = primeUsers[userColumns];
+    return ownedPageLoader<Membership, MemberFilter>(
+      async (organizationIds, limit, after, filter) => {
+        const owners = oneOf('m.organization_id', 1, organizationIds);
+        const rows = await query(
+          // The page first (memberships only), then each row's user and role by key: the planner
+          // cannot turn them into a scan of every user (each checked by its policy). A role comes
+          // with the first member of the page who has it: each lookup in roles pays for the scope
+          // of its policy (an index condition, prepared again per lookup), and a page of fifty
+          // has two or three roles.
+          `WITH page AS MATERIALIZED (
+             SELECT * FROM (
+               SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
+               FROM memberships m
+               WHERE ${owners.sql} AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
+             ) ranked WHERE rn <= $4
+           )
+           SELECT p.*,
+             (SELECT ${userJson('u', userColumns)} FROM users u WHERE u.id = p.user_id) AS user_row,
+             CASE WHEN p.rn = min(p.rn) OVER (PARTITION BY p.organization_id, p.role_key)
+               THEN (SELECT to_jsonb(r) FROM roles r WHERE r.organization_id = p.organization_id AND r.key = p.role_key) END AS role_row
+           FROM page p ORDER BY p.organization_id, p.rn`,
+          [owners.param, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
+        );
+        return rows.map((row) => {
+          // The member's user came with the page, and its role with the role's first member in it.
+          primeUser(row);
+          if (row.role_row && typeof row.role_row === 'object') {
+            const role = toRole(row.role_row as Record<string, unknown>);
+            roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
+          }
+          return toMembership(row);
+        });
+      },
+      (m) => m.organizationId,
+    );
+  };
   return {
     roleByKey,
     /** A role by id, among the principal's organizations (row-level security hides the others). */
@@ -60,42 +103,10 @@ export function membershipLoaders(query: SqlQuery, ds: DataSource, userById: Dat
         ).map(toMembership),
       (m) => m.userId,
     ),
-    /** Pages of members of many organizations, oldest first, one statement per distinct (limit, cursor, filter). */
-    memberPage: ownedPageLoader<Membership, MemberFilter>(
-      async (organizationIds, limit, after, filter) => {
-        const owners = oneOf('m.organization_id', 1, organizationIds);
-        const rows = await query(
-          // The page first (memberships only), then each row's user and role by key: the planner
-          // cannot turn them into a scan of every user (each checked by its policy). A role comes
-          // with the first member of the page who has it: each lookup in roles pays for the scope
-          // of its policy (an index condition, prepared again per lookup), and a page of fifty
-          // has two or three roles.
-          `WITH page AS MATERIALIZED (
-             SELECT * FROM (
-               SELECT m.*, row_number() OVER (PARTITION BY m.organization_id ORDER BY m.joined_at, m.id) AS rn
-               FROM memberships m
-               WHERE ${owners.sql} AND ${matches(5)} AND ${keysetAfter('m.joined_at', 'm.id', 'asc', 2)}
-             ) ranked WHERE rn <= $4
-           )
-           SELECT p.*,
-             (SELECT ${userJson('u')} FROM users u WHERE u.id = p.user_id) AS user_row,
-             CASE WHEN p.rn = min(p.rn) OVER (PARTITION BY p.organization_id, p.role_key)
-               THEN (SELECT to_jsonb(r) FROM roles r WHERE r.organization_id = p.organization_id AND r.key = p.role_key) END AS role_row
-           FROM page p ORDER BY p.organization_id, p.rn`,
-          [owners.param, after?.[0] ?? null, after?.[1] ?? null, limit, filter.roleKey, filter.pattern],
-        );
-        return rows.map((row) => {
-          // The member's user came with the page, and its role with the role's first member in it.
-          primeUser(row);
-          if (row.role_row && typeof row.role_row === 'object') {
-            const role = toRole(row.role_row as Record<string, unknown>);
-            roleByKey.clear({ organizationId: role.organizationId, key: role.key }).prime({ organizationId: role.organizationId, key: role.key }, role);
-          }
-          return toMembership(row);
-        });
-      },
-      (m) => m.organizationId,
-    ),
+    /** Pages of members of many organizations with whole users, oldest first, one statement per distinct (limit, cursor, filter). */
+    memberPage: pageOf('full'),
+    /** The same with only USER_LIST_COLUMNS.lean of each member's user: for a page whose users' selection they serve. */
+    leanMemberPage: pageOf('lean'),
     filteredMemberCount: ownedCountLoader<MemberFilter>((organizationIds, filter) => {
       const owners = oneOf('m.organization_id', 1, organizationIds);
       return query<{ owner: string; n: number }>(

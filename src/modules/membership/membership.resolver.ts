@@ -1,4 +1,5 @@
-import { Arg, Ctx, Field, FieldResolver, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, Field, FieldResolver, Info, Int, ObjectType, Query, Resolver, Root } from 'type-graphql';
 import { MembershipConnection } from '../../common/connections';
 import { found } from '../../common/errors';
 import { andThen, loadNow } from '../../database/loader-helpers';
@@ -7,6 +8,7 @@ import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permis
 import type { RequestContext } from '../../context';
 import { Organization } from '../organization/organization.entity';
 import { User } from '../user/user.entity';
+import { USER_LIST_COLUMNS } from '../user/user.loaders';
 import { visibleUser } from '../user/user.resolver';
 import { Membership } from './membership.entity';
 import { MembershipService } from './membership.service';
@@ -40,10 +42,13 @@ export class MembershipResolver {
     return ctx.access.organization(m.organizationId);
   }
 
-  // A page of members brings each one's user and role along (primed): answered at once, not as a promise.
+  // A page of members brings each one's user and role along (primed): answered at once, not as a
+  // promise. The user from the lean loader when the lean columns serve this selection: the page
+  // of members decided the same over every `user` of its nodes, and primed it.
   @FieldResolver(() => User)
-  user(@Root() m: Membership, @Ctx() ctx: RequestContext): User | Promise<User> {
-    return andThen(loadNow(ctx.loaders.userById, m.userId), (user) => found(user, 'User'));
+  user(@Root() m: Membership, @Ctx() ctx: RequestContext, @Info() info?: GraphQLResolveInfo): User | Promise<User> {
+    const loader = info && USER_LIST_COLUMNS.serves(info) ? ctx.loaders.leanUserById : ctx.loaders.userById;
+    return andThen(loadNow(loader, m.userId), (user) => found(user, 'User'));
   }
 
   @FieldResolver(() => Role)
@@ -69,7 +74,9 @@ export class OrganizationMembersResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('roleKey', () => String, { nullable: true }) roleKey?: string | null,
     @Arg('search', () => String, { nullable: true }) search?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Membership>> {
-    return new MembershipService(ctx).list(o.id, first, after, { roleKey, search });
+    const lean = info !== undefined && USER_LIST_COLUMNS.serves(info, ['nodes', 'user'], ['edges', 'node', 'user']);
+    return new MembershipService(ctx).list(o.id, first, after, { roleKey, search, userColumns: lean ? 'lean' : 'full' });
   }
 }

@@ -1,5 +1,6 @@
 import { keysetConnection, keysetPage, type ConnectionShape } from '../../common/pagination';
 import type { RequestContext } from '../../context';
+import type { UserColumns } from '../user/user.loaders';
 import type { MemberFilter } from './membership.loaders';
 import { Membership } from './membership.entity';
 
@@ -7,12 +8,17 @@ import { Membership } from './membership.entity';
 export class MembershipService {
   constructor(private readonly ctx: RequestContext) {}
 
-  /** Members oldest first, keyset-paginated on (joined_at, id); batched across organizations. */
-  async list(organizationId: string, first: number | null | undefined, after: string | null | undefined, options: { roleKey?: string | null; search?: string | null }): Promise<ConnectionShape<Membership>> {
+  /** Members oldest first, keyset-paginated on (joined_at, id); batched across organizations; their users read with `userColumns` (default: whole). */
+  async list(
+    organizationId: string,
+    first: number | null | undefined,
+    after: string | null | undefined,
+    options: { roleKey?: string | null; search?: string | null; userColumns?: UserColumns },
+  ): Promise<ConnectionShape<Membership>> {
     const page = keysetPage(first, after);
     const search = options.search?.trim().toLowerCase();
     const filter: MemberFilter = { roleKey: options.roleKey ?? null, pattern: search ? `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null };
-    const rows = await this.ctx.loaders.memberPage.load({ ownerId: organizationId, limit: page.limit + 1, after: page.after, filter });
+    const rows = await (options.userColumns === 'lean' ? this.ctx.loaders.leanMemberPage : this.ctx.loaders.memberPage).load({ ownerId: organizationId, limit: page.limit + 1, after: page.after, filter });
     return keysetConnection(rows, page, (m) => [m.joinedAt, m.id], () => this.ctx.loaders.filteredMemberCount.load({ ownerId: organizationId, filter }));
   }
 }
