@@ -43,8 +43,9 @@ export class MembershipResolver {
   }
 
   // A page of members brings each one's user and role along (primed): answered at once, not as a
-  // promise. The user from the lean loader when the lean columns serve this selection: the page
-  // of members decided the same over every `user` of its nodes, and primed it.
+  // promise. The user from leanUserById when the lean columns serve this selection (the page of
+  // members decided the same over every `user` of its nodes, and primed it; outside a page it
+  // answers the whole user), from userById otherwise.
   @FieldResolver(() => User)
   user(@Root() m: Membership, @Ctx() ctx: RequestContext, @Info() info?: GraphQLResolveInfo): User | Promise<User> {
     const loader = info && USER_LIST_COLUMNS.serves(info) ? ctx.loaders.leanUserById : ctx.loaders.userById;

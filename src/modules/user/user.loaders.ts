@@ -1,6 +1,6 @@
 import type DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
-import { keyedLoader, oneOf } from '../../database/loader-helpers';
+import { keyedLoader, oneOf, PrimedLoader } from '../../database/loader-helpers';
 import { hydrator } from '../../database/hydrate';
 import { ListColumns } from '../../database/projection';
 import type { SqlQuery } from '../../database/tenant-transaction';
@@ -16,8 +16,8 @@ export const USER_COLUMNS = FULL_USER_COLUMNS.join(', ');
 
 /**
  * What users read along with a list (a page of members) carry: the lean columns serve these
- * fields (see ListColumns). A user read lean goes only to the lean loader (leanUserById), never to
- * userById, which answers every other field of a user.
+ * fields (see ListColumns). A user read lean goes only to leanUserById, never to userById, which
+ * answers every other field of a user.
  */
 export const USER_LIST_COLUMNS = new ListColumns(LEAN_USER_COLUMNS.join(', '), USER_COLUMNS, ['id', 'email', 'name', 'avatarUrl']);
 
@@ -30,20 +30,19 @@ export const userJson = (alias: string, columns: UserColumns = 'full'): string =
 
 export function userLoaders(query: SqlQuery, ds: DataSource) {
   const toUser = hydrator(ds, User);
+  /** Row-level security lets a principal see itself and the users it shares an organization with: no one else comes back. */
+  const userById = keyedLoader<string, User>(async (ids) => {
+    const k = oneOf('id', 1, ids);
+    return (await query(`SELECT ${USER_COLUMNS} FROM users WHERE ${k.sql}`, [k.param])).map(toUser);
+  }, (u) => u.id);
   return {
-    /** Row-level security lets a principal see itself and the users it shares an organization with: no one else comes back. */
-    userById: keyedLoader<string, User>(async (ids) => {
-      const k = oneOf('id', 1, ids);
-      return (await query(`SELECT ${USER_COLUMNS} FROM users WHERE ${k.sql}`, [k.param])).map(toUser);
-    }, (u) => u.id),
+    userById,
     /**
-     * The same with only USER_LIST_COLUMNS.lean: for a user field whose selection they serve. A
-     * page of members reading lean users primes it (and one reading whole users primes both).
+     * A user for a selection USER_LIST_COLUMNS.lean serves: the lean one a page of members read
+     * along (primed), else the whole one (userById: no statement of its own for a user the
+     * request has already read, such as the viewer).
      */
-    leanUserById: keyedLoader<string, User>(async (ids) => {
-      const k = oneOf('id', 1, ids);
-      return (await query(`SELECT ${USER_LIST_COLUMNS.lean} FROM users WHERE ${k.sql}`, [k.param])).map(toUser);
-    }, (u) => u.id),
+    leanUserById: new PrimedLoader<string, User | null>((ids) => userById.loadMany(ids)),
   };
 }
 

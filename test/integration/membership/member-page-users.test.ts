@@ -27,7 +27,8 @@ beforeAll(async () => {
     const name = `Person ${i}`;
     const id = await me(email, name);
     await TenantTransaction.run(app.db, systemPrincipal(organizationId, 'test:addMember'), randomUUID(), (tx) =>
-      tx.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, $3)`, [organizationId, id, role]),
+      // Invited by the owner: the inviter is read whole (userById) beside the page's lean users.
+      tx.query(`INSERT INTO memberships (organization_id, user_id, role_key, invited_by) VALUES ($1, $2, $3, $4)`, [organizationId, id, role, members[0]!.id]),
     );
     members.push({ email, name, id });
   }
@@ -79,24 +80,41 @@ describe('users come with the member page, lean or whole', () => {
     expect(mixed.nodes.map((n) => n.whole)).toEqual(whole.nodes.map((n, i) => ({ email: members[i]!.email, createdAt: n.user!.createdAt })));
   });
 
-  it('gives the lean and the whole reading through edges as through nodes', async () => {
-    const result = await app.gql<{ organization: { members: { edges: Array<{ node: { user: UserOut } }> } } }>(
-      `query($id: ID!) { organization(id: $id) { members(first: 10) { edges { node { user { email createdAt } } } } } }`,
-      { id: organizationId },
-      { as: owner },
-    );
-    const users = ok(result).organization.members.edges.map((e) => e.node.user);
-    expect(users.map((u) => u.email)).toEqual(members.map((m) => m.email));
-    for (const u of users) expect(Number.isNaN(Date.parse(u.createdAt!))).toBe(false);
+  it('gives the lean and the whole reading through edges as through nodes, at no statement of their own', async () => {
+    const bare = await page('');
+    const edges = async (userFields: string) => {
+      const result = await app.gql<{ organization: { members: { edges: Array<{ node: { user: UserOut } }> } } }>(
+        `query($id: ID!) { organization(id: $id) { members(first: 10) { edges { node { user { ${userFields} } } } nodes { id } } } }`,
+        { id: organizationId },
+        { as: owner },
+      );
+      return { statements: Number(result.headers.get('x-sql-statements')), users: ok(result).organization.members.edges.map((e) => e.node.user) };
+    };
+    const lean = await edges('email name');
+    expect(lean.statements).toBe(bare.statements);
+    expect(lean.users).toEqual(members.map((m) => ({ email: m.email, name: m.name })));
+    const whole = await edges('email createdAt');
+    expect(whole.statements).toBe(bare.statements);
+    expect(whole.users.map((u) => u.email)).toEqual(members.map((m) => m.email));
+    for (const u of whole.users) expect(Number.isNaN(Date.parse(u.createdAt!))).toBe(false);
   });
 
-  it('reads a lean user of a membership outside any page with one statement of its own', async () => {
+  it('never hands a lean user to a field that reads whole users: the owner as inviter beside the page of lean users', async () => {
+    const result = await page('user { id email } invitedBy { id email createdAt }');
+    expect(result.nodes.map((n) => n.user)).toEqual(members.map((m) => ({ id: m.id, email: m.email })));
+    const inviters = result.nodes.slice(1).map((n) => n.invitedBy!);
+    expect(inviters.map((u) => ({ id: u.id, email: u.email }))).toEqual(members.slice(1).map(() => ({ id: members[0]!.id, email: owner })));
+    for (const u of inviters) expect(Number.isNaN(Date.parse(u.createdAt!))).toBe(false);
+    expect(result.nodes[0]!.invitedBy).toBeNull();
+  });
+
+  it('answers a lean user of a membership outside any page with the whole user the request already read, at no statement of its own', async () => {
     const member = members[1]!;
     const bare = await app.gql(`{ me { memberships { id } } }`, {}, { as: member.email });
     const result = await app.gql<{ me: { memberships: Array<{ user: UserOut }> } }>(`{ me { memberships { id user { id email name } } } }`, {}, { as: member.email });
     expect(ok(result).me.memberships.map((m) => m.user)).toEqual([{ id: member.id, email: member.email, name: member.name }]);
     ok(bare);
-    expect(Number(result.headers.get('x-sql-statements'))).toBe(Number(bare.headers.get('x-sql-statements')) + 1);
+    expect(Number(result.headers.get('x-sql-statements'))).toBe(Number(bare.headers.get('x-sql-statements')));
   });
 
   it('shows no member, lean or whole, to someone outside the organization', async () => {
