@@ -27,11 +27,14 @@ export async function createOrganization(app: TestApp, owner: string, input: Rec
 /**
  * Adds a member with a role straight through the database (invitations come with a later
  * feature), in a transaction of the service's role scoped to that organization, as a job would.
+ * `name`: the name the member's token carries when they are provisioned; `invitedBy`: the
+ * membership's inviter (a user id).
  */
-export async function addMember(app: TestApp, organizationId: string, email: string, roleKey: string): Promise<string> {
-  const { me } = ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, { as: email }));
+export async function addMember(app: TestApp, organizationId: string, email: string, roleKey: string, options: { name?: string; invitedBy?: string } = {}): Promise<string> {
+  const as = options.name === undefined ? { as: email } : { token: await app.token(email, { name: options.name }) };
+  const { me } = ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, as));
   await TenantTransaction.run(app.db, systemPrincipal(organizationId, 'test:addMember'), randomUUID(), (tx) =>
-    tx.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, $3)`, [organizationId, me.user.id, roleKey]),
+    tx.query(`INSERT INTO memberships (organization_id, user_id, role_key, invited_by) VALUES ($1, $2, $3, $4)`, [organizationId, me.user.id, roleKey, options.invitedBy ?? null]),
   );
   return me.user.id;
 }

@@ -1,8 +1,5 @@
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
-import { createOrganization, uniqueEmail } from '../../helpers/factories';
-import { TenantTransaction } from '../../../src/database/tenant-transaction';
-import { systemPrincipal } from '../../../src/auth/principal';
-import { randomUUID } from 'node:crypto';
+import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 
 /**
  * A page of members brings each member's user along, with only the columns its selection needs
@@ -19,18 +16,15 @@ beforeAll(async () => {
   app = await startTestApp();
   const org = await createOrganization(app, owner);
   organizationId = org.id;
-  const me = async (email: string, name: string) =>
-    ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, { token: await app.token(email, { name }) })).me.user.id;
-  members.push({ email: owner, name: 'Owner Person', id: await me(owner, 'Owner Person') });
+  // The owner's name comes from a later token (the user is refreshed from it).
+  const ownerName = 'Owner Person';
+  const ownerId = ok(await app.gql<{ me: { user: { id: string } } }>(`{ me { user { id } } }`, {}, { token: await app.token(owner, { name: ownerName }) })).me.user.id;
+  members.push({ email: owner, name: ownerName, id: ownerId });
   for (const [i, role] of ['member', 'admin', 'viewer'].entries()) {
     const email = uniqueEmail(role);
     const name = `Person ${i}`;
-    const id = await me(email, name);
-    await TenantTransaction.run(app.db, systemPrincipal(organizationId, 'test:addMember'), randomUUID(), (tx) =>
-      // Invited by the owner: the inviter is read whole (userById) beside the page's lean users.
-      tx.query(`INSERT INTO memberships (organization_id, user_id, role_key, invited_by) VALUES ($1, $2, $3, $4)`, [organizationId, id, role, members[0]!.id]),
-    );
-    members.push({ email, name, id });
+    // Invited by the owner: the inviter is read whole (userById) beside the page's lean users.
+    members.push({ email, name, id: await addMember(app, organizationId, email, role, { name, invitedBy: ownerId }) });
   }
 }, 60_000);
 afterAll(async () => {
