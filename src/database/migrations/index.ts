@@ -18,6 +18,7 @@ import { RateLimitLeases1766000000000 } from './1766000000000-rate-limit-leases'
 import { OpenSession1766100000000 } from './1766100000000-open-session';
 import { SessionSettings1766200000000 } from './1766200000000-session-settings';
 import { SecurityColumns1766300000000 } from './1766300000000-security-columns';
+import { MembershipScopeIndex1766400000000 } from './1766400000000-membership-scope-index';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   OpenSession1766100000000,
   SessionSettings1766200000000,
   SecurityColumns1766300000000,
+  MembershipScopeIndex1766400000000,
 ];
