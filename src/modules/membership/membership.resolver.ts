@@ -3,6 +3,7 @@ import { Arg, Ctx, Field, FieldResolver, Info, Int, ObjectType, Query, Resolver,
 import { MembershipConnection } from '../../common/connections';
 import { found } from '../../common/errors';
 import { andThen, loadNow } from '../../database/loader-helpers';
+import { perSelection, selectedFields } from '../../database/projection';
 import type { ConnectionShape } from '../../common/pagination';
 import { isPermission, PERMISSION_CATALOG, systemRole } from '../../authz/permissions';
 import type { RequestContext } from '../../context';
@@ -13,6 +14,25 @@ import { visibleUser } from '../user/user.resolver';
 import { Membership } from './membership.entity';
 import { MembershipService } from './membership.service';
 import { Role } from './role.entity';
+
+/** What of a role the membership's own role key answers. */
+const KEY_FIELDS: ReadonlySet<string> = new Set(['key', '__typename']);
+const keyAlone = (fields: Iterable<string>): boolean => {
+  for (const field of fields) if (!KEY_FIELDS.has(field)) return false;
+  return true;
+};
+/** Whether a membership's `role` selection asks for the role's key alone. */
+const roleKeyAlone = perSelection((info) => keyAlone(selectedFields(info)));
+/** Whether no `role` under a page of members (nodes and edges.node) asks for more than the key: the page then reads no role. */
+const pageRoleKeysAlone = perSelection((info) => keyAlone(selectedFields(info, ['nodes', 'role'], ['edges', 'node', 'role'])));
+
+/**
+ * The role a membership names, known by its key alone (the fields KEY_FIELDS lists). The
+ * membership references it by a tenant-carrying foreign key, so it exists, in the membership's
+ * organization, which row-level security lets the viewer see whenever it lets them see the
+ * membership. Handed only to the selection that was checked, never primed into roleByKey.
+ */
+const roleNamedBy = (m: Membership): Role => Object.assign(new Role(), { organizationId: m.organizationId, key: m.roleKey });
 
 @ObjectType('Permission')
 export class PermissionInfo {
@@ -52,8 +72,11 @@ export class MembershipResolver {
     return andThen(loadNow(loader, m.userId), (user) => found(user, 'User'));
   }
 
+  // Its key alone is the membership's own (no statement, nothing to wait for); any other field of
+  // the role comes from roleByKey (primed by a page of members that read roles along).
   @FieldResolver(() => Role)
-  role(@Root() m: Membership, @Ctx() ctx: RequestContext): Role | Promise<Role> {
+  role(@Root() m: Membership, @Ctx() ctx: RequestContext, @Info() info?: GraphQLResolveInfo): Role | Promise<Role> {
+    if (info && roleKeyAlone(info)) return roleNamedBy(m);
     return andThen(loadNow(ctx.loaders.roleByKey, { organizationId: m.organizationId, key: m.roleKey }), (role) => found(role, 'Role'));
   }
 
@@ -78,6 +101,7 @@ export class OrganizationMembersResolver {
     @Info() info?: GraphQLResolveInfo,
   ): Promise<ConnectionShape<Membership>> {
     const lean = info !== undefined && USER_LIST_COLUMNS.serves(info, ['nodes', 'user'], ['edges', 'node', 'user']);
-    return new MembershipService(ctx).list(o.id, first, after, { roleKey, search, userColumns: lean ? 'lean' : 'full' });
+    const roles = info === undefined || !pageRoleKeysAlone(info);
+    return new MembershipService(ctx).list(o.id, first, after, { roleKey, search, userColumns: lean ? 'lean' : 'full', roles });
   }
 }

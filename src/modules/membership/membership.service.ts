@@ -13,12 +13,14 @@ export class MembershipService {
     organizationId: string,
     first: number | null | undefined,
     after: string | null | undefined,
-    options: { roleKey?: string | null; search?: string | null; userColumns?: UserColumns },
+    /** `roles: false`: the page reads no role (each membership's role key answers a selection of `key` alone). */
+    options: { roleKey?: string | null; search?: string | null; userColumns?: UserColumns; roles?: boolean },
   ): Promise<ConnectionShape<Membership>> {
     const page = keysetPage(first, after);
     const search = options.search?.trim().toLowerCase();
     const filter: MemberFilter = { roleKey: options.roleKey ?? null, pattern: search ? `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null };
-    const rows = await (options.userColumns === 'lean' ? this.ctx.loaders.leanMemberPage : this.ctx.loaders.memberPage).load({ ownerId: organizationId, limit: page.limit + 1, after: page.after, filter });
+    const pages = options.userColumns === 'lean' ? this.ctx.loaders.leanMemberPage : this.ctx.loaders.memberPage;
+    const rows = await pages.load({ ownerId: organizationId, limit: page.limit + 1, after: page.after, filter: { ...filter, roles: options.roles ?? true } });
     return keysetConnection(rows, page, (m) => [m.joinedAt, m.id], () => this.ctx.loaders.filteredMemberCount.load({ ownerId: organizationId, filter }));
   }
 }

@@ -1,3 +1,5 @@
+import pino from 'pino';
+import { RequestContext } from '../../../src/context';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 
@@ -60,5 +62,66 @@ describe('roles come with the member page', () => {
     expect(next.statements).toBe(bare.statements);
     const again = next.organizations.find((o) => o.id === one!.id)!;
     expect(again.members.nodes.map((m) => m.role!.key)).toEqual(joined[one!.id]!.slice(3, 6));
+  });
+});
+
+describe("a role's key alone comes from the membership", () => {
+  it('answers `role { key }` of every member from the membership itself: the same keys, at no statement of its own', async () => {
+    const bare = await page('');
+    const keys = await page('role { key }');
+    expect(keys.statements).toBe(bare.statements);
+    for (const o of keys.organizations) expect(o.members.nodes.map((m) => m.role)).toEqual(joined[o.id]!.slice(0, 3).map((key) => ({ key })));
+  });
+
+  it('reads the roles along when any selection of them asks for more than the key (aliases, edges), at no statement of its own', async () => {
+    const bare = await page('');
+    const mixed = await page('role { key } named: role { name }');
+    expect(mixed.statements).toBe(bare.statements);
+    for (const o of mixed.organizations) {
+      const nodes = o.members.nodes as unknown as Array<{ role: { key: string }; named: { name: string } }>;
+      expect(nodes.map((m) => m.role.key)).toEqual(joined[o.id]!.slice(0, 3));
+      expect(nodes.map((m) => m.named.name)).toEqual(joined[o.id]!.slice(0, 3).map((key) => key[0]!.toUpperCase() + key.slice(1)));
+    }
+    const throughEdges = await app.gql<{ me: { organizations: { nodes: Array<{ id: string; members: { nodes: Array<{ role: { key: string } }>; edges: Array<{ node: { role: { name: string } } }> } }> } } }>(
+      `{ me { organizations { nodes { id members(first: 3) { nodes { role { key } } edges { node { role { name } } } } } } } }`,
+      {},
+      { as: owner },
+    );
+    expect(Number(throughEdges.headers.get('x-sql-statements'))).toBe(bare.statements);
+    for (const o of ok(throughEdges).me.organizations.nodes) {
+      expect(o.members.nodes.map((m) => m.role.key)).toEqual(joined[o.id]!.slice(0, 3));
+      expect(o.members.edges.map((e) => e.node.role.name)).toEqual(joined[o.id]!.slice(0, 3).map((key) => key[0]!.toUpperCase() + key.slice(1)));
+    }
+  });
+
+  it("answers the viewer's own memberships' `role { key }` without looking a role up", async () => {
+    const query = (fields: string) => app.gql<{ me: { memberships: Array<{ role?: { key: string } }> } }>(`{ me { memberships { organization { id } ${fields} } } }`, {}, { as: owner });
+    const bare = await query('');
+    const keys = await query('role { key }');
+    const named = await query('role { key name }');
+    expect(Number(keys.headers.get('x-sql-statements'))).toBe(Number(bare.headers.get('x-sql-statements')));
+    // A field beyond the key is looked up (one statement for all of them).
+    expect(Number(named.headers.get('x-sql-statements'))).toBe(Number(bare.headers.get('x-sql-statements')) + 1);
+    expect(ok(keys).me.memberships.map((m) => m.role)).toEqual([{ key: 'owner' }, { key: 'owner' }]);
+    expect(ok(named).me.memberships.map((m) => m.role)).toEqual([
+      { key: 'owner', name: 'Owner' },
+      { key: 'owner', name: 'Owner' },
+    ]);
+  });
+
+  it('a page read without roles primes none; with roles, the roles it names', async () => {
+    const organizationId = Object.keys(joined)[0]!;
+    const ctx = RequestContext.forSystem({ config: app.config, db: app.db, envelope: app.envelope, logger: pino({ level: 'silent' }) }, organizationId, 'test:roles');
+    try {
+      const filter = { roleKey: null, pattern: null };
+      const without = await ctx.loaders.memberPage.load({ ownerId: organizationId, limit: 10, after: null, filter: { ...filter, roles: false } });
+      expect(without.map((m) => m.roleKey)).toEqual(joined[organizationId]);
+      for (const key of ['owner', 'admin', 'member', 'viewer']) expect(ctx.loaders.roleByKey.peek({ organizationId, key })).toBeUndefined();
+      const along = await ctx.loaders.memberPage.load({ ownerId: organizationId, limit: 10, after: null, filter: { ...filter, roles: true } });
+      expect(along.map((m) => m.roleKey)).toEqual(joined[organizationId]);
+      for (const key of ['owner', 'admin', 'member', 'viewer']) expect(ctx.loaders.roleByKey.peek({ organizationId, key })?.name).toBe(key[0]!.toUpperCase() + key.slice(1));
+    } finally {
+      await ctx.tx.finish();
+    }
   });
 });

@@ -31,7 +31,7 @@ onPostgres('pages of one organization keep one plan per connection (PostgreSQL o
       const pages: string[] = [];
       for (let i = 0; i < 8; i += 1) {
         ctx.loaders.clearAll();
-        const members = await ctx.loaders.memberPage.load({ ownerId: org.id, limit: 21, after: null, filter: { roleKey: null, pattern: null } });
+        const members = await ctx.loaders.memberPage.load({ ownerId: org.id, limit: 21, after: null, filter: { roleKey: null, pattern: null, roles: true } });
         const workspaces = await ctx.loaders.workspacePage.load({ ownerId: org.id, limit: 21, after: null, filter: { mode: 'all', environments: null } });
         const environments = await ctx.loaders.environmentsByWorkspace.load({ organizationId: org.id, workspaceId: workspaces[0]!.id });
         // The lean page with the lean environments along (a nested list's look-ahead): they come primed.
