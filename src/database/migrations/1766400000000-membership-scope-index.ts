@@ -13,6 +13,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * per transaction (measured on one connection, 3 × 3 000 transactions).
  *
  * Same name, same key columns (user_id, organization_id): nothing that used the index changes.
+ * Rebuilt inside the migration's transaction, as the other index changes here are: `memberships`
+ * is locked against writes and reads while the index is built.
  */
 export class MembershipScopeIndex1766400000000 implements MigrationInterface {
   name = 'MembershipScopeIndex1766400000000';

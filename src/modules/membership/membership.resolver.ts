@@ -29,8 +29,11 @@ const pageRoleKeysAlone = perSelection((info) => keyAlone(selectedFields(info, [
 /**
  * The role a membership names, known by its key alone (the fields KEY_FIELDS lists). The
  * membership references it by a tenant-carrying foreign key, so it exists, in the membership's
- * organization, which row-level security lets the viewer see whenever it lets them see the
- * membership. Handed only to the selection that was checked, never primed into roleByKey.
+ * organization. The key is the membership's own data: a viewer's own membership in an
+ * organization joined after the request's scope was opened (a parallel request committed it)
+ * shows its key, where the role's row — outside the scope — answered NOT_FOUND; the
+ * organization itself stays NOT_FOUND there. Handed only to the selection that was checked,
+ * never primed into roleByKey.
  */
 const roleNamedBy = (m: Membership): Role => Object.assign(new Role(), { organizationId: m.organizationId, key: m.roleKey });
 

@@ -15,7 +15,7 @@ let app: TestApp;
 let userId: string;
 const email = uniqueEmail('scope-index');
 
-/** The opening's read, exactly as app_open_session sends it, planned as the service's role under the user's scope. */
+/** The opening's read as app_open_session sends it (there with the user's id as a PL/pgSQL parameter, here as a literal: the same plan shape), planned as the service's role under the user's scope. */
 const SCOPE_READ = `SELECT string_agg(m.organization_id::text, ','), string_agg(m.role_key, ',') FROM memberships m WHERE m.user_id = $1::uuid`;
 
 const INDEX_DEF = `SELECT indexdef FROM pg_indexes WHERE tablename = 'memberships' AND indexname = 'memberships_user_idx'`;

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { RequestContext } from '../../../src/context';
+import { MembershipService } from '../../../src/modules/membership/membership.service';
 import { ok, startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 
@@ -29,7 +30,9 @@ afterAll(async () => {
   await app?.close();
 });
 
-const PAGE = (fields: string) => `query($after: String) { me { organizations { nodes { id members(first: 3, after: $after) { pageInfo { endCursor } nodes { id ${fields} } } } } } }`;
+const PAGE = (fields: string) =>
+  `query($after: String) { me { organizations { nodes { id members(first: 3, after: $after) { pageInfo { endCursor } nodes { id ${fields} } } } } } }` +
+  (fields.includes('...RoleName') ? ' fragment RoleName on Role { name }' : '');
 
 async function page(fields: string, after: string | null = null) {
   const result = await app.gql<{ me: { organizations: { nodes: Array<{ id: string; members: { pageInfo: { endCursor: string }; nodes: Array<{ id: string; role?: { key: string; name: string } }> } }> } } }>(
@@ -107,6 +110,26 @@ describe("a role's key alone comes from the membership", () => {
       { key: 'owner', name: 'Owner' },
       { key: 'owner', name: 'Owner' },
     ]);
+  });
+
+  it('pages read roles along only for a selection that asks more of them than the key (aliases and fragments too)', async () => {
+    const list = jest.spyOn(MembershipService.prototype, 'list');
+    try {
+      const rolesRead = async (fields: string) => {
+        list.mockClear();
+        await page(fields);
+        return list.mock.calls.map(([, , , options]) => options.roles);
+      };
+      expect(await rolesRead('')).toEqual([false, false]);
+      expect(await rolesRead('role { key }')).toEqual([false, false]);
+      expect(await rolesRead('role { __typename k: key }')).toEqual([false, false]);
+      expect(await rolesRead('role { ... on Role { key } }')).toEqual([false, false]);
+      expect(await rolesRead('role { key name }')).toEqual([true, true]);
+      expect(await rolesRead('role { key } named: role { name }')).toEqual([true, true]);
+      expect(await rolesRead('role { ...RoleName }')).toEqual([true, true]);
+    } finally {
+      list.mockRestore();
+    }
   });
 
   it('a page read without roles primes none; with roles, the roles it names', async () => {
