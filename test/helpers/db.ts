@@ -36,6 +36,18 @@ export async function withAllRows<T>(target: Target, fn: (runner: QueryRunner) =
   });
 }
 
+/** withAllRows inside a transaction that is always rolled back: what fn changes (settings, roles, DDL) is undone. */
+export function inRollback<T>(target: Target, fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  return withAllRows(target, async (runner) => {
+    await runner.startTransaction();
+    try {
+      return await fn(runner);
+    } finally {
+      await runner.rollbackTransaction();
+    }
+  });
+}
+
 /** One query on a connection that sees every row (see withAllRows): the way to count or prove absence. */
 export function readAll<T = Record<string, any>>(target: Target, text: string, params: unknown[] = []): Promise<T[]> {
   return withAllRows(target, (runner) => runner.query(text, params));

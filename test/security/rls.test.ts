@@ -8,7 +8,7 @@ import { SECRET_TABLES } from '../../src/database/migrations/1765300000000-secre
 import { API_KEY_TABLES } from '../../src/database/migrations/1765500000000-api-keys';
 import { NOTIFICATION_TABLES } from '../../src/database/migrations/1765700000000-notifications';
 import { ok, startTestApp, type TestApp } from '../helpers/app';
-import { assertSeesEveryRow, readAll, readAllOn } from '../helpers/db';
+import { assertSeesEveryRow, inRollback, readAll, readAllOn } from '../helpers/db';
 import { addMember, createOrganization, type CreatedOrganization, uniqueEmail } from '../helpers/factories';
 
 /** Row-level security proven, not assumed (SPEC §3): the catalog, then the policies against deliberately unscoped SQL. */
@@ -33,17 +33,6 @@ async function insertEnvironment(organizationId: string, workspaceId: string, sl
     await runner.commitTransaction();
   });
 }
-
-/** Runs fn in a transaction that is always rolled back. */
-const inRollback = <T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> =>
-  app.db.withConnection(async (runner) => {
-    await runner.startTransaction();
-    try {
-      return await fn(runner);
-    } finally {
-      await runner.rollbackTransaction();
-    }
-  });
 
 const scopeTo = (runner: QueryRunner, userId: string, orgId: string) =>
   runner.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, userId, orgId]);
@@ -197,7 +186,7 @@ describe('catalog: the tenant key rule (Citus-ready)', () => {
 
 describe('policies against deliberately unscoped SQL', () => {
   it.each(UNSCOPED)('SELECT * FROM %s under org A scope returns exactly org A rows although org B has some', async (table) => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       const expected = await countsAsOwner(runner, table);
       expect(expected.a).toBeGreaterThan(0);
       expect(expected.b).toBeGreaterThan(0);
@@ -209,7 +198,7 @@ describe('policies against deliberately unscoped SQL', () => {
   });
 
   it.each(UNSCOPED)('SELECT * FROM %s with no settings (only the role) returns zero rows', async (table) => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       await runner.query(`SELECT set_config('role', $1, true)`, [APP_ROLE]);
       expect(await runner.query(`SELECT * FROM ${table}`)).toEqual([]);
     });
@@ -231,7 +220,7 @@ describe('policies against deliberately unscoped SQL', () => {
   });
 
   it('refuses an INSERT into workspaces for org B under org A scope (WITH CHECK)', async () => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       await scopeTo(runner, userA, orgA.id);
       await expect(
         runner.query(`INSERT INTO workspaces (organization_id, name, slug) VALUES ($1, 'Planted', 'planted')`, [orgB.id]),
@@ -241,7 +230,7 @@ describe('policies against deliberately unscoped SQL', () => {
   });
 
   it('refuses to move an org A row into org B (UPDATE … SET organization_id, WITH CHECK)', async () => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       await scopeTo(runner, userA, orgA.id);
       await runner.query(`INSERT INTO workspaces (organization_id, name, slug) VALUES ($1, 'Mover', 'mover')`, [orgA.id]);
       await expect(
@@ -251,7 +240,7 @@ describe('policies against deliberately unscoped SQL', () => {
   });
 
   it('changes 0 rows when updating or deleting org B rows under org A scope', async () => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       await scopeTo(runner, userA, orgA.id);
       const [updated] = await runner.query(
         `WITH changed AS (UPDATE workspaces SET name = 'Hijacked' WHERE organization_id = $1 OR id = $2 RETURNING id)
@@ -292,7 +281,7 @@ describe('readAll, the helper tests use to prove absence, refuses a role subject
   });
 
   it(`throws instead of counting when the connection runs as ${APP_ROLE} (where the same count is a vacuous 0)`, async () => {
-    await inRollback(async (runner) => {
+    await inRollback(app, async (runner) => {
       await runner.query(`SET LOCAL ROLE ${APP_ROLE}`);
       // Without the check, this is what a "nothing was written" assertion would read.
       expect(await runner.query(`SELECT count(*)::int AS n FROM workspaces WHERE organization_id = $1`, [orgB.id])).toEqual([{ n: 0 }]);

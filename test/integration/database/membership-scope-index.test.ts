@@ -1,9 +1,8 @@
 import { APP_ROLE } from '../../../src/database/roles';
 import { MembershipScopeIndex1766400000000 } from '../../../src/database/migrations/1766400000000-membership-scope-index';
-import { startTestApp, type TestApp } from '../../helpers/app';
-import { readAll, withAllRows } from '../../helpers/db';
 import type { QueryRunner } from 'typeorm';
-import { ok } from '../../helpers/app';
+import { ok, startTestApp, type TestApp } from '../../helpers/app';
+import { inRollback, readAll, withAllRows } from '../../helpers/db';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
 
 /**
@@ -49,24 +48,13 @@ async function scopeReadPlan(runner: QueryRunner): Promise<string> {
   return rows.map((r) => r['QUERY PLAN']).join('\n');
 }
 
-/** fn inside a transaction that is rolled back. */
-const rolledBack = <T>(fn: (runner: QueryRunner) => Promise<T>): Promise<T> =>
-  withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      return await fn(runner);
-    } finally {
-      await runner.query('ROLLBACK');
-    }
-  });
-
 it('holds each membership role key beside its user and organization', async () => {
   const [{ indexdef }] = await readAll<{ indexdef: string }>(app, INDEX_DEF);
   expect(indexdef).toMatch(/\(user_id, organization_id\) INCLUDE \(role_key\)$/);
 });
 
 it("answers the opening's read of the principal's memberships from the index alone", async () => {
-  expect(await rolledBack(scopeReadPlan)).toMatch(/Index Only Scan using memberships_user_idx on memberships/);
+  expect(await inRollback(app, scopeReadPlan)).toMatch(/Index Only Scan using memberships_user_idx on memberships/);
 });
 
 it('opens sessions with the same roles: the viewer sees their three organizations and their roles', async () => {
@@ -76,7 +64,7 @@ it('opens sessions with the same roles: the viewer sees their three organization
 });
 
 it('goes down (the index without the role key: the read goes to the table for each membership) and up again', async () => {
-  await rolledBack(async (runner) => {
+  await inRollback(app, async (runner) => {
     await new MembershipScopeIndex1766400000000().down(runner);
     const [{ indexdef: down }] = await runner.query(INDEX_DEF);
     expect(down).toMatch(/\(user_id, organization_id\)$/);

@@ -1,6 +1,6 @@
 import { SecurityColumns1766300000000 } from '../../../src/database/migrations/1766300000000-security-columns';
 import { startTestApp, type TestApp } from '../../helpers/app';
-import { readAll, withAllRows } from '../../helpers/db';
+import { inRollback, readAll, withAllRows } from '../../helpers/db';
 import { createOrganization, uniqueEmail } from '../../helpers/factories';
 
 /**
@@ -55,20 +55,15 @@ it('the migration goes down (the columns and their indexes gone) and up again ov
     AND column_name IN ('require_mfa', 'session_timeout_minutes', 'ip_allowlisted') ORDER BY 1`;
   const indexNames = `SELECT indexname FROM pg_indexes WHERE tablename = 'organizations' AND indexname IN
     ('organizations_require_mfa_idx', 'organizations_session_timeout_idx', 'organizations_ip_allowlisted_idx') ORDER BY 1`;
-  await withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      await new SecurityColumns1766300000000().down(runner);
-      expect(await runner.query(columnNames)).toEqual([]);
-      expect(await runner.query(indexNames)).toEqual([]);
-      await new SecurityColumns1766300000000().up(runner);
-      expect((await runner.query(columnNames)).map((r: { column_name: string }) => r.column_name)).toEqual(['ip_allowlisted', 'require_mfa', 'session_timeout_minutes']);
-      expect((await runner.query(indexNames)).length).toBe(3);
-      const rows = await runner.query(`SELECT id, require_mfa, session_timeout_minutes, ip_allowlisted FROM organizations WHERE id = ANY($1::uuid[])`, [ids]);
-      expect(ids.map((id) => rows.find((r: { id: string }) => r.id === id))).toEqual(expected());
-    } finally {
-      await runner.query('ROLLBACK');
-    }
+  await inRollback(app, async (runner) => {
+    await new SecurityColumns1766300000000().down(runner);
+    expect(await runner.query(columnNames)).toEqual([]);
+    expect(await runner.query(indexNames)).toEqual([]);
+    await new SecurityColumns1766300000000().up(runner);
+    expect((await runner.query(columnNames)).map((r: { column_name: string }) => r.column_name)).toEqual(['ip_allowlisted', 'require_mfa', 'session_timeout_minutes']);
+    expect((await runner.query(indexNames)).length).toBe(3);
+    const rows = await runner.query(`SELECT id, require_mfa, session_timeout_minutes, ip_allowlisted FROM organizations WHERE id = ANY($1::uuid[])`, [ids]);
+    expect(ids.map((id) => rows.find((r: { id: string }) => r.id === id))).toEqual(expected());
   });
   expect(await columns()).toEqual(expected());
 });
