@@ -1,5 +1,5 @@
 import type { TestApp } from './app';
-import { readAll, withAllRows } from './db';
+import { inRollback, readAll } from './db';
 
 /** A user principal as the service describes it to the bootstrap, for a user the app already knows by email. */
 export async function userPrincipal(app: TestApp, email: string): Promise<Record<string, unknown>> {
@@ -18,17 +18,12 @@ export interface Opened {
 
 /** Calls a bootstrap function (`fn`) in a transaction of its own, rolled back, as the service's login role does. */
 export async function openSessionAs(app: TestApp, fn: string, described: Record<string, unknown>, requestId = 'test'): Promise<Opened> {
-  return withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      const [row] = await runner.query(
-        `SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_setting('app.user_id') AS user_id,
-                current_setting('app.request_id') AS request_id, current_user AS role`,
-        [requestId, JSON.stringify(described)],
-      );
-      return row as Opened;
-    } finally {
-      await runner.query('ROLLBACK');
-    }
+  return inRollback(app, async (runner) => {
+    const [row] = await runner.query(
+      `SELECT ${fn}($1, $2::jsonb) AS s, current_setting('app.org_ids') AS scope, current_setting('app.user_id') AS user_id,
+              current_setting('app.request_id') AS request_id, current_user AS role`,
+      [requestId, JSON.stringify(described)],
+    );
+    return row as Opened;
   });
 }

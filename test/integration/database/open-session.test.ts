@@ -3,7 +3,7 @@ import { OPEN_TRANSACTION } from '../../../src/database/migrations/1765500000000
 import { OpenSession1766100000000 } from '../../../src/database/migrations/1766100000000-open-session';
 import { startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
-import { readAll, withAllRows } from '../../helpers/db';
+import { inRollback, readAll, withAllRows } from '../../helpers/db';
 import { openSessionAs, userPrincipal as userPrincipalOf } from '../../helpers/session';
 
 /**
@@ -95,19 +95,14 @@ it('is not callable by PUBLIC nor by the service role, like app_open_transaction
 });
 
 it('goes down to the former function and up again', async () => {
-  await withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      await new OpenSession1766100000000().down(runner);
-      const [gone] = await runner.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'app_open_session'`);
-      expect(gone.n).toBe(0);
-      const [body] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_transaction'`);
-      expect(body.prosrc).toContain(`string_agg(m.organization_id::text || ':' || m.role_key, ',')`);
-      await new OpenSession1766100000000().up(runner);
-      const [back] = await runner.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'app_open_session'`);
-      expect(back.n).toBe(1);
-    } finally {
-      await runner.query('ROLLBACK');
-    }
+  await inRollback(app, async (runner) => {
+    await new OpenSession1766100000000().down(runner);
+    const [gone] = await runner.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'app_open_session'`);
+    expect(gone.n).toBe(0);
+    const [body] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_transaction'`);
+    expect(body.prosrc).toContain(`string_agg(m.organization_id::text || ':' || m.role_key, ',')`);
+    await new OpenSession1766100000000().up(runner);
+    const [back] = await runner.query(`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'app_open_session'`);
+    expect(back.n).toBe(1);
   });
 });

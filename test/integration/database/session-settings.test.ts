@@ -3,7 +3,7 @@ import { OPEN_SESSION } from '../../../src/database/migrations/1766100000000-ope
 import { SessionSettings1766200000000 } from '../../../src/database/migrations/1766200000000-session-settings';
 import { startTestApp, type TestApp } from '../../helpers/app';
 import { addMember, createOrganization, uniqueEmail } from '../../helpers/factories';
-import { readAll, withAllRows } from '../../helpers/db';
+import { inRollback, readAll, withAllRows } from '../../helpers/db';
 import { openSessionAs, userPrincipal as userPrincipalOf } from '../../helpers/session';
 import { createKey } from '../api-key/api-key-helpers';
 
@@ -85,17 +85,12 @@ it('no longer calls app_set_scope, is still not callable by PUBLIC nor by the se
      FROM pg_proc p WHERE p.proname = 'app_open_session'`,
   );
   expect(rights).toEqual({ public: false, app: false });
-  await withAllRows(app, async (runner) => {
-    await runner.query('BEGIN');
-    try {
-      await new SessionSettings1766200000000().down(runner);
-      const [down] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_session'`);
-      expect(down.prosrc).toContain('PERFORM app_set_scope(p_request_id, u.id::text, organizations)');
-      await new SessionSettings1766200000000().up(runner);
-      const [up] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_session'`);
-      expect(up.prosrc).not.toContain('app_set_scope');
-    } finally {
-      await runner.query('ROLLBACK');
-    }
+  await inRollback(app, async (runner) => {
+    await new SessionSettings1766200000000().down(runner);
+    const [down] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_session'`);
+    expect(down.prosrc).toContain('PERFORM app_set_scope(p_request_id, u.id::text, organizations)');
+    await new SessionSettings1766200000000().up(runner);
+    const [up] = await runner.query(`SELECT prosrc FROM pg_proc WHERE proname = 'app_open_session'`);
+    expect(up.prosrc).not.toContain('app_set_scope');
   });
 });
