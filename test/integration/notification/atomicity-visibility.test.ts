@@ -1,6 +1,6 @@
 import { APP_ROLE } from '../../../src/database/roles';
 import { codes, ok, startTestApp, type TestApp } from '../../helpers/app';
-import { readAll, withAllRows } from '../../helpers/db';
+import { inRollback, readAll, withAllRows } from '../../helpers/db';
 import { setPlanLimits, uniqueEmail } from '../../helpers/factories';
 import { asSystem, changeSecurity, delivered, INBOX, publish, team, type Team } from './notification-helpers';
 import { NotificationEmitter, OWNERS_AND_ADMINS } from '../../../src/modules/notification/notification.emitter';
@@ -89,14 +89,9 @@ describe('visibility under row-level security', () => {
   it('the service role, scoped to the organization, reads and marks only the current user’s own notifications; a unit of work without a user reads the organization’s, marks none', async () => {
     await publish(app, t.org.id, { type: 'rls.check', title: 'for all', audience: 'ALL_MEMBERS' });
     const asUser = (userId: string | null, sql: string) =>
-      withAllRows(app, async (r) => {
-        await r.query('BEGIN');
-        try {
-          await r.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, userId ?? '', t.org.id]);
-          return await r.query(sql);
-        } finally {
-          await r.query('ROLLBACK');
-        }
+      inRollback(app, async (r) => {
+        await r.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, userId ?? '', t.org.id]);
+        return r.query(sql);
       });
     const seen = await asUser(t.ids.admin, `SELECT DISTINCT user_id FROM notifications`);
     expect(seen).toEqual([{ user_id: t.ids.admin }]);
