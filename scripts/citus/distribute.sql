@@ -65,6 +65,12 @@ SELECT create_reference_table('service_state');
 SELECT create_reference_table('plans');
 -- The service's JWT signing keys: infrastructure every instance reads (no organization_id).
 SELECT create_reference_table('service_signing_keys');
+-- Each user's organizations and role keys (no organization_id: one row per user), which the
+-- session's opening reads; kept by triggers on `memberships` (migration 1766500000000), which
+-- Citus runs on a distributed table's shards only with `citus.enable_unsafe_triggers` on. To verify
+-- on the day: that the deferred trigger, fired on a worker, writes this reference table in the
+-- transaction of the membership's change.
+SELECT create_reference_table('membership_scopes');
 
 -- 3. Tenant tables: distributed on organization_id, all in one co-location group (that of
 --    `roles`), in foreign-key order: a table is distributed after the tables it references.

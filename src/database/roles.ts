@@ -20,3 +20,5 @@ export const MAILER_ROLE = 'tenant_service_mailer';
 export const RATE_LIMITER_ROLE = 'tenant_service_rate_limiter';
 /** Owns the audit-retention functions: may read the retention of an organization's plan and the time of its audit events, and delete only expired ones. */
 export const AUDIT_PRUNER_ROLE = 'tenant_service_audit_pruner';
+/** Owns the triggers' functions that keep `membership_scopes`: may read the memberships' user, organization and role, and write that table, nothing else. */
+export const SCOPE_KEEPER_ROLE = 'tenant_service_scope_keeper';

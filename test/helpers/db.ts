@@ -66,13 +66,16 @@ export async function sideConnection(app: { db: Database }, applicationName: str
   return client;
 }
 
-/** Waits (bounded) until `count` of the service's sessions wait on a lock, seen from a side connection. */
-export async function untilWaitingOnLocks(client: Client, count: number): Promise<void> {
+/** Waits (bounded) until `count` of the service's sessions (or of the connections named `applications`) wait on a lock, seen from a side connection. */
+export async function untilWaitingOnLocks(client: Client, count: number, applications: readonly string[] = ['tenant-service']): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'tenant-service' AND wait_event_type = 'Lock'`);
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = ANY($1) AND wait_event_type = 'Lock'`,
+      [applications],
+    );
     if (rows[0].n >= count) return;
-    if (Date.now() > deadline) throw new Error(`expected ${count} service sessions waiting on a lock, saw ${rows[0].n}`);
+    if (Date.now() > deadline) throw new Error(`expected ${count} sessions of ${applications.join(', ')} waiting on a lock, saw ${rows[0].n}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

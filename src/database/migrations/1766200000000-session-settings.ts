@@ -24,7 +24,7 @@ const SET_SCOPE_CALL = /PERFORM app_set_scope\(([^,]+), ([^,]+), (.+)\);/g;
  * of `app_set_scope` replaced by that function's body: the same steps in the same order, the same
  * answer. `app_set_scope` stays for the other callers.
  */
-function openSessionSettings(): string {
+export function openSessionSettings(): string {
   const calls = OPEN_SESSION.match(SET_SCOPE_CALL)?.length ?? 0;
   const inlined = OPEN_SESSION.replace('CREATE FUNCTION', 'CREATE OR REPLACE FUNCTION').replace(SET_SCOPE_CALL, (_, requestId: string, userId: string, organizations: string) =>
     setScope(requestId, userId, organizations),

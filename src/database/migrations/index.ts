@@ -19,6 +19,7 @@ import { OpenSession1766100000000 } from './1766100000000-open-session';
 import { SessionSettings1766200000000 } from './1766200000000-session-settings';
 import { SecurityColumns1766300000000 } from './1766300000000-security-columns';
 import { MembershipScopeIndex1766400000000 } from './1766400000000-membership-scope-index';
+import { MembershipScopes1766500000000 } from './1766500000000-membership-scopes';
 
 /** Every migration, in order. Schema changes happen only here (synchronize is never on). */
 export const MIGRATIONS = [
@@ -43,4 +44,5 @@ export const MIGRATIONS = [
   SessionSettings1766200000000,
   SecurityColumns1766300000000,
   MembershipScopeIndex1766400000000,
+  MembershipScopes1766500000000,
 ];
