@@ -12,9 +12,9 @@
 --
 -- test/integration/database/citus-layout.test.ts parses this file on a freshly migrated
 -- database: every table and foreign key it names must exist, every tenant table (any table with
--- organization_id) must be distributed here and every other one (but `migrations` and
--- `rate_limit_counters`) be a reference
--- table, and the keys must carry organization_id as below. It also runs the check of step 1.
+-- organization_id) must be distributed here and every other one (but `migrations`,
+-- `rate_limit_counters` and `membership_scopes_due`) be a reference table, and the keys must
+-- carry organization_id as below. It also runs the check of step 1.
 --
 -- Each call below is atomic on its own (Citus copies a table's rows to its shards in its own
 -- transaction); ON_ERROR_STOP stops at the first failure, which can then be fixed and the rest run.
@@ -58,7 +58,9 @@ $$;
 -- 2. Global tables: reference tables, in foreign-key order (organizations.created_by → users).
 --    `migrations` stays a local table of the coordinator, where the service runs its migrations;
 --    so does `rate_limit_counters` (UNLOGGED, written by every request, never joined with another
---    table: a reference table would replicate each count to every node).
+--    table: a reference table would replicate each count to every node), and so does
+--    `membership_scopes_due` (UNLOGGED: a transaction's marks of the users whose
+--    `membership_scopes` row it must settle, gone by its COMMIT).
 SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');

@@ -27,3 +27,24 @@ export async function openSessionAs(app: TestApp, fn: string, described: Record<
     return row as Opened;
   });
 }
+
+/**
+ * `opened` with its lists in organization id order: the organizations with their role keys (two
+ * aligned lists, or `id:role` pairs) and the scope. Since migration 1766500000000 the bootstrap
+ * answers them in that order (from membership_scopes); before, in the order its aggregate read
+ * the memberships. The order carries no meaning (only the alignment does), so a comparison with
+ * a former function compares them in one order.
+ */
+export function inOrganizationOrder(opened: Opened): Opened {
+  const sorted = (list: string[]) => [...list].sort();
+  const s = { ...opened.s };
+  if (typeof s.organizations === 'string' && typeof s.roles === 'string' && s.organizations !== '' && !s.roles.includes(':')) {
+    const roles = s.roles.split(',');
+    const pairs = s.organizations.split(',').map((id, i) => [id, roles[i]] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    s.organizations = pairs.map(([id]) => id).join(',');
+    s.roles = pairs.map(([, role]) => role).join(',');
+  } else if (typeof s.roles === 'string' && s.roles.includes(':')) {
+    s.roles = sorted(s.roles.split(',')).join(',');
+  }
+  return { ...opened, s, scope: opened.scope === '' ? '' : sorted(opened.scope.split(',')).join(',') };
+}

@@ -10,9 +10,6 @@ const MEMBERSHIPS_READ = `SELECT string_agg(m.organization_id::text, ','), strin
 /** What it reads now: the same two lists, kept by the triggers below (through the own-scope policy). */
 const SCOPE_READ = `SELECT s.organizations, s.roles INTO organizations, roles FROM membership_scopes s WHERE s.user_id = u.id;`;
 
-/** The transaction-local setting in which the memberships' statements list the users whose scope is due (comma-separated ids). */
-const DUE = 'app.scope_due';
-
 function openSessionReadingScopes(): string {
   const before = openSessionSettings();
   if (before.split(MEMBERSHIPS_READ).length !== 2) throw new Error('MembershipScopes1766500000000: the memberships read of app_open_session was not found once');
@@ -32,27 +29,31 @@ function openSessionReadingScopes(): string {
  * added or changed is in its user's row when its transaction commits, atomically with it.
  *
  * How the row is kept exact, whatever runs concurrently:
- * - After each statement that inserts, updates (user, organization or role) or deletes
- *   memberships, `app_membership_scopes_due` adds the users it touched to the transaction-local
- *   setting app.scope_due (statement triggers with transition tables: one pass per statement, so
- *   an organization of 10 000 members deleted at once costs one list, not 10 000 appends). A
- *   savepoint rolled back takes its additions back with it, as it takes back its rows.
- * - At COMMIT, a deferred constraint trigger (`app_membership_scopes_settle`, on every changed
- *   row; the first to fire does the work, the others find the list empty) takes each due user in
- *   id order, locks their row (making it when missing), and only then reads their memberships, in
- *   a statement of its own: under READ COMMITTED its snapshot is taken after the lock was granted,
- *   so it sees every transaction that settled the same user before. Two transactions changing the
- *   same user's memberships thus settle one after the other, the second counting the first's
- *   change. All rows are locked at commit and in one order, so settling cannot deadlock, whatever
- *   order the transactions touched their users in (two reciprocal ownership transfers, say). Under
- *   REPEATABLE READ or SERIALIZABLE the second fails with a serialization error instead.
- * - A user left without memberships has no row (read as no organizations); TRUNCATE of
- *   memberships empties the table.
+ * - After each statement that inserts, updates (user or role) or deletes memberships,
+ *   `app_membership_scopes_due` marks the users it touched as due, in `membership_scopes_due`
+ *   (statement triggers with transition tables: one insert per statement, each user once per
+ *   transaction, so an organization of 10 000 members deleted at once is one statement). The marks
+ *   are rows of the transaction's own (keyed by its id): invisible to others, rolled back with a
+ *   savepoint or the transaction, out of reach of the service's role, which may not touch the table.
+ * - A deferred constraint trigger on those marks (`app_membership_scopes_settle`, fired after them
+ *   whatever `SET CONSTRAINTS` says; the first to fire does the work, the others find nothing)
+ *   takes the transaction's due users at COMMIT, in id order, locks each one's row (making it when
+ *   missing), and only then reads their memberships, in a statement of its own: under READ
+ *   COMMITTED its snapshot is taken after the lock was granted, so it sees every transaction that
+ *   settled the same user before. Two transactions changing one user's memberships thus settle one
+ *   after the other, the second counting the first's change. All rows are locked at commit and in
+ *   one order, so settling cannot deadlock, whatever order the transactions touched their users in
+ *   (two reciprocal ownership transfers, say). Under REPEATABLE READ or SERIALIZABLE the second
+ *   fails with a serialization error instead. (`SET CONSTRAINTS … IMMEDIATE` settles each
+ *   statement's users at its end instead: still exact, but the rows are then locked in the order
+ *   of the statements.)
+ * - The lists are in organization id order. A user left without memberships has no row (read as
+ *   no organizations); TRUNCATE of memberships empties the table.
  *
  * `membership_scopes` is a global table (one row per user, no organization_id), like `users`:
  * forced row-level security, the service's role may read only its principal's own row and write
  * none; the triggers' functions are SECURITY DEFINER, owned by a NOLOGIN role that may read the
- * memberships' user, organization and role and write this table, nothing else.
+ * memberships' user, organization and role and write this table and the marks, nothing else.
  */
 export class MembershipScopes1766500000000 implements MigrationInterface {
   name = 'MembershipScopes1766500000000';
@@ -76,32 +77,43 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
     await q.query(`GRANT SELECT (user_id, organization_id, role_key) ON memberships TO ${SCOPE_KEEPER_ROLE}`);
     await q.query(`CREATE POLICY scope_keeper_read ON memberships FOR SELECT TO ${SCOPE_KEEPER_ROLE} USING (true)`);
 
-    // Invoker's rights: it reads only the statement's transition tables and sets a transaction-local setting.
+    // The marks: a transaction's own rows (its id in the key), gone by its COMMIT; never logged.
+    await q.query(`
+      CREATE UNLOGGED TABLE membership_scopes_due (
+        transaction_id xid8 NOT NULL,
+        user_id uuid NOT NULL,
+        PRIMARY KEY (transaction_id, user_id)
+      )`);
+    await q.query(`ALTER TABLE membership_scopes_due ENABLE ROW LEVEL SECURITY`);
+    await q.query(`ALTER TABLE membership_scopes_due FORCE ROW LEVEL SECURITY`);
+    await q.query(`CREATE POLICY scope_keeper ON membership_scopes_due FOR ALL TO ${SCOPE_KEEPER_ROLE} USING (true) WITH CHECK (true)`);
+    await q.query(`GRANT SELECT, INSERT, DELETE ON membership_scopes_due TO ${SCOPE_KEEPER_ROLE}`);
+
     await q.query(`
       CREATE FUNCTION app_membership_scopes_due() RETURNS trigger
-        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-      DECLARE
-        touched text;
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       BEGIN
         IF TG_OP = 'INSERT' THEN
-          SELECT string_agg(DISTINCT user_id::text, ',') INTO touched FROM came;
+          INSERT INTO public.membership_scopes_due (transaction_id, user_id)
+            SELECT DISTINCT pg_current_xact_id(), user_id FROM came ON CONFLICT DO NOTHING;
         ELSIF TG_OP = 'DELETE' THEN
-          SELECT string_agg(DISTINCT user_id::text, ',') INTO touched FROM gone;
+          INSERT INTO public.membership_scopes_due (transaction_id, user_id)
+            SELECT DISTINCT pg_current_xact_id(), user_id FROM gone ON CONFLICT DO NOTHING;
         ELSE
           -- Rows whose user or role changed (or whose key did: then unmatched), both users.
-          SELECT string_agg(DISTINCT u::text, ',') INTO touched FROM (
-            SELECT o.user_id AS u FROM gone o LEFT JOIN came n ON n.organization_id = o.organization_id AND n.id = o.id
-              WHERE n.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
-            UNION ALL
-            SELECT n.user_id FROM came n LEFT JOIN gone o ON o.organization_id = n.organization_id AND o.id = n.id
-              WHERE o.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
-          ) changed;
-        END IF;
-        IF touched IS NOT NULL THEN
-          PERFORM set_config('${DUE}', concat_ws(',', NULLIF(current_setting('${DUE}', true), ''), touched), true);
+          INSERT INTO public.membership_scopes_due (transaction_id, user_id)
+            SELECT DISTINCT pg_current_xact_id(), u FROM (
+              SELECT o.user_id AS u FROM gone o LEFT JOIN came n ON n.organization_id = o.organization_id AND n.id = o.id
+                WHERE n.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
+              UNION ALL
+              SELECT n.user_id FROM came n LEFT JOIN gone o ON o.organization_id = n.organization_id AND o.id = n.id
+                WHERE o.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
+            ) changed
+            ON CONFLICT DO NOTHING;
         END IF;
         RETURN NULL;
       END $$`);
+    await giveFunctionTo(q, 'app_membership_scopes_due()', SCOPE_KEEPER_ROLE);
     await q.query(`CREATE TRIGGER memberships_scope_due_insert AFTER INSERT ON memberships REFERENCING NEW TABLE AS came FOR EACH STATEMENT EXECUTE FUNCTION app_membership_scopes_due()`);
     await q.query(
       `CREATE TRIGGER memberships_scope_due_update AFTER UPDATE ON memberships REFERENCING OLD TABLE AS gone NEW TABLE AS came FOR EACH STATEMENT EXECUTE FUNCTION app_membership_scopes_due()`,
@@ -112,16 +124,17 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
       CREATE FUNCTION app_membership_scopes_settle() RETURNS trigger
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       DECLARE
-        due text := NULLIF(current_setting('${DUE}', true), '');
+        due uuid[];
         member uuid;
         listed_organizations text;
         listed_roles text;
       BEGIN
+        WITH taken AS (DELETE FROM public.membership_scopes_due WHERE transaction_id = pg_current_xact_id() RETURNING user_id)
+        SELECT array_agg(user_id ORDER BY user_id) INTO due FROM taken;
         IF due IS NULL THEN
           RETURN NULL;
         END IF;
-        PERFORM set_config('${DUE}', '', true);
-        FOR member IN SELECT DISTINCT d::uuid FROM unnest(string_to_array(due, ',')) AS d ORDER BY 1 LOOP
+        FOREACH member IN ARRAY due LOOP
           -- The member's row, locked (made first when missing; deleted meanwhile by a transaction
           -- that just committed: made again).
           LOOP
@@ -130,20 +143,20 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
             EXIT WHEN FOUND;
           END LOOP;
           -- A statement of its own, after the lock: it sees every change settled before this one.
-          SELECT string_agg(m.organization_id::text, ','), string_agg(m.role_key, ',') INTO listed_organizations, listed_roles
+          SELECT string_agg(m.organization_id::text, ',' ORDER BY m.organization_id), string_agg(m.role_key, ',' ORDER BY m.organization_id)
+            INTO listed_organizations, listed_roles
             FROM public.memberships m WHERE m.user_id = member;
           IF listed_organizations IS NULL THEN
             DELETE FROM public.membership_scopes WHERE user_id = member;
           ELSE
-            UPDATE public.membership_scopes SET organizations = listed_organizations, roles = listed_roles
-              WHERE user_id = member;
+            UPDATE public.membership_scopes SET organizations = listed_organizations, roles = listed_roles WHERE user_id = member;
           END IF;
         END LOOP;
         RETURN NULL;
       END $$`);
     await giveFunctionTo(q, 'app_membership_scopes_settle()', SCOPE_KEEPER_ROLE);
     await q.query(
-      `CREATE CONSTRAINT TRIGGER memberships_scope_settle AFTER INSERT OR UPDATE OR DELETE ON memberships DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app_membership_scopes_settle()`,
+      `CREATE CONSTRAINT TRIGGER membership_scopes_settle AFTER INSERT ON membership_scopes_due DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION app_membership_scopes_settle()`,
     );
 
     await q.query(`
@@ -161,7 +174,8 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
     await q.query(`SET LOCAL ROLE ${SCOPE_KEEPER_ROLE}`);
     await q.query(`
       INSERT INTO membership_scopes (user_id, organizations, roles)
-      SELECT user_id, string_agg(organization_id::text, ','), string_agg(role_key, ',') FROM memberships GROUP BY user_id`);
+      SELECT user_id, string_agg(organization_id::text, ',' ORDER BY organization_id), string_agg(role_key, ',' ORDER BY organization_id)
+      FROM memberships GROUP BY user_id`);
     await q.query(`RESET ROLE`);
 
     // CREATE OR REPLACE keeps the function's owner and privileges (not callable by PUBLIC).
@@ -171,10 +185,10 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(openSessionSettings());
     await q.query(`DROP TRIGGER IF EXISTS memberships_scope_truncated ON memberships`);
-    await q.query(`DROP TRIGGER IF EXISTS memberships_scope_settle ON memberships`);
     await q.query(`DROP TRIGGER IF EXISTS memberships_scope_due_insert ON memberships`);
     await q.query(`DROP TRIGGER IF EXISTS memberships_scope_due_update ON memberships`);
     await q.query(`DROP TRIGGER IF EXISTS memberships_scope_due_delete ON memberships`);
+    await q.query(`DROP TABLE IF EXISTS membership_scopes_due`);
     await q.query(`DROP FUNCTION IF EXISTS app_membership_scopes_truncated()`);
     await q.query(`DROP FUNCTION IF EXISTS app_membership_scopes_settle()`);
     await q.query(`DROP FUNCTION IF EXISTS app_membership_scopes_due()`);

@@ -18,8 +18,11 @@ const distributed = [...code.matchAll(/create_distributed_table\('(\w+)',\s*'(\w
 const namedForeignKeys = [...(/tenant_fks text\[\] := ARRAY\[([\s\S]*?)\];/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!);
 const checkBlock = /DO \$\$[\s\S]*?\$\$;/.exec(script)?.[0];
 
-/** Tables that stay local to the coordinator (the rate-limit counters: written on every request, never joined). */
-const LOCAL_TABLES = ['migrations', 'rate_limit_counters'];
+/**
+ * Tables that stay local to the coordinator (the rate-limit counters: written on every request,
+ * never joined; the membership scopes' marks: a transaction's own rows, gone by its COMMIT).
+ */
+const LOCAL_TABLES = ['membership_scopes_due', 'migrations', 'rate_limit_counters'];
 
 interface ForeignKey {
   name: string;

@@ -98,6 +98,7 @@ describe('writes that do not reach COMMIT change nothing', () => {
     const email = uniqueEmail('scopes-rolled-back');
     const userId = await addMember(app, orgs[2]!.id, email, 'member');
     const before = await pairsOf(userId);
+    expect(before).toEqual([`${orgs[2]!.id}:member`]);
     await inRollback(app, async (runner) => {
       await runner.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'viewer')`, [orgs[3]!.id, userId]);
       await runner.query(`DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2`, [orgs[2]!.id, userId]);
@@ -106,18 +107,37 @@ describe('writes that do not reach COMMIT change nothing', () => {
     expect(await drift()).toEqual([]);
   });
 
-  it('a savepoint rolled back inside a committed transaction: only what was kept counts', async () => {
-    const email = uniqueEmail('scopes-savepoint');
+  it('savepoints inside a committed transaction: what was rolled back does not count, what was released does', async () => {
+    const [kept, dropped, updated] = [uniqueEmail('scopes-released'), uniqueEmail('scopes-dropped'), uniqueEmail('scopes-updated')];
+    const [keptId, droppedId, updatedId] = [await addMember(app, orgs[2]!.id, kept, 'member'), await addMember(app, orgs[2]!.id, dropped, 'member'), await addMember(app, orgs[2]!.id, updated, 'member')];
+    await withAllRows(app, async (runner) => {
+      await runner.startTransaction();
+      await runner.query(`SAVEPOINT released`);
+      await runner.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'viewer')`, [orgs[3]!.id, keptId]);
+      await runner.query(`RELEASE SAVEPOINT released`);
+      await runner.query(`SAVEPOINT dropped`);
+      await runner.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'viewer')`, [orgs[3]!.id, droppedId]);
+      await runner.query(`ROLLBACK TO SAVEPOINT dropped`);
+      await runner.query(`UPDATE memberships SET role_key = 'admin' WHERE organization_id = $1 AND user_id = $2`, [orgs[2]!.id, updatedId]);
+      await runner.commitTransaction();
+    });
+    expect(await pairsOf(keptId)).toEqual([`${orgs[2]!.id}:member`, `${orgs[3]!.id}:viewer`].sort());
+    expect(await pairsOf(droppedId)).toEqual([`${orgs[2]!.id}:member`]);
+    expect(await pairsOf(updatedId)).toEqual([`${orgs[2]!.id}:admin`]);
+    expect(await drift()).toEqual([]);
+  });
+
+  it('SET CONSTRAINTS ALL IMMEDIATE: each statement settles its users at its end, exact all the same', async () => {
+    const email = uniqueEmail('scopes-immediate');
     const userId = await addMember(app, orgs[2]!.id, email, 'member');
     await withAllRows(app, async (runner) => {
       await runner.startTransaction();
-      await runner.query(`SAVEPOINT s`);
+      await runner.query(`SET CONSTRAINTS ALL IMMEDIATE`);
       await runner.query(`INSERT INTO memberships (organization_id, user_id, role_key) VALUES ($1, $2, 'viewer')`, [orgs[3]!.id, userId]);
-      await runner.query(`ROLLBACK TO SAVEPOINT s`);
-      await runner.query(`UPDATE memberships SET role_key = 'admin' WHERE organization_id = $1 AND user_id = $2`, [orgs[2]!.id, userId]);
+      await runner.query(`DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2`, [orgs[2]!.id, userId]);
       await runner.commitTransaction();
     });
-    expect(await pairsOf(userId)).toEqual([`${orgs[2]!.id}:admin`]);
+    expect(await pairsOf(userId)).toEqual([`${orgs[3]!.id}:viewer`]);
     expect(await drift()).toEqual([]);
   });
 });
@@ -128,11 +148,15 @@ it('follows an organization deleted with all its memberships in one statement, a
   const ids: string[] = [];
   for (const email of emails) ids.push(await addMember(app, doomed.id, email, 'member'));
   await addMember(app, orgs[3]!.id, emails[0]!, 'viewer');
+  // A membership the first one invited: its invited_by is set to NULL when they are deleted.
+  const invitee = await addMember(app, orgs[3]!.id, uniqueEmail('scopes-invitee'), 'member', { invitedBy: ids[0] });
   await withAllRows(app, (runner) => runner.query(`DELETE FROM organizations WHERE id = $1`, [doomed.id]));
   expect(await pairsOf(ids[0]!)).toEqual([`${orgs[3]!.id}:viewer`]);
   expect(await keptOf(ids[1]!)).toEqual([]);
   await withAllRows(app, (runner) => runner.query(`DELETE FROM users WHERE id = $1`, [ids[0]]));
   expect(await keptOf(ids[0]!)).toEqual([]);
+  expect(await readAll(app, `SELECT invited_by FROM memberships WHERE user_id = $1`, [invitee])).toEqual([{ invited_by: null }]);
+  expect(await pairsOf(invitee)).toEqual([`${orgs[3]!.id}:member`]);
   expect(await drift()).toEqual([]);
 });
 
@@ -157,6 +181,26 @@ describe('rights', () => {
     });
   });
 
+  it("leaves the marks out of the service's reach: it can neither read nor clear them, and its writes are settled all the same", async () => {
+    const email = uniqueEmail('scopes-marks');
+    const userId = await addMember(app, orgs[2]!.id, email, 'member');
+    const ownerId = await userIdOf(owner);
+    await withAllRows(app, async (runner) => {
+      await runner.startTransaction();
+      await runner.query(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.org_ids', $3, true)`, [APP_ROLE, ownerId, orgs[2]!.id]);
+      await runner.query(`DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2`, [orgs[2]!.id, userId]);
+      await runner.query('SAVEPOINT w');
+      await expect(runner.query(`DELETE FROM membership_scopes_due`)).rejects.toThrow(/permission denied/);
+      await runner.query('ROLLBACK TO SAVEPOINT w');
+      await expect(runner.query(`SELECT * FROM membership_scopes_due`)).rejects.toThrow(/permission denied/);
+      await runner.query('ROLLBACK TO SAVEPOINT w');
+      await runner.query(`RESET ALL`);
+      await runner.commitTransaction();
+    });
+    expect(await keptOf(userId)).toEqual([]);
+    expect(await readAll(app, `SELECT count(*)::int AS n FROM membership_scopes_due`)).toEqual([{ n: 0 }]);
+  });
+
   it('sees nothing without a user', async () => {
     await inRollback(app, async (runner) => {
       await runner.query(`SELECT set_config('role', $1, true), set_config('app.user_id', '', true)`, [APP_ROLE]);
@@ -168,10 +212,11 @@ describe('rights', () => {
     const functions = await readAll(
       app,
       `SELECT p.proname AS name, pg_get_userbyid(p.proowner) AS owner, p.proconfig AS config, p.prosecdef AS definer, has_function_privilege('public', p.oid, 'EXECUTE') AS public
-       FROM pg_proc p WHERE p.proname IN ('app_membership_scopes_settle', 'app_membership_scopes_truncated') ORDER BY p.proname`,
+       FROM pg_proc p WHERE p.proname IN ('app_membership_scopes_due', 'app_membership_scopes_settle', 'app_membership_scopes_truncated') ORDER BY p.proname`,
     );
     const expected = { owner: SCOPE_KEEPER_ROLE, config: ['search_path=pg_catalog, pg_temp'], definer: true, public: false };
     expect(functions).toEqual([
+      { name: 'app_membership_scopes_due', ...expected },
       { name: 'app_membership_scopes_settle', ...expected },
       { name: 'app_membership_scopes_truncated', ...expected },
     ]);
@@ -229,21 +274,30 @@ onPostgres('two transactions racing', () => {
 
   it('two transactions that touched two users in opposite orders both commit (no deadlock)', async () => {
     const [x, y] = [uniqueEmail('scopes-x'), uniqueEmail('scopes-y')];
-    const xId = await addMember(app, orgs[0]!.id, x, 'member');
-    const yId = await addMember(app, orgs[0]!.id, y, 'member');
-    await addMember(app, orgs[1]!.id, x, 'member');
-    await addMember(app, orgs[1]!.id, y, 'member');
+    const ids = [await addMember(app, orgs[0]!.id, x, 'member'), await addMember(app, orgs[0]!.id, y, 'member')];
+    for (const email of [x, y]) await addMember(app, orgs[1]!.id, email, 'member');
+    const [lo, hi] = [...ids].sort();
     const role = (client: Client, org: string, user: string, key: string) =>
       client.query(`UPDATE memberships SET role_key = $3 WHERE organization_id = $1 AND user_id = $2`, [org, user, key]);
+    // a touches lo first, b touches hi first. Rows locked in the order they were touched would
+    // deadlock below: a holds lo and waits for hi while b holds hi and waits for lo.
     await a.query('BEGIN');
     await b.query('BEGIN');
-    await role(a, orgs[0]!.id, xId, 'admin');
-    await role(b, orgs[1]!.id, yId, 'admin');
-    await role(a, orgs[0]!.id, yId, 'viewer');
-    await role(b, orgs[1]!.id, xId, 'viewer');
-    await Promise.all([a.query('COMMIT'), b.query('COMMIT')]);
-    expect(await pairsOf(xId)).toEqual([`${orgs[0]!.id}:admin`, `${orgs[1]!.id}:viewer`].sort());
-    expect(await pairsOf(yId)).toEqual([`${orgs[0]!.id}:viewer`, `${orgs[1]!.id}:admin`].sort());
+    await role(a, orgs[0]!.id, lo!, 'admin');
+    await role(b, orgs[1]!.id, hi!, 'admin');
+    await role(a, orgs[0]!.id, hi!, 'viewer');
+    await role(b, orgs[1]!.id, lo!, 'viewer');
+    // Both COMMITs wait at lo's row, held by a third transaction; released, they settle in turn.
+    await holder.query('BEGIN');
+    await holder.query(`SELECT 1 FROM membership_scopes WHERE user_id = $1 FOR UPDATE`, [lo]);
+    const commitA = a.query('COMMIT');
+    await untilWaitingOnLocks(holder, 1, ['scopes-a']);
+    const commitB = b.query('COMMIT');
+    await untilWaitingOnLocks(holder, 2, ['scopes-a', 'scopes-b']);
+    await holder.query('ROLLBACK');
+    await Promise.all([commitA, commitB]);
+    expect(await pairsOf(lo!)).toEqual([`${orgs[0]!.id}:admin`, `${orgs[1]!.id}:viewer`].sort());
+    expect(await pairsOf(hi!)).toEqual([`${orgs[0]!.id}:viewer`, `${orgs[1]!.id}:admin`].sort());
     expect(await drift()).toEqual([]);
   });
 });

@@ -35,6 +35,12 @@ async function tenantTables(): Promise<string[]> {
 }
 
 /** Rows of one organization per tenant table, plus its organizations row, read on a connection that sees every row. */
+/** How many users' kept memberships (membership_scopes, which the opening of every request reads) list the organization. */
+async function listing(organizationId: string): Promise<number> {
+  const [{ n }] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM membership_scopes WHERE position($1 in organizations) > 0`, [organizationId]);
+  return n;
+}
+
 async function rowsOf(organizationId: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const [org] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM organizations WHERE id = $1`, [organizationId]);
@@ -161,6 +167,8 @@ describe('the purge of a deleted organization', () => {
     expect(await duePurges(services)).toContain(doomed.org.id);
     expect(await duePurges(services)).not.toContain(bystander.org.id);
     logLines.length = 0;
+    // Its owner and member have it in their kept memberships (membership_scopes) until the purge.
+    expect(await listing(doomed.org.id)).toBe(2);
 
     const report = await purgeOrganization(services, doomed.org.id);
     expect(report).toEqual({ organizationId: doomed.org.id, slug: doomed.org.slug, rows: before });
@@ -170,6 +178,8 @@ describe('the purge of a deleted organization', () => {
     expect(Object.entries(after).filter(([, n]) => n !== 0)).toEqual([]);
     expect(await rowsOf(bystander.org.id)).toEqual(bystanderBefore);
     expect(await duePurges(services)).not.toContain(doomed.org.id);
+    expect(await listing(doomed.org.id)).toBe(0);
+    expect(await listing(bystander.org.id)).toBe(2);
   });
 
   it('logs the purge in the structured log: organization id, slug and the rows removed per table', () => {
