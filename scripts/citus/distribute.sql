@@ -60,7 +60,9 @@ $$;
 --    so does `rate_limit_counters` (UNLOGGED, written by every request, never joined with another
 --    table: a reference table would replicate each count to every node), and so does
 --    `membership_scopes_due` (UNLOGGED: a transaction's marks of the users whose
---    `membership_scopes` row it must settle, gone by its COMMIT).
+--    `membership_scopes` row it must settle, gone by its COMMIT). To verify on the day: where
+--    Citus runs the triggers of `memberships` (on the workers' shards, with
+--    `citus.enable_unsafe_triggers`), that table must exist there too.
 SELECT create_reference_table('users');
 SELECT create_reference_table('organizations');
 SELECT create_reference_table('service_state');

@@ -36,7 +36,8 @@ function openSessionReadingScopes(): string {
  *   are rows of the transaction's own (keyed by its id): invisible to others, rolled back with a
  *   savepoint or the transaction, out of reach of the service's role, which may not touch the table.
  * - A deferred constraint trigger on those marks (`app_membership_scopes_settle`, fired after them
- *   whatever `SET CONSTRAINTS` says; the first to fire does the work, the others find nothing)
+ *   whatever `SET CONSTRAINTS` says; the first to fire does the work, the others find their own
+ *   mark gone by its key and return: linear in the marks, not quadratic)
  *   takes the transaction's due users at COMMIT, in id order, locks each one's row (making it when
  *   missing), and only then reads their memberships, in a statement of its own: under READ
  *   COMMITTED its snapshot is taken after the lock was granted, so it sees every transaction that
@@ -129,6 +130,12 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
         listed_organizations text;
         listed_roles text;
       BEGIN
+        -- Fired once per mark: only the first finds its own mark (by its key) and settles them all.
+        -- The others return here, without scanning the marks the first one deleted.
+        PERFORM 1 FROM public.membership_scopes_due WHERE transaction_id = NEW.transaction_id AND user_id = NEW.user_id;
+        IF NOT FOUND THEN
+          RETURN NULL;
+        END IF;
         WITH taken AS (DELETE FROM public.membership_scopes_due WHERE transaction_id = pg_current_xact_id() RETURNING user_id)
         SELECT array_agg(user_id ORDER BY user_id) INTO due FROM taken;
         IF due IS NULL THEN
