@@ -10,6 +10,12 @@ const MEMBERSHIPS_READ = `SELECT string_agg(m.organization_id::text, ','), strin
 /** What it reads now: the same two lists, kept by the triggers below (through the own-scope policy). */
 const SCOPE_READ = `SELECT s.organizations, s.roles INTO organizations, roles FROM membership_scopes s WHERE s.user_id = u.id;`;
 
+/**
+ * The two lists of one user's memberships (alias `m`), as the row keeps them: organization ids
+ * and role keys, aligned, in organization id order. The settling and the backfill both read them so.
+ */
+const LISTS = `string_agg(m.organization_id::text, ',' ORDER BY m.organization_id), string_agg(m.role_key, ',' ORDER BY m.organization_id)`;
+
 function openSessionReadingScopes(): string {
   const before = openSessionSettings();
   if (before.split(MEMBERSHIPS_READ).length !== 2) throw new Error('MembershipScopes1766500000000: the memberships read of app_open_session was not found once');
@@ -103,13 +109,11 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
         ELSE
           -- Rows whose user or role changed (or whose key did: then unmatched), both users.
           INSERT INTO public.membership_scopes_due (transaction_id, user_id)
-            SELECT DISTINCT pg_current_xact_id(), u FROM (
-              SELECT o.user_id AS u FROM gone o LEFT JOIN came n ON n.organization_id = o.organization_id AND n.id = o.id
-                WHERE n.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
-              UNION ALL
-              SELECT n.user_id FROM came n LEFT JOIN gone o ON o.organization_id = n.organization_id AND o.id = n.id
-                WHERE o.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key)
-            ) changed
+            SELECT DISTINCT pg_current_xact_id(), touched.u
+            FROM gone o FULL JOIN came n ON n.organization_id = o.organization_id AND n.id = o.id
+              CROSS JOIN LATERAL (VALUES (o.user_id), (n.user_id)) AS touched(u)
+            WHERE touched.u IS NOT NULL
+              AND (o.id IS NULL OR n.id IS NULL OR (n.user_id, n.role_key) IS DISTINCT FROM (o.user_id, o.role_key))
             ON CONFLICT DO NOTHING;
         END IF;
         RETURN NULL;
@@ -138,9 +142,6 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
         END IF;
         WITH taken AS (DELETE FROM public.membership_scopes_due WHERE transaction_id = pg_current_xact_id() RETURNING user_id)
         SELECT array_agg(user_id ORDER BY user_id) INTO due FROM taken;
-        IF due IS NULL THEN
-          RETURN NULL;
-        END IF;
         FOREACH member IN ARRAY due LOOP
           -- The member's row, locked (made first when missing; deleted meanwhile by a transaction
           -- that just committed: made again).
@@ -150,7 +151,7 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
             EXIT WHEN FOUND;
           END LOOP;
           -- A statement of its own, after the lock: it sees every change settled before this one.
-          SELECT string_agg(m.organization_id::text, ',' ORDER BY m.organization_id), string_agg(m.role_key, ',' ORDER BY m.organization_id)
+          SELECT ${LISTS}
             INTO listed_organizations, listed_roles
             FROM public.memberships m WHERE m.user_id = member;
           IF listed_organizations IS NULL THEN
@@ -181,8 +182,7 @@ export class MembershipScopes1766500000000 implements MigrationInterface {
     await q.query(`SET LOCAL ROLE ${SCOPE_KEEPER_ROLE}`);
     await q.query(`
       INSERT INTO membership_scopes (user_id, organizations, roles)
-      SELECT user_id, string_agg(organization_id::text, ',' ORDER BY organization_id), string_agg(role_key, ',' ORDER BY organization_id)
-      FROM memberships GROUP BY user_id`);
+      SELECT m.user_id, ${LISTS} FROM memberships m GROUP BY m.user_id`);
     await q.query(`RESET ROLE`);
 
     // CREATE OR REPLACE keeps the function's owner and privileges (not callable by PUBLIC).

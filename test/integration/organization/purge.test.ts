@@ -34,13 +34,13 @@ async function tenantTables(): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-/** Rows of one organization per tenant table, plus its organizations row, read on a connection that sees every row. */
 /** How many users' kept memberships (membership_scopes, which the opening of every request reads) list the organization. */
 async function listing(organizationId: string): Promise<number> {
   const [{ n }] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM membership_scopes WHERE position($1 in organizations) > 0`, [organizationId]);
   return n;
 }
 
+/** Rows of one organization per tenant table, plus its organizations row, read on a connection that sees every row. */
 async function rowsOf(organizationId: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const [org] = await readAll<{ n: number }>(app, `SELECT count(*)::int AS n FROM organizations WHERE id = $1`, [organizationId]);
