@@ -17,6 +17,7 @@ import { clientIp } from './common/ip';
 import { type AppServices, RequestContext } from './context';
 import { containsNul, inputGuardPlugin, withoutEchoedInput } from './graphql/input-guard';
 import { compiledExecution } from './graphql/executor';
+import { useSharedGatewayContext } from './graphql/gateway-context';
 import { queryCostPlugin } from './graphql/query-cost';
 import { corsMiddleware } from './http/cors';
 import { type EdgeMiddleware, type EdgeRequest, type EdgeResponse, isGraphqlPost, runMiddlewares, searchOf, sendJson } from './http/edge';
@@ -283,6 +284,7 @@ export async function createServer(deps: ServerDeps): Promise<AppServer> {
     ],
   });
   await apollo.start();
+  if (!useSharedGatewayContext()) deps.logger.warn("Apollo Server's gateway request context could not be replaced (src/graphql/gateway-context.ts): every request now costs more garbage collection");
 
   const metrics = new Metrics(() => deps.db.poolStats());
   // Every request, GraphQL or not, passes the edge first: request id (every response, 401, 413 and

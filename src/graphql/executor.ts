@@ -20,6 +20,7 @@ import {
 } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import { isThenable } from '../common/thenable';
+import { useSharedGatewayContext } from './gateway-context';
 import { PLAIN_DATA_TYPES } from './plain-data';
 
 
@@ -125,6 +126,8 @@ type Compiled = Map<string, CompiledQuery | 'seen' | null>;
  * document). Only execution is replaced, through Apollo's executor interface (`gateway`).
  */
 export function compiledExecution(schema: GraphQLSchema, options: CompiledExecutionOptions = {}): GatewayInterface {
+  // Apollo's own per-request context for a gateway keeps every request alive until a full collection (./gateway-context.ts).
+  useSharedGatewayContext();
   resolversForJit(schema);
   const compiled = new WeakMap<DocumentNode, Compiled>();
   const compiledFor = (document: DocumentNode, operation: OperationDefinitionNode, operationName: string | null): CompiledQuery | null => {
