@@ -7,21 +7,23 @@ import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interf
  * execution, ./executor.ts), a request context of the gateway's shape
  * (`makeGatewayGraphQLRequestContext`, @apollo/server 5.5) whose `response.http` is an object
  * literal with a `status` getter and setter — two new closures per request over Apollo's whole
- * request context. V8 keeps an object's accessors in its map, not in the object: each such
- * literal gets a map of its own, and maps live in the old generation. A dead map still holds its
- * accessors, and the young-generation collector (the scavenger) takes every pointer from the old
- * generation as a root: the closures, the request context behind them and everything it reaches
- * (the unit of work, loaders, rows, entities, the answer) survive every scavenge until the next
- * full collection, and are copied and promoted on the way. Measured on the side-by-side benchmark's
- * Q2 (10 connections): 64 KB promoted per request of 330 KB allocated, a scavenge of 5–6 ms every
- * ~60 ms and a full collection every few seconds; with the context below, 0.8 KB promoted, a
- * scavenge of 1.7 ms, no full collection (README, Performance, the twenty-third round).
+ * request context. V8 stores such a literal's accessors as an accessor pair allocated in the old
+ * generation, one per object; the young-generation collector (the scavenger) takes every pointer
+ * from the old generation as a root, so a dead request's accessor pair keeps its closures, the
+ * request context behind them and everything it reaches (the unit of work, loaders, rows,
+ * entities, the answer) alive through every scavenge until the next full collection, copied and
+ * promoted on the way. Measured on the side-by-side benchmark's Q2 (10 connections): 64 KB
+ * promoted per request of 330 KB allocated, a scavenge of 5–6 ms every ~60 ms and a full
+ * collection every few seconds; with the context below, 0.8 KB promoted, a scavenge of 1.7 ms, no
+ * full collection (README, Performance, the twenty-third round).
  *
- * This is the same context, field for field, with the accessors on classes (one map, shared by
- * every request). It replaces Apollo's function in Apollo's own module, which its request pipeline
- * calls through the module's exports; `useSharedGatewayContext` reports whether it could (an
- * Apollo release that moved or renamed it: the tests fail, the service works as before, with the
- * garbage collector's cost).
+ * This is the same context, field for field, with the accessors on a class's prototype (nothing
+ * allocated per request but the object). It replaces Apollo's function in Apollo's own module,
+ * which its request pipeline calls through the module's exports; `useSharedGatewayContext`
+ * reports whether it could (an Apollo release that moved or renamed it: the tests fail, and the
+ * service logs a warning at start and works as before, with the garbage collector's cost). Its
+ * `response.http` differs in one way nobody here reads: `status` is the prototype's, not an own
+ * property (absent from `Object.keys`, a spread, JSON).
  */
 
 /** The Fetch-style headers of a gateway request or response, over Apollo's HeaderMap (as Apollo's own adapter). */
@@ -59,15 +61,17 @@ class GatewayHeaders {
 
 /** The gateway's view of the HTTP response: its status reads and writes Apollo's response head. */
 class GatewayResponseHttp {
+  readonly #head: HTTPGraphQLHead;
   readonly headers: GatewayHeaders;
-  constructor(private readonly head: HTTPGraphQLHead) {
+  constructor(head: HTTPGraphQLHead) {
+    this.#head = head;
     this.headers = new GatewayHeaders(head.headers);
   }
   get status(): number | undefined {
-    return this.head.status;
+    return this.#head.status;
   }
   set status(status: number | undefined) {
-    this.head.status = status;
+    this.#head.status = status;
   }
 }
 
@@ -128,7 +132,8 @@ export function useSharedGatewayContext(): boolean {
     const apolloModule = require(file) as { makeGatewayGraphQLRequestContext?: unknown };
     if (typeof apolloModule.makeGatewayGraphQLRequestContext !== 'function') return (installed = false);
     apolloModule.makeGatewayGraphQLRequestContext = gatewayRequestContext;
-    return (installed = true);
+    // A frozen or accessor export would ignore the assignment: installed only if it now reads back.
+    return (installed = apolloModule.makeGatewayGraphQLRequestContext === gatewayRequestContext);
   } catch {
     return (installed = false);
   }

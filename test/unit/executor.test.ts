@@ -1,7 +1,9 @@
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { execute, type ExecutionResult, getOperationAST, GraphQLError, parse } from 'graphql';
+import path from 'node:path';
 import { compilable, compiledExecution } from '../../src/graphql/executor';
+import { gatewayRequestContext } from '../../src/graphql/gateway-context';
 import { NotFoundError } from '../../src/common/errors';
 
 const later = <T>(ms: number, value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), ms));
@@ -71,6 +73,12 @@ async function run(query: string, variables?: Record<string, unknown>): Promise<
 const shape = (result: ExecutionResult) => JSON.parse(JSON.stringify(result)) as unknown;
 
 describe('compiled execution (graphql-jit behind Apollo)', () => {
+  it("has Apollo build the executor's per-request context without accessors (src/graphql/gateway-context.ts)", () => {
+    const apolloModule = path.join(path.dirname(require.resolve('@apollo/server')), 'utils', 'makeGatewayGraphQLRequestContext.js');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module Apollo's pipeline calls
+    expect((require(apolloModule) as { makeGatewayGraphQLRequestContext: unknown }).makeGatewayGraphQLRequestContext).toBe(gatewayRequestContext);
+  });
+
   it('keeps every list item at its index when some items reject at once and others settle later (graphql-jit 0.8 appends them)', async () => {
     const { compiled, interpreted } = await run(`{ things(ids: ["slow", "gone", "a1", "gone", "b2", "gone"]) { __typename ... on A { id } ... on B { id } } }`);
     expect(compiled.data).toEqual({
